@@ -1,0 +1,57 @@
+"""``create_app()``: configuration, extensions, security, views, APIs and CLI.
+
+The only place that wires Atrium together. No business rule lives here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask_appbuilder import AppBuilder
+
+from config import BASE_DIR, load_config
+
+from .extensions import db, migrate
+
+
+def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder="static",
+        instance_path=str(BASE_DIR / "instance"),
+    )
+    app.config.update(load_config(config_name))
+    app.config.update(overrides or {})
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
+
+    from .services import lifecycle
+
+    lifecycle.register()
+
+    with app.app_context():
+        appbuilder = AppBuilder(update_perms=False)
+        appbuilder.init_app(app, db.session)
+        _register_views(appbuilder)
+
+    from .views.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _register_views(appbuilder) -> None:
+    from . import api
+    from .views import dashboard, staff
+
+    appbuilder.add_view(dashboard.DashboardView, "Dashboard", icon="fa-dashboard")
+    staff.register(appbuilder)
+    api.register(appbuilder)

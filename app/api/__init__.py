@@ -1,0 +1,225 @@
+"""REST APIs under ``/api/v1`` (Flask-AppBuilder ``ModelRestApi``).
+
+Each API shares its resource (``class_permission_name``) with the staff view, so the
+role table governs both. Validation uses the same ``services.validation`` rules as the
+forms; database conflicts and domain errors come back as 4xx JSON, never a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from flask_appbuilder.api import ModelRestApi
+from flask_appbuilder.api.convert import Model2SchemaConverter
+from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+import sqlalchemy as sa
+from marshmallow import ValidationError
+from marshmallow import fields as ma_fields
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from app import models as m
+from app.extensions import db
+from app.services import validation
+from app.services.errors import AtriumError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+API_METHOD_PERMISSIONS = {
+    "get": "read", "get_list": "read", "info": "read",
+    "post": "write", "put": "write", "delete": "write",
+}
+
+
+def mm_validator(rule):
+    """A marshmallow validator calling a ``services.validation`` rule."""
+
+    def _validate(value):
+        if value is None:
+            return
+        try:
+            rule(value)
+        except InvalidInput as exc:
+            raise ValidationError(exc.message) from None
+
+    return _validate
+
+
+class ForeignKeySchemaConverter(Model2SchemaConverter):
+    """FAB's converter, with foreign-key columns (``client_id``…) allowed as plain fields."""
+
+    def _column2field(self, datamodel, column, nested=True, parent_schema_name=None):
+        # SQL-computed values (``column_property`` over an expression, e.g. a campaign's
+        # spent total) are read-only decimals.
+        attr = getattr(datamodel.obj, column.name, None)
+        prop = getattr(attr, "property", None)
+        if prop is not None and hasattr(prop, "expression") and not isinstance(prop.expression, sa.Column):
+            return ma_fields.Decimal(dump_only=True, as_string=True)
+        return super()._column2field(datamodel, column, nested, parent_schema_name)
+
+    def _meta_schema_factory(self, columns, model, class_mixin, parent_schema_name=None):
+        meta = {"model": model, "load_instance": True, "include_fk": True,
+                "sqla_session": current_app.appbuilder.session, "parent_schema_name": parent_schema_name}
+        if columns:
+            meta["fields"] = columns
+        return type("MetaSchema", (SQLAlchemyAutoSchema, class_mixin), {"Meta": type("Meta", (), meta)})
+
+
+class AtriumModelApi(ModelRestApi):
+    method_permission_name = API_METHOD_PERMISSIONS
+    model2schemaconverter = ForeignKeySchemaConverter
+    allow_browser_login = True
+    page_size = 25
+    max_page_size = 100
+
+    def _write(self, handler, *args):
+        try:
+            return handler(*args)
+        except AtriumError as exc:
+            db.session.rollback()
+            return self.response(exc.status, message=exc.message)
+        except IntegrityError as exc:
+            db.session.rollback()
+            log.info("API write refused by a constraint: %s", exc.orig)
+            return self.response_422(message=_constraint_message(exc))
+        except SQLAlchemyError:
+            db.session.rollback()
+            log.exception("API write failed")
+            return self.response_422(message="The change could not be saved.")
+
+    def post_headless(self):
+        return self._write(super().post_headless)
+
+    def put_headless(self, pk):
+        return self._write(super().put_headless, pk)
+
+    def delete_headless(self, pk):
+        return self._write(super().delete_headless, pk)
+
+
+def _constraint_message(exc: IntegrityError) -> str:
+    text = str(exc.orig).lower()
+    if "unique" in text or "duplicate" in text:
+        return "A record with the same unique value already exists."
+    if "foreign key" in text:
+        return "A referenced record does not exist, or other records still depend on this one."
+    if "check" in text:
+        return "A value is outside its allowed range."
+    if "not null" in text or "null value" in text:
+        return "A required field is missing."
+    return "The change conflicts with existing data."
+
+
+MONEY = mm_validator(validation.money)
+PERCENT = mm_validator(validation.percent)
+
+
+class ClientApi(AtriumModelApi):
+    resource_name = "client"
+    class_permission_name = "Client"
+    datamodel = SQLAInterface(m.Client)
+    list_columns = ["id", "name", "slug", "tier", "status", "contact_email", "created_at"]
+    show_columns = ["id", "name", "slug", "tier", "status", "contact_email", "timezone", "created_at",
+                    "updated_at"]
+    add_columns = edit_columns = ["name", "slug", "tier", "status", "contact_email", "timezone"]
+    order_columns = ["name", "created_at", "tier"]
+    search_columns = ["name", "slug", "tier", "status"]
+
+
+class ProjectApi(AtriumModelApi):
+    resource_name = "project"
+    class_permission_name = "Project"
+    datamodel = SQLAInterface(m.Project)
+    list_columns = ["id", "client_id", "name", "status", "completion_percent", "start_date",
+                    "estimated_delivery", "budget_total", "budget_used"]
+    show_columns = list_columns + ["description", "actual_delivery", "site_url", "manager_id"]
+    add_columns = ["client_id", "name", "description", "status", "completion_percent", "start_date",
+                   "estimated_delivery", "actual_delivery", "budget_total", "budget_used", "site_url"]
+    edit_columns = [c for c in add_columns if c != "client_id"]
+    validators_columns = {"completion_percent": PERCENT, "budget_total": MONEY, "budget_used": MONEY}
+    order_columns = ["name", "status", "estimated_delivery", "created_at"]
+    search_columns = ["client_id", "name", "status"]
+
+
+class DomainApi(AtriumModelApi):
+    resource_name = "domain"
+    class_permission_name = "Domain"
+    datamodel = SQLAInterface(m.Domain)
+    list_columns = ["id", "client_id", "project_id", "name", "status", "ssl_status", "ssl_expires_at",
+                    "renewal_date", "auto_renew"]
+    show_columns = list_columns + ["nameservers", "dns_records", "ssl_issuer", "registrar", "registered_on"]
+    add_columns = ["client_id", "project_id", "name", "status", "nameservers", "dns_records", "registrar",
+                   "registered_on", "renewal_date", "auto_renew"]
+    edit_columns = [c for c in add_columns if c != "client_id"]
+    validators_columns = {"name": mm_validator(validation.domain_name),
+                          "dns_records": mm_validator(validation.dns_records),
+                          "nameservers": mm_validator(validation.nameservers)}
+    order_columns = ["name", "ssl_expires_at", "renewal_date"]
+    search_columns = ["client_id", "name", "status", "ssl_status"]
+
+
+class TicketApi(AtriumModelApi):
+    resource_name = "ticket"
+    class_permission_name = "Ticket"
+    datamodel = SQLAInterface(m.Ticket)
+    list_columns = ["id", "client_id", "project_id", "subject", "priority", "status", "sla_state",
+                    "first_response_due_at", "assignee_id", "created_at"]
+    show_columns = list_columns + ["description", "sla_hours", "first_response_at", "resolved_at"]
+    add_columns = ["client_id", "project_id", "subject", "description", "priority", "status"]
+    edit_columns = ["project_id", "subject", "description", "priority", "status", "assignee_id"]
+    order_columns = ["created_at", "priority", "status", "first_response_due_at"]
+    search_columns = ["client_id", "status", "priority", "sla_state", "subject"]
+    base_order = ("created_at", "desc")
+
+
+class CampaignApi(AtriumModelApi):
+    resource_name = "campaign"
+    class_permission_name = "Campaign"
+    datamodel = SQLAInterface(m.Campaign)
+    list_columns = ["id", "client_id", "project_id", "name", "platform", "external_id", "status",
+                    "budget_total", "budget_daily", "spent_total", "start_date", "end_date", "last_synced_at"]
+    show_columns = list_columns
+    add_columns = ["client_id", "project_id", "name", "platform", "external_id", "status", "budget_total",
+                   "budget_daily", "start_date", "end_date"]
+    edit_columns = ["project_id", "name", "status", "budget_total", "budget_daily", "start_date", "end_date"]
+    validators_columns = {"budget_total": MONEY, "budget_daily": MONEY}
+    order_columns = ["name", "platform", "status", "start_date"]
+    search_columns = ["client_id", "platform", "status", "name"]
+
+
+class IncidentApi(AtriumModelApi):
+    resource_name = "incident"
+    class_permission_name = "Incident"
+    datamodel = SQLAInterface(m.Incident)
+    list_columns = ["id", "client_id", "project_id", "title", "severity", "status", "started_at",
+                    "resolved_at", "downtime_minutes", "source"]
+    show_columns = list_columns + ["description", "affected_users", "root_cause", "resolution_notes"]
+    add_columns = ["project_id", "title", "description", "severity", "status", "started_at", "resolved_at",
+                   "affected_users", "root_cause", "resolution_notes"]
+    edit_columns = [c for c in add_columns if c != "project_id"]
+    order_columns = ["started_at", "severity", "status"]
+    search_columns = ["client_id", "project_id", "status", "severity"]
+    base_order = ("started_at", "desc")
+
+
+class MonitorApi(AtriumModelApi):
+    resource_name = "monitor"
+    class_permission_name = "Monitor"
+    datamodel = SQLAInterface(m.Monitor)
+    list_columns = ["id", "client_id", "project_id", "url", "method", "expected_status", "interval_seconds",
+                    "enabled", "state", "last_checked_at"]
+    show_columns = list_columns + ["keyword", "timeout_seconds", "consecutive_failures", "consecutive_successes"]
+    add_columns = ["project_id", "url", "method", "expected_status", "keyword", "timeout_seconds",
+                   "interval_seconds", "enabled"]
+    edit_columns = [c for c in add_columns if c != "project_id"]
+    order_columns = ["url", "state", "last_checked_at"]
+    search_columns = ["client_id", "project_id", "state", "enabled"]
+
+
+APIS = (ClientApi, ProjectApi, DomainApi, TicketApi, CampaignApi, IncidentApi, MonitorApi)
+
+
+def register(appbuilder) -> None:
+    for api in APIS:
+        appbuilder.add_api(api)

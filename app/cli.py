@@ -1,0 +1,55 @@
+"""``flask`` commands (SPEC §8): roles, seed. Thin doors over ``app.services``.
+
+Errors a person can cause exit non-zero with a one-line message (``click.ClickException``).
+``flask db ...`` comes from Flask-Migrate and ``flask fab ...`` from Flask-AppBuilder.
+"""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from config import DEV_DEMO_PASSWORD
+
+from .extensions import db
+
+roles_cli = AppGroup("roles", help="Roles and permissions (SPEC §1).")
+seed_cli = AppGroup("seed", help="Demo data.")
+
+
+@roles_cli.command("sync")
+def roles_sync():
+    """Create every permission and apply the role table exactly (idempotent)."""
+    from .security.manager import sync_roles
+
+    counts = sync_roles(current_app.appbuilder)
+    for role, n in counts.items():
+        click.echo(f"{role}: {n} permissions")
+
+
+@seed_cli.command("demo")
+@click.option("--password", default=None, help="Password for every demo user (required in production).")
+@click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 100000),
+              help="Multiply the per-client ticket volume (benchmarks).")
+def seed_demo(password, scale):
+    """Create demo users, four clients (one per tier) and their data (idempotent)."""
+    from .services.demo import seed_demo as run_seed
+
+    if password is None:
+        if current_app.config["ENV_NAME"] == "production":
+            raise click.ClickException("--password is required in production.")
+        password = current_app.config.get("DEMO_PASSWORD") or DEV_DEMO_PASSWORD
+        click.echo(f"No --password given: demo users get the development password {password!r}.")
+    elif len(password) < 8:
+        raise click.ClickException("--password must be at least 8 characters.")
+    result = run_seed(current_app.appbuilder, db.session, password=password, scale=scale)
+    created = ", ".join(result["created"]) or "none (all demo clients already existed)"
+    click.echo(f"Demo data ready. Clients created: {created}.")
+    click.echo("Logins: admin, operator, developer, <slug>-owner, <slug>-viewer for "
+               "free-co, basic-co, pro-co, enterprise-co.")
+
+
+def register_cli(app) -> None:
+    app.cli.add_command(roles_cli)
+    app.cli.add_command(seed_cli)

@@ -1,0 +1,17 @@
+"""Flask extension singletons, created unbound and initialised in ``create_app``.
+
+``db`` is Flask-AppBuilder's SQLA over FAB's declarative ``Model`` so that the ``ab_*``
+security tables and Atrium's tables share one metadata (Flask-Migrate sees both).
+No configuration or business rule lives here.
+"""
+
+from flask_appbuilder.models.sqla import Model
+from flask_appbuilder.models.sqla.base import SQLA
+from flask_migrate import Migrate
+
+import app.models.base  # noqa: F401  (sets the metadata naming convention first)
+
+db = SQLA(model_class=Model)
+migrate = Migrate(compare_type=True, render_as_batch=True)
+# The AppBuilder is created per application in create_app (``current_app.appbuilder``):
+# FAB keeps its registered views on the instance, so one instance serves one app.

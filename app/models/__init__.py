@@ -1,0 +1,29 @@
+"""Every Atrium model, importable from one place (``from app.models import Ticket``).
+
+One module per area; FAB's security models (``User``, ``Role``) come from
+Flask-AppBuilder and share the same metadata.
+"""
+
+from flask_appbuilder.security.sqla.models import Role, User  # noqa: F401
+
+from .audit import AuditEvent, ImpersonationEnd, ImpersonationMode, ImpersonationSession  # noqa: F401
+from .campaigns import AdPlatform, Campaign, CampaignMetric, CampaignStatus  # noqa: F401
+from .clients import Client, ClientMember, ClientStatus, MemberRole, SubscriptionStatus, Tier  # noqa: F401
+from .domains import Domain, DomainStatus, SSLStatus  # noqa: F401
+from .monitoring import (  # noqa: F401
+    HttpMethod, Incident, IncidentSource, IncidentStatus, IncidentUpdate, Monitor, MonitorCheck,
+    MonitorState, Severity,
+)
+from .ops import BillingEvent, DailyAnalytics, JobRun, JobStatus, Report, ReportStatus  # noqa: F401
+from .projects import (  # noqa: F401
+    BackupStatus, Grade, HostingStatus, Infrastructure, Milestone, NetworkUsage, PerformanceMetric,
+    Project, ProjectStatus, project_team,
+)
+from .storage import StorageFile, StorageFolder  # noqa: F401
+from .tickets import SLAState, Ticket, TicketMessage, TicketPriority, TicketStatus  # noqa: F401
+
+TENANT_MODELS = (
+    ClientMember, Project, Milestone, Infrastructure, NetworkUsage, PerformanceMetric, Domain,
+    StorageFolder, StorageFile, Ticket, TicketMessage, Monitor, MonitorCheck, Incident,
+    IncidentUpdate, Campaign, CampaignMetric, Report,
+)

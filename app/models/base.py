@@ -1,0 +1,110 @@
+"""Column types and mixins shared by every Atrium model.
+
+- ``UTCDateTime``: timezone-aware UTC datetimes on PostgreSQL and SQLite alike.
+- ``enum_column``: a ``StrEnum`` stored as text with a CHECK constraint (one definition).
+- ``money_column``: ``Numeric(12, 2)`` mapped to ``Decimal``.
+- ``TimestampMixin``: ``id``, ``created_at``, ``updated_at`` on every table.
+Business rules do not live here (see ``app/services``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+import sqlalchemy as sa
+import sqlalchemy.dialects.postgresql
+from flask_appbuilder.models.sqla import Model
+from sqlalchemy.orm import declared_attr
+
+# Constraint names are deterministic so Alembic can diff and drop them by name.
+Model.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Stores aware datetimes as UTC; always returns aware UTC datetimes."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def enum_column(enum_cls: type[enum.StrEnum], *, name: str, default=None, nullable=False, **kw):
+    """A checked text column holding one of ``enum_cls``'s values."""
+    length = max(len(m.value) for m in enum_cls)
+    return sa.Column(
+        sa.Enum(
+            enum_cls,
+            name=name,
+            native_enum=False,
+            create_constraint=True,
+            length=max(length, 16),
+            values_callable=lambda e: [m.value for m in e],
+            validate_strings=True,
+        ),
+        nullable=nullable,
+        default=default,
+        **kw,
+    )
+
+
+def money_column(nullable=True, default=None, **kw):
+    return sa.Column(sa.Numeric(12, 2, asdecimal=True), nullable=nullable, default=default, **kw)
+
+
+ZERO = Decimal("0.00")
+
+
+class TimestampMixin:
+    """``id``, ``created_at`` and ``updated_at`` (UTC, aware) for every table."""
+
+    id = sa.Column(sa.Integer, primary_key=True)
+
+    @declared_attr
+    def created_at(cls):
+        return sa.Column(UTCDateTime(), nullable=False, default=utcnow)
+
+    @declared_attr
+    def updated_at(cls):
+        return sa.Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+JSONType = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+
+
+def client_fk(**kw):
+    """The tenancy column: non-null, indexed, cascades with its client."""
+    return sa.Column(
+        sa.Integer, sa.ForeignKey("clients.id", ondelete="CASCADE"), nullable=False, index=True, **kw
+    )
+
+
+def user_fk(nullable=True, **kw):
+    return sa.Column(sa.Integer, sa.ForeignKey("ab_user.id", ondelete="SET NULL"), nullable=nullable, **kw)

@@ -1,0 +1,32 @@
+"""Domain exceptions: errors a person can cause, with a message written for them.
+
+The doors translate them: a flash message or form error (views), a 4xx JSON body (API),
+a non-zero exit with the message (CLI).
+"""
+
+
+class AtriumError(Exception):
+    """Base for errors with a human message; ``status`` is the HTTP status a door uses."""
+
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(AtriumError):
+    status = 422
+
+
+class LimitExceeded(AtriumError):
+    status = 403
+
+
+class NotFound(AtriumError):
+    status = 404
+
+
+class Forbidden(AtriumError):
+    status = 403

@@ -1,0 +1,72 @@
+"""Tenancy: who the current request acts for, as ONE mechanism.
+
+``current_scope()`` says whether the acting user is staff (sees every client) or a
+client user (sees only ``client_id``). Views, APIs, jobs and RLS settings read it;
+nobody else decides tenancy. (Child rows copy ``client_id`` from their parent, declared
+by ``__tenant_parent__``, in ``services.lifecycle``.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+STAFF_ROLES = frozenset({"Admin", "Operator", "Developer"})
+CLIENT_ROLE = "Client"
+
+
+@dataclass(frozen=True)
+class Scope:
+    is_staff: bool
+    client_id: int | None  # set for client users; None for staff or nobody
+
+    @property
+    def is_client(self) -> bool:
+        return not self.is_staff and self.client_id is not None
+
+
+NOBODY = Scope(is_staff=False, client_id=None)
+STAFF = Scope(is_staff=True, client_id=None)
+
+
+def role_names(user) -> set[str]:
+    return {r.name for r in (getattr(user, "roles", None) or [])}
+
+
+def is_staff_user(user) -> bool:
+    return bool(role_names(user) & STAFF_ROLES)
+
+
+def client_id_for_user(session, user_id: int) -> int | None:
+    from app.models import ClientMember
+
+    return session.execute(
+        sa.select(ClientMember.client_id).where(ClientMember.user_id == user_id)
+    ).scalar_one_or_none()
+
+
+def scope_for_user(session, user) -> Scope:
+    if user is None or not getattr(user, "is_authenticated", True) or getattr(user, "id", None) is None:
+        return NOBODY
+    if is_staff_user(user):
+        return STAFF
+    return Scope(is_staff=False, client_id=client_id_for_user(session, user.id))
+
+
+def current_scope() -> Scope:
+    """The scope of the acting user of this request (or job); cached per request."""
+    from flask import g, has_request_context
+
+    from app.extensions import db
+
+    if not has_request_context():
+        return getattr(g, "atrium_scope", STAFF) if _has_app_g() else STAFF
+    if "atrium_scope" not in g:
+        g.atrium_scope = scope_for_user(db.session, getattr(g, "user", None))
+    return g.atrium_scope
+
+
+def _has_app_g() -> bool:
+    from flask import has_app_context
+    return has_app_context()

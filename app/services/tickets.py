@@ -1,0 +1,72 @@
+"""Ticket rules: the first-response SLA clock (SPEC §3, tiers in ``services.tiers``).
+
+- When a ticket is opened it copies the tier's SLA hours and gets
+  ``first_response_due_at = opened + SLA hours``.
+- The clock pauses while the ticket is ``waiting_client``: leaving that status pushes
+  the due time forward by the time spent waiting.
+- ``sla_state``: ``ok``; ``at_risk`` once 80 % of the window is used; ``breached`` once
+  the due time passes without a first public staff reply (or the reply came late).
+- The first public (non-internal) staff reply sets ``first_response_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.models import SLAState, TicketStatus
+from app.models.base import utcnow
+from app.services import tiers
+
+AT_RISK_FRACTION = 0.8
+
+
+def start_clock(ticket, client, opened_at=None) -> None:
+    opened_at = opened_at or ticket.created_at or utcnow()
+    ticket.sla_hours = tiers.sla_hours_for(client)
+    ticket.sla_paused_seconds = 0
+    ticket.first_response_due_at = (
+        opened_at + dt.timedelta(hours=ticket.sla_hours) if ticket.sla_hours else None
+    )
+    ticket.sla_state = SLAState.OK
+
+
+def on_status_change(ticket, old_status, new_status, now=None) -> None:
+    now = now or utcnow()
+    if new_status == TicketStatus.WAITING_CLIENT and old_status != TicketStatus.WAITING_CLIENT:
+        ticket.sla_paused_since = now
+    elif old_status == TicketStatus.WAITING_CLIENT and new_status != TicketStatus.WAITING_CLIENT:
+        if ticket.sla_paused_since is not None:
+            paused = int((now - ticket.sla_paused_since).total_seconds())
+            ticket.sla_paused_seconds = (ticket.sla_paused_seconds or 0) + paused
+            if ticket.first_response_due_at is not None and ticket.first_response_at is None:
+                ticket.first_response_due_at += dt.timedelta(seconds=paused)
+        ticket.sla_paused_since = None
+    if new_status in (TicketStatus.RESOLVED, TicketStatus.CLOSED) and ticket.resolved_at is None:
+        ticket.resolved_at = now
+    elif new_status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        ticket.resolved_at = None
+
+
+def record_staff_reply(ticket, at=None) -> None:
+    if ticket.first_response_at is None:
+        ticket.first_response_at = at or utcnow()
+
+
+def sla_state(ticket, now=None) -> SLAState:
+    """The SLA state of ``ticket`` at ``now`` (pauses honoured)."""
+    if not ticket.sla_hours or ticket.first_response_due_at is None:
+        return SLAState.OK
+    due = ticket.first_response_due_at
+    if ticket.first_response_at is not None:
+        return SLAState.OK if ticket.first_response_at <= due else SLAState.BREACHED
+    now = now or utcnow()
+    if ticket.sla_paused_since is not None:
+        # Waiting on the client: the clock stands still at the moment the wait began.
+        now = ticket.sla_paused_since
+    window = dt.timedelta(hours=ticket.sla_hours)
+    remaining = due - now
+    if remaining <= dt.timedelta(0):
+        return SLAState.BREACHED
+    if (window - remaining) >= window * AT_RISK_FRACTION:
+        return SLAState.AT_RISK
+    return SLAState.OK

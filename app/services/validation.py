@@ -1,0 +1,162 @@
+"""Input rules with messages written for people: domain names, DNS records per type,
+nameservers, percentages, money, date order.
+
+Each function returns the normalised value or raises ``InvalidInput``. The web forms
+(WTForms validators) and the API (marshmallow validators) wrap these same functions,
+so a rule exists once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from decimal import Decimal, InvalidOperation
+
+import idna
+
+from .errors import InvalidInput
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+DNS_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA")
+
+
+def domain_name(value: str, *, field: str = "name") -> str:
+    """Lower-case IDNA (punycode) form of a registrable host name."""
+    raw = (value or "").strip().rstrip(".")
+    if not raw:
+        raise InvalidInput("Enter a domain name, e.g. example.com.br.", field)
+    try:
+        ascii_name = idna.encode(raw, uts46=True).decode("ascii").lower()
+    except idna.IDNAError as exc:
+        raise InvalidInput(f"“{raw}” is not a valid domain name: {exc}.", field) from None
+    labels = ascii_name.split(".")
+    if len(labels) < 2:
+        raise InvalidInput(f"“{raw}” needs a top-level domain, e.g. {raw}.com.", field)
+    if len(ascii_name) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise InvalidInput(f"“{raw}” is not a valid domain name.", field)
+    if labels[-1].isdigit():
+        raise InvalidInput(f"“{raw}” looks like an IP address, not a domain name.", field)
+    return ascii_name
+
+
+def _host(value, what: str, field: str) -> str:
+    try:
+        return domain_name(str(value), field=field)
+    except InvalidInput:
+        raise InvalidInput(f"{what} must be a host name, got “{value}”.", field) from None
+
+
+def nameservers(value, *, field: str = "nameservers") -> list[str]:
+    items = _as_list(value, field)
+    result = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidInput("Each nameserver must be a host name.", field)
+        result.append(_host(item, "A nameserver", field))
+    return result
+
+
+def _as_list(value, field):
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"Not valid JSON: {exc.msg} (line {exc.lineno}).", field) from None
+        else:
+            value = [line.strip() for line in re.split(r"[\n,]", text) if line.strip()]
+    if not isinstance(value, list):
+        raise InvalidInput("Expected a list.", field)
+    return value
+
+
+def dns_records(value, *, field: str = "dns_records") -> list[dict]:
+    """Validate a list of ``{type, name, value, ttl, priority?}`` records per type."""
+    items = _as_list(value, field)
+    result = []
+    for n, rec in enumerate(items, start=1):
+        where = f"Record {n}"
+        if not isinstance(rec, dict):
+            raise InvalidInput(f"{where} must be an object with type, name, value and ttl.", field)
+        rtype = str(rec.get("type", "")).upper()
+        if rtype not in DNS_TYPES:
+            raise InvalidInput(f"{where}: type must be one of {', '.join(DNS_TYPES)}.", field)
+        name = str(rec.get("name", "@")).strip() or "@"
+        if name != "@" and not re.match(r"^(\*\.)?[A-Za-z0-9_.-]+$", name):
+            raise InvalidInput(f"{where}: name “{name}” is not a valid record name.", field)
+        val = str(rec.get("value", "")).strip()
+        if not val:
+            raise InvalidInput(f"{where} ({rtype}): value is required.", field)
+        try:
+            ttl = int(rec.get("ttl", 3600))
+        except (TypeError, ValueError):
+            raise InvalidInput(f"{where}: ttl must be a whole number of seconds.", field) from None
+        if not 60 <= ttl <= 604800:
+            raise InvalidInput(f"{where}: ttl must be between 60 and 604800 seconds.", field)
+        out = {"type": rtype, "name": name, "value": val, "ttl": ttl}
+        if rtype == "A":
+            _ip(val, ipaddress.IPv4Address, f"{where} (A): value must be an IPv4 address", field)
+        elif rtype == "AAAA":
+            _ip(val, ipaddress.IPv6Address, f"{where} (AAAA): value must be an IPv6 address", field)
+        elif rtype in ("CNAME", "NS"):
+            out["value"] = _host(val, f"{where} ({rtype}): the target", field)
+        elif rtype in ("MX", "SRV"):
+            priority = rec.get("priority")
+            try:
+                priority = int(priority)
+            except (TypeError, ValueError):
+                raise InvalidInput(f"{where} ({rtype}): priority is required (0–65535).", field) from None
+            if not 0 <= priority <= 65535:
+                raise InvalidInput(f"{where} ({rtype}): priority must be between 0 and 65535.", field)
+            out["priority"] = priority
+            target = val.split()[-1] if rtype == "SRV" else val
+            _host(target, f"{where} ({rtype}): the target", field)
+        elif rtype == "TXT" and len(val) > 2048:
+            raise InvalidInput(f"{where} (TXT): value is longer than 2048 characters.", field)
+        elif rtype == "CAA" and not re.match(r'^\d{1,3} (issue|issuewild|iodef) "?[^"]+"?$', val):
+            raise InvalidInput(f'{where} (CAA): value must look like 0 issue "letsencrypt.org".', field)
+        result.append(out)
+    return result
+
+
+def _ip(value, cls, message, field):
+    try:
+        cls(value)
+    except ValueError:
+        raise InvalidInput(f"{message}, got “{value}”.", field) from None
+
+
+def percent(value, *, field: str = "percent"):
+    if value is None:
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidInput("Enter a number between 0 and 100.", field) from None
+    if not 0 <= number <= 100:
+        raise InvalidInput(f"Must be between 0 and 100 (got {value}).", field)
+    return value
+
+
+def money(value, *, field: str = "amount"):
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidInput("Enter an amount like 1500.00.", field) from None
+    if amount < 0:
+        raise InvalidInput(f"Must be zero or more (got {value}).", field)
+    if amount.as_tuple().exponent < -2:
+        raise InvalidInput("Use at most two decimal places.", field)
+    return value
+
+
+def dates_in_order(earlier, later, *, earlier_label: str, later_label: str, field: str):
+    if earlier is not None and later is not None and later < earlier:
+        raise InvalidInput(f"{later_label} cannot be before {earlier_label}.", field)

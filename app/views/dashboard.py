@@ -1,0 +1,34 @@
+"""The home page: the staff dashboard for staff; a placeholder for client users until
+their portal exists (issue: client portal). Figures come from ``services.dashboard``."""
+
+from __future__ import annotations
+
+from flask import g, redirect, url_for
+from flask_appbuilder import BaseView, IndexView, expose, has_access
+
+from app.extensions import db
+from app.services import dashboard, tenancy
+
+
+class AtriumIndexView(IndexView):
+    index_template = "index.html"
+
+    @expose("/")
+    def index(self):
+        user = getattr(g, "user", None)
+        if user is not None and user.is_authenticated and tenancy.is_staff_user(user):
+            return redirect(url_for("DashboardView.show"))
+        return self.render_template(self.index_template, appbuilder=self.appbuilder)
+
+
+class DashboardView(BaseView):
+    route_base = "/dashboard"
+    class_permission_name = "Dashboard"
+    method_permission_name = {"show": "read"}
+    default_view = "show"
+
+    @expose("/")
+    @has_access
+    def show(self):
+        summary = dashboard.staff_summary(db.session)
+        return self.render_template("dashboard.html", summary=summary)

@@ -1,0 +1,167 @@
+"""Atrium settings, read from environment variables only (one class per environment).
+
+Nothing else in the code base reads ``os.environ``; everything goes through the class
+chosen by ``ATRIUM_ENV`` (development, test, production). ``check_required`` makes
+production refuse to start with a default ``SECRET_KEY`` or a missing setting and names
+the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask_appbuilder.const import AUTH_DB
+
+BASE_DIR = Path(__file__).resolve().parent
+DEFAULT_SECRET_KEY = "atrium-development-secret-key-change-me"
+DEV_DEMO_PASSWORD = "atrium-demo"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _database_url() -> str:
+    return _normalise_url(_env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'atrium.db'}"))
+
+
+def _normalise_url(url: str) -> str:
+    # Heroku-style URLs and bare postgresql:// both mean psycopg 3 here.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class BaseConfig:
+    """Defaults shared by every environment. Environment variables are read when
+    ``load_config`` runs (not at import), so a test or a process can set them first."""
+
+    ENV_NAME = "development"
+    APP_NAME = "Atrium"
+    APP_THEME = ""
+    SECRET_KEY = DEFAULT_SECRET_KEY
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # Flask-AppBuilder: migrations and `flask roles sync` own schema and permissions.
+    AUTH_TYPE = AUTH_DB
+    AUTH_ROLE_ADMIN = "Admin"
+    AUTH_ROLE_PUBLIC = "Public"
+    AUTH_USER_REGISTRATION = False
+    FAB_CREATE_DB = False
+    FAB_UPDATE_PERMS = False
+    FAB_ADD_SECURITY_VIEWS = True
+    FAB_API_SWAGGER_UI = True
+    FAB_API_MAX_PAGE_SIZE = 100
+    FAB_SECURITY_MANAGER_CLASS = "app.security.manager.AtriumSecurityManager"
+    FAB_INDEX_VIEW = "app.views.dashboard.AtriumIndexView"
+    FAB_BASE_TEMPLATE = "atrium_baselayout.html"
+    AUTH_RATE_LIMITED = True
+    AUTH_RATE_LIMIT = "10 per 1 minute"
+    RATELIMIT_ENABLED = True
+    JWT_ACCESS_TOKEN_EXPIRES = 3600
+
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    BABEL_DEFAULT_LOCALE = "en"
+    LANGUAGES = {"en": {"flag": "gb", "name": "English"}}
+
+    @classmethod
+    def from_environment(cls) -> dict:
+        """Every setting, environment variables applied now."""
+        values = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        redis_url = _env("REDIS_URL")
+        values.update(
+            SECRET_KEY=_env("SECRET_KEY", DEFAULT_SECRET_KEY),
+            SQLALCHEMY_DATABASE_URI=cls.database_url(),
+            REDIS_URL=redis_url,
+            RATELIMIT_STORAGE_URI=redis_url or "memory://",
+            UPLOAD_DIR=_env("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads")),
+            SENTRY_DSN=_env("SENTRY_DSN"),
+            LOG_LEVEL=_env("LOG_LEVEL", "INFO"),
+            IMPERSONATION_MAX_MINUTES=_env_int("IMPERSONATION_MAX_MINUTES", 30),
+            PERMANENT_SESSION_LIFETIME=_env_int("SESSION_LIFETIME_MINUTES", 12 * 60) * 60,
+        )
+        return values
+
+    @classmethod
+    def database_url(cls) -> str:
+        return _database_url()
+
+    @classmethod
+    def check_required(cls, config: dict) -> None:
+        """Raise RuntimeError naming each missing or unsafe setting (production only)."""
+
+
+class DevelopmentConfig(BaseConfig):
+    ENV_NAME = "development"
+    DEBUG = False
+
+
+class TestConfig(BaseConfig):
+    ENV_NAME = "test"
+    TESTING = True
+    RATELIMIT_ENABLED = False
+    AUTH_RATE_LIMITED = False
+
+    @classmethod
+    def database_url(cls) -> str:
+        # Tests use TEST_DATABASE_URL (PostgreSQL runs) or a private in-memory SQLite.
+        url = _env("TEST_DATABASE_URL")
+        return _normalise_url(url) if url else "sqlite://"
+
+
+class ProductionConfig(BaseConfig):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+
+    @classmethod
+    def check_required(cls, config: dict) -> None:
+        problems = []
+        if config["SECRET_KEY"] == DEFAULT_SECRET_KEY:
+            problems.append("SECRET_KEY is not set (the development default is refused in production)")
+        elif len(config["SECRET_KEY"]) < 32:
+            problems.append("SECRET_KEY must be at least 32 characters in production")
+        if not _env("DATABASE_URL"):
+            problems.append("DATABASE_URL is not set (production needs PostgreSQL)")
+        if problems:
+            raise RuntimeError("Atrium refuses to start: " + "; ".join(problems))
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(name: str | None = None) -> dict:
+    """The settings of environment ``name`` (default: ``ATRIUM_ENV``), checked."""
+    name = name or _env("ATRIUM_ENV", "development")
+    try:
+        cls = CONFIGS[name]
+    except KeyError:
+        raise RuntimeError(
+            f"ATRIUM_ENV must be one of {', '.join(CONFIGS)}; got {name!r}"
+        ) from None
+    values = cls.from_environment()
+    cls.check_required(values)
+    return values

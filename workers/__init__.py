@@ -1,0 +1,1 @@
+"""Background work on RQ: queues, job functions by area, the cron schedule."""
