@@ -98,6 +98,8 @@ class BaseConfig:
             LOG_LEVEL=_env("LOG_LEVEL", "INFO"),
             IMPERSONATION_MAX_MINUTES=_env_int("IMPERSONATION_MAX_MINUTES", 30),
             PERMANENT_SESSION_LIFETIME=_env_int("SESSION_LIFETIME_MINUTES", 12 * 60) * 60,
+            DEMO_PASSWORD=_env("ATRIUM_DEMO_PASSWORD"),
+            SQL_COUNT_HEADER=_env("ATRIUM_SQL_COUNT_HEADER") == "1",
         )
         return values
 

@@ -42,6 +42,10 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
     app.register_blueprint(health_bp)
 
+    from . import instrumentation
+
+    instrumentation.init_app(app, db)
+
     from .cli import register_cli
 
     register_cli(app)

@@ -57,20 +57,25 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 
 def enum_column(enum_cls: type[enum.StrEnum], *, name: str, default=None, nullable=False, **kw):
-    """A checked text column holding one of ``enum_cls``'s values."""
-    length = max(len(m.value) for m in enum_cls)
+    """A checked text column holding one of ``enum_cls``'s values.
+
+    The column type lists the values (not the Python class): rows read back as plain
+    strings, which compare equal to the ``StrEnum`` members, and Flask-AppBuilder's
+    forms, filters and API schemas offer exactly these values.
+    """
+    values = [m.value for m in enum_cls]
     return sa.Column(
         sa.Enum(
-            enum_cls,
+            *values,
             name=name,
             native_enum=False,
             create_constraint=True,
-            length=max(length, 16),
-            values_callable=lambda e: [m.value for m in e],
+            length=max(16, max(len(v) for v in values)),
             validate_strings=True,
         ),
         nullable=nullable,
         default=default,
+        info={"enum": enum_cls},
         **kw,
     )
 
