@@ -12,7 +12,7 @@ from flask_appbuilder import AppBuilder
 
 from config import BASE_DIR, load_config
 
-from .extensions import db, migrate
+from .extensions import csrf, db, migrate
 
 
 def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
@@ -27,6 +27,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     db.init_app(app)
+    csrf.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
 
     from .services import lifecycle

@@ -8,10 +8,14 @@ No configuration or business rule lives here.
 from flask_appbuilder.models.sqla import Model
 from flask_appbuilder.models.sqla.base import SQLA
 from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFProtect
 
 import app.models.base  # noqa: F401  (sets the metadata naming convention first)
 
 db = SQLA(model_class=Model)
 migrate = Migrate(compare_type=True, render_as_batch=True)
+# CSRF on every form POST, including FAB's delete and action forms; FAB exempts its
+# JWT-authenticated REST APIs itself.
+csrf = CSRFProtect()
 # The AppBuilder is created per application in create_app (``current_app.appbuilder``):
 # FAB keeps its registered views on the instance, so one instance serves one app.

@@ -69,7 +69,7 @@ class ForeignKeySchemaConverter(Model2SchemaConverter):
 class AtriumModelApi(ModelRestApi):
     method_permission_name = API_METHOD_PERMISSIONS
     model2schemaconverter = ForeignKeySchemaConverter
-    allow_browser_login = True
+    allow_browser_login = False  # JWT only: a session cookie cannot drive the API (CSRF)
     page_size = 25
     max_page_size = 100
 

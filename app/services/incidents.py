@@ -1,5 +1,5 @@
-"""Incident rules: downtime minutes derived from start and resolution, and the
-resolution time stamped when an incident is marked resolved.
+"""Incident rules: status and resolution time kept consistent, downtime minutes
+derived from start and resolution (see ``apply_derived``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,18 @@ def downtime_minutes(started_at, resolved_at) -> int | None:
     return max(0, math.ceil(seconds / 60))
 
 
-def apply_derived(incident, now=None) -> None:
+def apply_derived(incident, status_changed: bool = False, now=None) -> None:
+    """Keep status, resolution time and downtime consistent.
+
+    - Marked ``resolved`` without a time: resolved now.
+    - Given a resolution time while not resolved: it is resolved (status follows).
+    - Moved out of ``resolved`` (re-opened): the resolution time is cleared.
+    """
     if incident.status == IncidentStatus.RESOLVED and incident.resolved_at is None:
         incident.resolved_at = now or utcnow()
-    if incident.status != IncidentStatus.RESOLVED and incident.resolved_at is not None and incident.status:
-        # Re-opened: it is no longer resolved.
-        incident.resolved_at = None
+    elif incident.status != IncidentStatus.RESOLVED and incident.resolved_at is not None:
+        if status_changed:
+            incident.resolved_at = None
+        else:
+            incident.status = IncidentStatus.RESOLVED
     incident.downtime_minutes = downtime_minutes(incident.started_at, incident.resolved_at)

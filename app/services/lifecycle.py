@@ -86,7 +86,8 @@ def _before_flush(session: Session, flush_context, instances) -> None:
         if isinstance(obj, Ticket):
             obj.sla_state = tickets.sla_state(obj)
         elif isinstance(obj, Incident):
-            incidents.apply_derived(obj)
+            incidents.apply_derived(obj, status_changed=sa.inspect(obj).attrs.status.history.has_changes()
+                                    and obj not in session.new)
         elif isinstance(obj, PerformanceMetric):
             obj.grade = performance.grade_metric(obj)
         elif isinstance(obj, Domain) and obj.name:

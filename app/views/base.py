@@ -15,8 +15,8 @@ import json
 
 from flask_appbuilder import ModelView
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
-from flask_appbuilder.models.sqla.interface import SQLAInterface
-from wtforms import TextAreaField, ValidationError
+import sqlalchemy as sa
+from wtforms import BooleanField, TextAreaField, ValidationError
 
 from app.services.errors import InvalidInput
 
@@ -87,13 +87,30 @@ def json_list_field(label: str, rule, description: str = ""):
     return JSONTextField(label, validators=[_normalise], description=description)
 
 
+def _checkbox_fields(model, columns, existing) -> dict:
+    """Non-null booleans as plain checkboxes (FAB would require the box to be ticked)."""
+    fields = {}
+    for name in columns or []:
+        column = model.__table__.columns.get(name)
+        if column is not None and isinstance(column.type, sa.Boolean) and name not in (existing or {}):
+            fields[name] = BooleanField(name.replace("_", " ").capitalize())
+    return fields
+
+
 class AtriumModelView(ModelView):
     """Base for every staff model view."""
 
     method_permission_name = METHOD_PERMISSIONS
     page_size = 25
-    list_template = "appbuilder/general/model/list.html"
 
-    @classmethod
-    def for_model(cls, model):
-        return SQLAInterface(model)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        datamodel = cls.__dict__.get("datamodel")
+        if datamodel is None:
+            return
+        model = datamodel.obj
+        for columns_attr, extra_attr in (("add_columns", "add_form_extra_fields"),
+                                         ("edit_columns", "edit_form_extra_fields")):
+            extra = dict(getattr(cls, extra_attr, None) or {})
+            extra.update(_checkbox_fields(model, getattr(cls, columns_attr, None), extra))
+            setattr(cls, extra_attr, extra)

@@ -1,0 +1,214 @@
+"""Test harness: every test runs against SQLite and against a real PostgreSQL.
+
+Databases: one template per backend is built once per run through the real doors
+(``flask db upgrade``, ``flask roles sync``, ``flask seed demo``); each test gets a
+fresh copy (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL), so
+tests commit freely and never see each other's writes.
+
+PostgreSQL is reached through ``TEST_PG_URL`` (an admin URL; default
+``postgresql://postgres@127.0.0.1:5432/postgres``). When it is unreachable the
+PostgreSQL half is skipped with a printed reason, unless ``ATRIUM_REQUIRE_POSTGRES=1``
+(CI), where that is an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app import create_app
+from app.extensions import db
+
+PASSWORD = "test-password-1"
+PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REQUIRE_PG = os.environ.get("ATRIUM_REQUIRE_POSTGRES") == "1"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _pg_admin():
+    import psycopg
+
+    return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+
+
+def _pg_url(dbname: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{dbname}"
+
+
+_pg_problem: str | None = None
+
+
+def pg_available() -> bool:
+    global _pg_problem
+    if _pg_problem is None:
+        try:
+            with _pg_admin() as conn:
+                conn.execute("SELECT 1")
+            _pg_problem = ""
+        except Exception as exc:  # noqa: BLE001
+            _pg_problem = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc.__class__.__name__}: {exc}"
+    return _pg_problem == ""
+
+
+def make_app(database_url: str, **overrides):
+    config = {"SQLALCHEMY_DATABASE_URI": database_url, "WTF_CSRF_ENABLED": True,
+              "SERVER_NAME": None, "UPLOAD_DIR": overrides.pop("UPLOAD_DIR", "/tmp/atrium-test-uploads")}
+    config.update(overrides)
+    return create_app("test", config)
+
+
+def run_cli(app, *args):
+    runner = CliRunner()
+    return runner.invoke(args=list(args), cli=app.cli, catch_exceptions=False, obj=_script_info(app))
+
+
+def _script_info(app):
+    from flask.cli import ScriptInfo
+
+    return ScriptInfo(create_app=lambda: app)
+
+
+def build_database(app) -> None:
+    """Migrate, sync roles and seed through the CLI, as an operator would."""
+    with app.app_context():
+        for args in (("db", "upgrade"), ("roles", "sync"), ("seed", "demo", "--password", PASSWORD)):
+            result = run_cli(app, *args)
+            assert result.exit_code == 0, result.output
+        db.session.remove()
+        db.engine.dispose()
+
+
+class Backend:
+    """Creates per-test databases of one kind from a seeded template."""
+
+    def __init__(self, kind: str, tmp_root: Path):
+        self.kind = kind
+        self.tmp_root = tmp_root
+        self.template_url: str | None = None
+        self._made: list[str] = []
+
+    def _ensure_template(self):
+        if self.template_url is not None:
+            return
+        if self.kind == "sqlite":
+            path = self.tmp_root / "template.db"
+            self.template_url = f"sqlite:///{path}"
+        else:
+            name = f"atrium_tpl_{RUN_ID}"
+            with _pg_admin() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}"')
+            self._made.append(name)
+            self.template_url = _pg_url(name)
+        build_database(make_app(self.template_url))
+
+    def new_database(self, seeded: bool = True) -> str:
+        if seeded:
+            self._ensure_template()
+        tag = uuid.uuid4().hex[:10]
+        if self.kind == "sqlite":
+            path = self.tmp_root / f"{tag}.db"
+            if seeded:
+                shutil.copyfile(self.tmp_root / "template.db", path)
+            return f"sqlite:///{path}"
+        name = f"atrium_t_{RUN_ID}_{tag}"
+        with _pg_admin() as conn:
+            if seeded:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "atrium_tpl_{RUN_ID}"')
+            else:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        self._made.append(name)
+        return _pg_url(name)
+
+    def drop(self, url: str) -> None:
+        if self.kind == "postgresql":
+            name = url.rsplit("/", 1)[1]
+            with _pg_admin() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if name in self._made:
+                self._made.remove(name)
+
+    def drop_all(self):
+        for name in list(self._made):
+            self.drop(_pg_url(name))
+
+
+@pytest.fixture(scope="session")
+def backends(tmp_path_factory):
+    made = {}
+
+    def get(kind):
+        if kind not in made:
+            made[kind] = Backend(kind, tmp_path_factory.mktemp(kind))
+        return made[kind]
+
+    yield get
+    for backend in made.values():
+        if backend.kind == "postgresql":
+            backend.drop_all()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, backends):
+    kind = request.param
+    if kind == "postgresql" and not pg_available():
+        if REQUIRE_PG:
+            pytest.fail(f"ATRIUM_REQUIRE_POSTGRES=1 but {_pg_problem}")
+        pytest.skip(f"PostgreSQL tests skipped: {_pg_problem}")
+    return backends(kind)
+
+
+@pytest.fixture
+def app(backend):
+    url = backend.new_database(seeded=True)
+    application = make_app(url)
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+    backend.drop(url)
+
+
+@pytest.fixture
+def empty_database(backend):
+    url = backend.new_database(seeded=False)
+    yield url
+    backend.drop(url)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client, path: str) -> str:
+    html = client.get(path).get_data(as_text=True)
+    match = CSRF_RE.search(html) or re.search(r'value="([^"]+)"[^>]*name="csrf_token"', html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client, username: str, password: str = PASSWORD):
+    token = csrf_token(client, "/login/")
+    response = client.post("/login/", data={"username": username, "password": password, "csrf_token": token})
+    assert response.status_code == 302, f"login of {username} failed"
+    return response
+
+
+@pytest.fixture
+def as_user(client):
+    def _as(username):
+        login(client, username)
+        return client
+
+    return _as
