@@ -6,6 +6,7 @@ No configuration or business rule lives here.
 """
 
 from flask_appbuilder.models.sqla import Model
+import sqlalchemy as sa
 from flask_appbuilder.models.sqla.base import SQLA
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
@@ -19,3 +20,12 @@ migrate = Migrate(compare_type=True, render_as_batch=True)
 csrf = CSRFProtect()
 # The AppBuilder is created per application in create_app (``current_app.appbuilder``):
 # FAB keeps its registered views on the instance, so one instance serves one app.
+
+
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _sqlite_enforces_foreign_keys(dbapi_connection, connection_record):
+    """SQLite ignores foreign keys unless asked on each connection; PostgreSQL always checks."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -142,7 +142,8 @@ def prepare_database(args, db_url: str, admin_url: str) -> dict:
         tickets = _ticket_count(db_url)
         if tickets is not None and tickets >= expected:
             log(f"reusing database {args.db} ({tickets} tickets)")
-            return {"reused": True, "tickets": tickets, "seed": None}
+            return {"reused": True, "tickets": tickets, "seed": None,
+                    "vacuum_analyze_s": vacuum_analyze(db_url)}
         log(f"database {args.db} exists but holds {tickets} tickets (< {expected}): rebuilding")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if exists:
@@ -162,13 +163,18 @@ def prepare_database(args, db_url: str, admin_url: str) -> dict:
         log(f"  done in {timings[key]} s")
         if key == "seed_s" and timings[key] > 300:
             log(f"  WARNING: seeding took {timings[key]} s (> 5 min)")
-    # Fresh bulk-loaded tables: collect statistics once, as autovacuum would, so neither
-    # the app nor the raw SQL is measured against planner guesses.
+    timings["vacuum_analyze_s"] = vacuum_analyze(db_url)
+    return {"reused": False, "tickets": _ticket_count(db_url), "seed": timings}
+
+
+def vacuum_analyze(db_url: str) -> float:
+    """Bulk-loaded tables get statistics and a visibility map once, as autovacuum would
+    eventually, so neither the app nor the raw SQL is measured against planner guesses
+    (and COUNT(*) can use an index-only scan). Cheap when nothing changed."""
     started = time.perf_counter()
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-    timings["vacuum_analyze_s"] = round(time.perf_counter() - started, 1)
-    return {"reused": False, "tickets": _ticket_count(db_url), "seed": timings}
+    return round(time.perf_counter() - started, 1)
 
 
 def _ticket_count(db_url: str) -> int | None:
@@ -358,21 +364,30 @@ def trace_sql(db_url: str, cases: list[dict]) -> dict:
     app = create_app()
     with app.app_context():
         engine = db.engine
-    captured: list[tuple[str, str]] = []
+    captured: list[tuple[str, str, float]] = []
+
+    app_dir = str(ROOT / "app")
 
     def origin() -> str:
-        frames = [f for f in traceback.extract_stack()[:-2]
-                  if "flask_appbuilder" in f.filename or (str(ROOT / "app") in f.filename)]
-        names = []
-        for f in frames[-3:]:
-            short = f.filename.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
-            names.append(f"{short}:{f.name}")
-        return " > ".join(names) or "?"
+        # Walk frames directly (traceback.extract_stack reads source lines: too slow).
+        names, frame = [], sys._getframe(2)
+        while frame is not None and len(names) < 4:
+            fname = frame.f_code.co_filename
+            if "flask_appbuilder" in fname or fname.startswith(app_dir):
+                short = fname.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
+                names.append(f"{short}:{frame.f_code.co_name}")
+            frame = frame.f_back
+        return " > ".join(reversed(names)) or "?"
 
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        captured.append((origin(), " ".join(statement.split())))
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_started"] = time.perf_counter()
 
-    sa.event.listen(engine, "before_cursor_execute", listener)
+    def after(conn, cursor, statement, parameters, context, executemany):
+        ms = (time.perf_counter() - conn.info.pop("bench_started", time.perf_counter())) * 1000
+        captured.append((origin(), " ".join(statement.split()), ms))
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    sa.event.listen(engine, "after_cursor_execute", after)
     report = {}
     lines = []
     try:
@@ -383,17 +398,28 @@ def trace_sql(db_url: str, cases: list[dict]) -> dict:
         for case in cases:
             client.get(case["url"])  # warm caches as the timed runs do
             captured.clear()
+            started = time.perf_counter()
             resp = client.get(case["url"])
+            request_ms = (time.perf_counter() - started) * 1000
             if resp.status_code != 200:
                 raise BenchError(f"trace: {case['name']} returned {resp.status_code}")
-            groups = Counter(o for o, _ in captured)
-            report[case["name"]] = {"total": len(captured),
-                                    "by_origin": [{"count": c, "origin": o} for o, c in groups.most_common()]}
-            lines.append(f"=== {case['name']}  {case['url']}  ({len(captured)} statements)")
-            for i, (o, s) in enumerate(captured, 1):
-                lines.append(f"{i:3d}. [{o}]\n     {s[:400]}")
+            groups, group_ms = Counter(), Counter()
+            for o, _, ms in captured:
+                groups[o] += 1
+                group_ms[o] += ms
+            sql_ms = sum(ms for _, _, ms in captured)
+            report[case["name"]] = {
+                "statements": len(captured), "request_ms": round(request_ms, 1),
+                "sql_ms": round(sql_ms, 1), "python_and_template_ms": round(request_ms - sql_ms, 1),
+                "by_origin": [{"count": c, "sql_ms": round(group_ms[o], 1), "origin": o}
+                              for o, c in groups.most_common()]}
+            lines.append(f"=== {case['name']}  {case['url']}  ({len(captured)} statements, "
+                         f"{sql_ms:.1f} ms in SQL of {request_ms:.1f} ms in-process)")
+            for i, (o, s, ms) in enumerate(captured, 1):
+                lines.append(f"{i:3d}. {ms:7.2f} ms [{o}]\n     {s[:400]}")
     finally:
-        sa.event.remove(engine, "before_cursor_execute", listener)
+        sa.event.remove(engine, "before_cursor_execute", before)
+        sa.event.remove(engine, "after_cursor_execute", after)
         with app.app_context():
             db.engine.dispose()
     (RESULTS / "ticket_list_sql.txt").write_text("\n".join(lines) + "\n")
@@ -438,6 +464,7 @@ def main(argv=None) -> int:
     db_url = f"{args.pg.rstrip('/')}/{args.db}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     proc = logfile = raw = None
+    load_before = [round(x, 2) for x in os.getloadavg()]
     try:
         database = prepare_database(args, db_url, admin_url)
         port = free_port()
@@ -491,6 +518,8 @@ def main(argv=None) -> int:
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "environment": {"python": platform.python_version(), "postgresql": pg_version,
                         "gunicorn_workers": args.workers, "cpus": os.cpu_count(),
+                        "loadavg_before": load_before,
+                        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
                         "client": "http.client, one connection per request; raw SQL: psycopg, autocommit"},
         "database": {"name": args.db, **database},
         "settings": {"requests": args.requests, "warmup": args.warmup, "user": USERNAME,

@@ -99,15 +99,18 @@ class Backend:
             return
         if self.kind == "sqlite":
             path = self.tmp_root / "template.db"
-            self.template_url = f"sqlite:///{path}"
+            path.unlink(missing_ok=True)
+            url = f"sqlite:///{path}"
         else:
             name = f"atrium_tpl_{RUN_ID}"
             with _pg_admin() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 conn.execute(f'CREATE DATABASE "{name}"')
-            self._made.append(name)
-            self.template_url = _pg_url(name)
-        build_database(make_app(self.template_url))
+            if name not in self._made:
+                self._made.append(name)
+            url = _pg_url(name)
+        build_database(make_app(url))
+        self.template_url = url
 
     def new_database(self, seeded: bool = True) -> str:
         if seeded:

@@ -72,9 +72,10 @@ class Ticket(TimestampMixin, Model):
     sla_paused_seconds = sa.Column(sa.Integer, nullable=False, default=0)
     opened_by_id = user_fk()
 
-    client = relationship("Client")
+    # Joined: the staff list shows client and assignee on every row (no N+1).
+    client = relationship("Client", lazy="joined")
     project = relationship("Project")
-    assignee = relationship("User", foreign_keys=[assignee_id])
+    assignee = relationship("User", foreign_keys=[assignee_id], lazy="joined")
     opened_by = relationship("User", foreign_keys=[opened_by_id])
     messages = relationship("TicketMessage", back_populates="ticket", cascade="all, delete-orphan",
                             order_by="TicketMessage.created_at")

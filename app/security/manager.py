@@ -2,21 +2,65 @@
 
 Permissions are never created at web start-up (``FAB_UPDATE_PERMS = False``): the table
 in ``app.security.roles`` is applied here, idempotently.
+
+Performance: FAB asks the database once per permission check (the menu alone makes
+dozens). Here a request loads the acting user with roles and groups in one statement
+and all of its roles' (permission, view) pairs in one more, then answers every check
+from that set.
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from flask import g, has_app_context
 from flask_appbuilder.security.sqla.manager import SecurityManager
-from flask_appbuilder.security.sqla.models import PermissionView
+from flask_appbuilder.security.sqla.models import (
+    Group, Permission, PermissionView, ViewMenu, assoc_permissionview_role,
+)
+from sqlalchemy.orm import joinedload
 
 from .roles import ADMIN, ROLE_GRANTS, SELF_SERVICE, allowed
 
 
 class AtriumSecurityManager(SecurityManager):
-    """FAB's SQLA security manager; Atrium hooks (audit, impersonation) attach here."""
+    """FAB's SQLA security manager with per-request permission caching."""
+
+    def get_user_by_id(self, pk):
+        return self.session.execute(
+            sa.select(self.user_model)
+            .options(joinedload(self.user_model.roles),
+                     joinedload(self.user_model.groups).joinedload(Group.roles))
+            .where(self.user_model.id == pk)
+        ).unique().scalar_one_or_none()
+
+    def _role_permission_pairs(self, role_ids) -> frozenset:
+        key = tuple(sorted(role_ids))
+        cache = g.setdefault("_atrium_permissions", {}) if has_app_context() else {}
+        if key not in cache:
+            rows = self.session.execute(
+                sa.select(Permission.name, ViewMenu.name)
+                .select_from(PermissionView)
+                .join(Permission, PermissionView.permission_id == Permission.id)
+                .join(ViewMenu, PermissionView.view_menu_id == ViewMenu.id)
+                .join(assoc_permissionview_role,
+                      assoc_permissionview_role.c.permission_view_id == PermissionView.id)
+                .where(assoc_permissionview_role.c.role_id.in_(key))
+            ).all()
+            cache[key] = frozenset((p, v) for p, v in rows)
+        return cache[key]
+
+    def exist_permission_on_roles(self, view_name, permission_name, role_ids) -> bool:
+        return (permission_name, view_name) in self._role_permission_pairs(role_ids)
+
+    def _get_user_permission_view_menus(self, user, permission_name, view_menus_name):
+        roles = [self.get_public_role()] if user is None else self.get_user_roles(user)
+        role_ids = [r.id for r in roles if r is not None and r.name not in self.builtin_roles]
+        pairs = self._role_permission_pairs(role_ids) if role_ids else frozenset()
+        wanted = set(view_menus_name)
+        return {v for p, v in pairs if p == permission_name and v in wanted}
 
 
-def _resource_permissions(appbuilder) -> dict[str, str]:
+def _resource_permissions(appbuilder) -> dict[tuple[str, str], str]:
     """Map (permission name, view menu) of every registered view to read/write."""
     mapping = {}
     for view in appbuilder.baseviews:
@@ -60,9 +104,7 @@ def sync_roles(appbuilder) -> dict[str, int]:
             if pvm.permission is None or pvm.view_menu is None:
                 continue
             key = (pvm.permission.name, pvm.view_menu.name)
-            if role_name == ADMIN:
-                ok = True
-            elif key in SELF_SERVICE:
+            if role_name == ADMIN or key in SELF_SERVICE:
                 ok = True
             elif key in resource_perms:
                 ok = allowed(role_name, key[1], resource_perms[key])
@@ -75,4 +117,5 @@ def sync_roles(appbuilder) -> dict[str, int]:
         role.permissions = wanted
         counts[role_name] = len(wanted)
     session.commit()
+    g.pop("_atrium_permissions", None) if has_app_context() else None
     return counts

@@ -16,7 +16,9 @@ import json
 from flask_appbuilder import ModelView
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
 import sqlalchemy as sa
-from wtforms import BooleanField, TextAreaField, ValidationError
+from flask_appbuilder.fieldwidgets import Select2Widget
+from wtforms import BooleanField, SelectField, TextAreaField, ValidationError
+from wtforms.validators import InputRequired, Optional
 
 from app.services.errors import InvalidInput
 
@@ -87,14 +89,39 @@ def json_list_field(label: str, rule, description: str = ""):
     return JSONTextField(label, validators=[_normalise], description=description)
 
 
-def _checkbox_fields(model, columns, existing) -> dict:
-    """Non-null booleans as plain checkboxes (FAB would require the box to be ticked)."""
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _generated_fields(model, columns, existing) -> dict:
+    """Form fields Atrium builds itself instead of FAB's converter:
+
+    - non-null booleans as plain checkboxes (FAB would require the box to be ticked);
+    - checked enumerations as select boxes that report an unknown value as a field error
+      (FAB's EnumField raises a bare ValueError, which would be a 500).
+    """
     fields = {}
     for name in columns or []:
         column = model.__table__.columns.get(name)
-        if column is not None and isinstance(column.type, sa.Boolean) and name not in (existing or {}):
-            fields[name] = BooleanField(name.replace("_", " ").capitalize())
+        if column is None or name in (existing or {}):
+            continue
+        if isinstance(column.type, sa.Boolean):
+            fields[name] = BooleanField(_label(name))
+        elif isinstance(column.type, sa.Enum):
+            choices = [(v, v.replace("_", " ")) for v in column.type.enums]
+            if column.nullable:
+                fields[name] = SelectField(_label(name), choices=[("", "—"), *choices],
+                                           validators=[Optional()], filters=[lambda v: v or None],
+                                           widget=Select2Widget())
+            else:
+                fields[name] = SelectField(_label(name), choices=choices, validators=[InputRequired()],
+                                           widget=Select2Widget(), default=_default(column))
     return fields
+
+
+def _default(column):
+    default = column.default.arg if column.default is not None else None
+    return None if callable(default) else default
 
 
 class AtriumModelView(ModelView):
@@ -112,5 +139,5 @@ class AtriumModelView(ModelView):
         for columns_attr, extra_attr in (("add_columns", "add_form_extra_fields"),
                                          ("edit_columns", "edit_form_extra_fields")):
             extra = dict(getattr(cls, extra_attr, None) or {})
-            extra.update(_checkbox_fields(model, getattr(cls, columns_attr, None), extra))
+            extra.update(_generated_fields(model, getattr(cls, columns_attr, None), extra))
             setattr(cls, extra_attr, extra)

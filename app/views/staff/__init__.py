@@ -174,8 +174,9 @@ class TicketView(AtriumModelView):
     list_title = "Support tickets"
     list_columns = ["id", "client.name", "subject", "priority", "status", "sla_state",
                     "first_response_due_at", "assignee.username", "created_at"]
-    search_columns = ["client", "subject", "priority", "status", "sla_state", "assignee", "project",
-                      "created_at"]
+    # No relation drop-downs here: FAB would load every client, user and project on each
+    # page view of a 200k-row list. A client's tickets are on the client's page.
+    search_columns = ["id", "subject", "priority", "status", "sla_state", "created_at", "first_response_due_at"]
     add_columns = ["client", "project", "subject", "description", "priority", "status", "assignee"]
     edit_columns = ["project", "subject", "description", "priority", "status", "assignee"]
     show_columns = ["id", "client", "project", "subject", "description", "priority", "status",

@@ -1,0 +1,27 @@
+"""The staff ticket list costs a fixed handful of SQL statements, whatever the page
+size: the user with roles, the permission set, the count and the page."""
+
+import pytest
+
+from tests.conftest import csrf_token, make_app
+
+
+@pytest.fixture
+def counted_client(backend):
+    url = backend.new_database(seeded=True)
+    app = make_app(url, SQL_COUNT_HEADER=True)
+    client = app.test_client()
+    with app.app_context():
+        yield client
+    backend.drop(url)
+
+
+@pytest.mark.parametrize("query", ["", "?psize_TicketView=100", "?page_TicketView=1&psize_TicketView=10",
+                                   "?_flt_0_status=open"])
+def test_ticket_list_uses_at_most_five_statements(counted_client, query):
+    client = counted_client
+    client.post("/login/", data={"username": "admin", "password": "test-password-1",
+                                 "csrf_token": csrf_token(client, "/login/")})
+    response = client.get(f"/ticketview/list/{query}")
+    assert response.status_code == 200
+    assert int(response.headers["X-SQL-Statements"]) <= 5
