@@ -38,6 +38,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
         _register_views(appbuilder)
+    _fast_english_templates(app)
 
     from .views.health import bp as health_bp
 
@@ -51,6 +52,16 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
     register_cli(app)
     return app
+
+
+def _fast_english_templates(app: Flask) -> None:
+    """With English as the only language, template ``_()`` calls are the identity.
+
+    Flask-Babel resolves the catalogue on every call (about 270 per list page, a quarter
+    of its render time); Jinja's null translations give the same text for free.
+    """
+    if list(app.config.get("LANGUAGES", {})) == ["en"]:
+        app.jinja_env.install_null_translations(newstyle=True)
 
 
 def _register_views(appbuilder) -> None:

@@ -43,7 +43,8 @@ def seed_demo(password, scale):
         click.echo(f"No --password given: demo users get the development password {password!r}.")
     elif len(password) < 8:
         raise click.ClickException("--password must be at least 8 characters.")
-    result = run_seed(current_app.appbuilder, db.session, password=password, scale=scale)
+    result = run_seed(current_app.appbuilder, db.session, password=password, scale=scale,
+                      upload_dir=current_app.config["UPLOAD_DIR"])
     created = ", ".join(result["created"]) or "none (all demo clients already existed)"
     click.echo(f"Demo data ready. Clients created: {created}.")
     click.echo("Logins: admin, operator, developer, <slug>-owner, <slug>-viewer for "

@@ -75,7 +75,8 @@ def ensure_user(sm, username, first, last, email, role_name, password):
     return user
 
 
-def seed_demo(appbuilder, session, password: str, scale: int = 1, today: dt.date | None = None) -> dict:
+def seed_demo(appbuilder, session, password: str, scale: int = 1, today: dt.date | None = None,
+              upload_dir: str | None = None) -> dict:
     from app.security.manager import sync_roles
 
     if scale < 1:
@@ -95,6 +96,7 @@ def seed_demo(appbuilder, session, password: str, scale: int = 1, today: dt.date
             rng = random.Random(f"atrium-demo-{slug}")
             client = _create_client(session, rng, slug, name, tier, n_projects, n_domains, platforms,
                                     staff, owner, viewer, scale, today or utcnow().date())
+            _create_files_reports_billing(session, client, owner, upload_dir, today or utcnow().date())
             created.append(slug)
         session.commit()
     return {"created": created, "users": len(STAFF) + 2 * len(CLIENTS)}
@@ -242,6 +244,44 @@ def _create_client(session, rng, slug, name, tier, n_projects, n_domains, platfo
 
     _create_tickets(session, rng, client, projects, staff, owner, scale, now)
     return client
+
+
+def _create_files_reports_billing(session, client, owner, upload_dir, today):
+    """Folders with a brief on disk, last month's report (queued for the report job) and,
+    for paying clients, the Stripe event that put them on their plan."""
+    import hashlib
+    import os
+
+    now = utcnow()
+    root = m.StorageFolder(client=client, name="Briefs", path="/briefs")
+    assets = m.StorageFolder(client=client, name="Brand assets", path="/brand-assets")
+    session.add_all([root, assets])
+    content = (f"Project brief for {client.name}\n\nGoals: more qualified leads, faster site.\n"
+               f"Audience: small businesses in Brazil.\n").encode()
+    stored = f"{client.slug}/briefs/project-brief.txt"
+    if upload_dir:
+        path = os.path.join(upload_dir, stored)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(content)
+    session.add(m.StorageFile(client=client, folder=root, file_name="project-brief.txt", stored_path=stored,
+                              mime_type="text/plain", size_bytes=len(content),
+                              sha256=hashlib.sha256(content).hexdigest(), uploaded_by=owner, tags=["brief"]))
+    last_month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    session.add(m.Report(client=client, period=last_month, status=m.ReportStatus.QUEUED))
+    if client.tier != m.Tier.FREE:
+        event_id = f"evt_demo_{client.slug}"
+        client.stripe_customer_id = f"cus_demo_{client.slug.replace('-', '')}"
+        client.stripe_subscription_id = f"sub_demo_{client.slug.replace('-', '')}"
+        client.current_period_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        client.current_period_end = client.current_period_start + dt.timedelta(days=30)
+        session.add(m.BillingEvent(
+            provider_event_id=event_id, type="customer.subscription.updated", client_id=client.id,
+            payload={"id": event_id, "type": "customer.subscription.updated",
+                     "data": {"object": {"id": client.stripe_subscription_id, "customer": client.stripe_customer_id,
+                                         "status": "active", "items": {"data": [{"price": {"id": f"price_{client.tier}"}}]}}}},
+            received_at=now - dt.timedelta(days=20), processed_at=now - dt.timedelta(days=20),
+            outcome=f"subscription active, tier {client.tier}"))
 
 
 def _create_tickets(session, rng, client, projects, staff, owner, scale, now):

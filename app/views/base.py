@@ -20,6 +20,7 @@ from flask_appbuilder.fieldwidgets import Select2Widget
 from wtforms import BooleanField, SelectField, TextAreaField, ValidationError
 from wtforms.validators import InputRequired, Optional
 
+from app.models.base import UTCDateTime
 from app.services.errors import InvalidInput
 
 READ_METHODS = ("list", "show", "download", "api", "api_read", "api_get", "api_readvalues")
@@ -89,6 +90,69 @@ def json_list_field(label: str, rule, description: str = ""):
     return JSONTextField(label, validators=[_normalise], description=description)
 
 
+class UniqueTogether:
+    """Form validator for a multi-column unique constraint (FAB checks single columns only).
+
+    Reads the other columns from the form, or from the row being edited when the form
+    does not show them, and reports a clash on the field instead of a database error.
+    """
+
+    def __init__(self, model, columns):
+        self.model = model
+        self.columns = columns
+
+    def __call__(self, form, field):
+        from app.extensions import db
+
+        current = db.session.get(self.model, form._id) if getattr(form, "_id", None) else None
+        criteria = []
+        for column in self.columns:
+            name = _form_name(self.model, column)
+            if name in form:
+                if form[name].errors:
+                    return  # that field's own message says what is wrong
+                value = form[name].data
+                value = getattr(value, "id", value)
+            elif current is not None:
+                value = getattr(current, column.key)
+            else:
+                return
+            if value is None or value == "":
+                return
+            criteria.append(column == value)
+        query = sa.select(self.model.id).where(*criteria)
+        if current is not None:
+            query = query.where(self.model.id != current.id)
+        if db.session.execute(query.limit(1)).first() is not None:
+            labels = " and ".join(_label(_form_name(self.model, c)) for c in self.columns)
+            raise ValidationError(f"Another record already has this {labels.lower()}.")
+
+
+def _form_name(model, column) -> str:
+    """The form field of a column: its relationship's name for a foreign key."""
+    for rel in sa.inspect(model).relationships:
+        if rel.direction.name == "MANYTOONE" and column in rel.local_columns:
+            return rel.key
+    return column.key
+
+
+def _unique_together_validators(model, columns) -> dict:
+    shown = set(columns or [])
+    result = {}
+    for constraint in model.__table__.constraints:
+        if isinstance(constraint, sa.UniqueConstraint) and len(constraint.columns) > 1:
+            cols = list(constraint.columns)
+            target = next((_form_name(model, c) for c in reversed(cols) if _form_name(model, c) in shown), None)
+            if target:
+                result.setdefault(target, []).append(UniqueTogether(model, cols))
+    return result
+
+
+def format_utc(value) -> str:
+    """Times are stored in UTC and shown as such, to the minute (no staff timezone yet)."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else ""
+
+
 def _label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
@@ -136,6 +200,17 @@ class AtriumModelView(ModelView):
         if datamodel is None:
             return
         model = datamodel.obj
+        formatters = dict(getattr(cls, "formatters_columns", None) or {})
+        for column in model.__table__.columns:
+            if isinstance(column.type, UTCDateTime) and column.key not in formatters:
+                formatters[column.key] = format_utc
+        cls.formatters_columns = formatters
+        validators = {k: list(v) for k, v in (getattr(cls, "validators_columns", None) or {}).items()}
+        for name, extra in _unique_together_validators(
+                model, list(getattr(cls, "add_columns", None) or []) + list(getattr(cls, "edit_columns", None) or [])
+        ).items():
+            validators.setdefault(name, []).extend(extra)
+        cls.validators_columns = validators
         for columns_attr, extra_attr in (("add_columns", "add_form_extra_fields"),
                                          ("edit_columns", "edit_form_extra_fields")):
             extra = dict(getattr(cls, extra_attr, None) or {})

@@ -13,7 +13,8 @@ from tests.conftest import PASSWORD, make_app, run_cli
 
 COUNTED = ["ab_user", "clients", "client_members", "projects", "milestones", "infrastructure", "domains",
            "tickets", "ticket_messages", "campaigns", "campaign_metrics", "monitors", "monitor_checks",
-           "incidents", "incident_updates", "network_usage", "performance_metrics", "ab_role",
+           "incidents", "incident_updates", "network_usage", "performance_metrics", "storage_folders",
+           "storage_files", "reports", "billing_events", "ab_role",
            "ab_permission_view", "ab_permission_view_role"]
 
 

@@ -90,9 +90,9 @@ PAYLOADS = {
     "CampaignMetricView": (lambda: {"campaign": _first(m.Campaign), "date": "2019-01-01", "impressions": "1000",
                                     "clicks": "20", "conversions": "2", "cost": "30.00", "revenue": "90.00"},
                            "clicks", "25", "clicks"),
-    "ReportView": (lambda: {"client": _id(m.Client, slug="pro-co"), "period": "2026-10-01"},
+    "ReportView": (lambda: {"client": _id(m.Client, slug="pro-co"), "period": "2025-01-01"},
                    "status", "failed", "status"),
-    "StorageFolderView": (lambda: {"client": _id(m.Client, slug="pro-co"), "name": "Briefs", "path": "/briefs"},
+    "StorageFolderView": (lambda: {"client": _id(m.Client, slug="pro-co"), "name": "Contracts", "path": "/contracts"},
                           "name", "Creative briefs", "name"),
 }
 # Views whose rows are not typed in (no add form) but can be edited or deleted.

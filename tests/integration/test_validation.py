@@ -17,6 +17,10 @@ def _project_id():
     return str(db.session.execute(sa.select(m.Project.id).order_by(m.Project.id).limit(1)).scalar_one())
 
 
+def _seeded_report_period():
+    return db.session.execute(sa.select(m.Report.period).limit(1)).scalar_one().isoformat()
+
+
 DOMAIN = {"status": "pending", "ssl_status": "none", "nameservers": "[]", "dns_records": "[]"}
 PROJECT = {"name": "Valid name", "status": "discovery", "completion_percent": "10", "budget_total": "100",
            "budget_used": "0"}
@@ -65,6 +69,12 @@ CASES = [
      lambda: {"project": _project_id(), "measured_at": "2026-01-01 00:00:00", "lighthouse_performance": "101",
               "lighthouse_accessibility": "90", "lighthouse_best_practices": "90", "lighthouse_seo": "90"},
      "between 0 and 100"),
+    ("reportview", m.Report, lambda: {"client": _client_id(), "period": _seeded_report_period()},
+     "Another record already has this client and period"),
+    ("storagefolderview", m.StorageFolder, lambda: {"client": _client_id(), "name": "B", "path": "/briefs"},
+     "Another record already has this client and path"),
+    ("projectview", m.Project, lambda: {**PROJECT, "client": _client_id(), "name": "Institutional website"},
+     "Another record already has this client and name"),
     ("monitorview", m.Monitor, lambda: {"project": _project_id(), "url": "not a url", "method": "GET",
                                         "expected_status": "200", "timeout_seconds": "10"},
      "Enter a full URL"),
