@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-STAFF_ROLES = frozenset({"Admin", "Operator", "Developer"})
-CLIENT_ROLE = "Client"
+from app.security.roles import STAFF_ROLES as _STAFF_ROLE_NAMES
+
+STAFF_ROLES = frozenset(_STAFF_ROLE_NAMES)
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,16 @@ def scope_for_user(session, user) -> Scope:
 
 
 def current_scope() -> Scope:
-    """The scope of the acting user of this request (or job); cached per request."""
+    """The scope of the acting user of this request (or job), cached on ``g``.
+
+    Outside a request (CLI, workers) the acting identity is the system: staff.
+    """
     from flask import g, has_request_context
 
     from app.extensions import db
 
     if not has_request_context():
-        return getattr(g, "atrium_scope", STAFF) if _has_app_g() else STAFF
+        return STAFF
     if "atrium_scope" not in g:
         g.atrium_scope = scope_for_user(db.session, getattr(g, "user", None))
     return g.atrium_scope
-
-
-def _has_app_g() -> bool:
-    from flask import has_app_context
-    return has_app_context()

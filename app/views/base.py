@@ -2,8 +2,9 @@
 
 - Permissions: each view names its resource (``class_permission_name``) and maps every
   method to ``read`` or ``write``, so ``app.security.roles`` governs views and APIs alike.
-- Tenancy: ``base_filters`` are derived from ``services.tenancy.current_scope()``
-  (staff see every client; later issues close FAB's remaining gaps here, once).
+- Tenancy: these are staff views (staff see every client; client users hold no staff
+  permission). Client scoping from ``services.tenancy.current_scope()`` belongs here,
+  once, when the client portal arrives.
 - Validation: ``service_validator`` wraps a ``services.validation`` rule as a WTForms
   validator, so the message a person reads comes from the service.
 - JSON list columns (DNS records, nameservers, tags) are edited as JSON text.

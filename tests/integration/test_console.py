@@ -38,3 +38,14 @@ def test_client_users_reach_no_staff_screen(app, client):
     home = client.get("/", follow_redirects=True).get_data(as_text=True)
     assert "Welcome" in home
     assert "Clients" not in re.sub(r"<title>.*?</title>", "", home)  # no staff menu
+
+
+def test_one_function_says_whom_a_user_acts_for(app):
+    from app.services.tenancy import scope_for_user
+
+    sm = app.appbuilder.sm
+    assert scope_for_user(db.session, sm.find_user("operator")).is_staff
+    free_co = db.session.execute(sa.select(m.Client.id).filter_by(slug="free-co")).scalar_one()
+    scope = scope_for_user(db.session, sm.find_user("free-co-viewer"))
+    assert not scope.is_staff and scope.client_id == free_co
+    assert scope_for_user(db.session, None).client_id is None
