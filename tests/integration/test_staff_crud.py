@@ -21,8 +21,8 @@ def _first(model):
 
 
 def _free_user():
-    sm = db.get_app().appbuilder.sm if hasattr(db, "get_app") else None
     from flask import current_app
+
     sm = current_app.appbuilder.sm
     user = sm.add_user("newcomer", "New", "Comer", "newcomer@pro-co.example", sm.find_role("Client"),
                        password="whatever-123")
