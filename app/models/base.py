@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from decimal import Decimal
 
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
@@ -75,16 +74,12 @@ def enum_column(enum_cls: type[enum.StrEnum], *, name: str, default=None, nullab
         ),
         nullable=nullable,
         default=default,
-        info={"enum": enum_cls},
         **kw,
     )
 
 
 def money_column(nullable=True, default=None, **kw):
     return sa.Column(sa.Numeric(12, 2, asdecimal=True), nullable=nullable, default=default, **kw)
-
-
-ZERO = Decimal("0.00")
 
 
 class TimestampMixin:

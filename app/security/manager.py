@@ -117,5 +117,6 @@ def sync_roles(appbuilder) -> dict[str, int]:
         role.permissions = wanted
         counts[role_name] = len(wanted)
     session.commit()
-    g.pop("_atrium_permissions", None) if has_app_context() else None
+    if has_app_context():
+        g.pop("_atrium_permissions", None)  # grants changed: drop this request's cache
     return counts

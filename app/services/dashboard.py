@@ -10,10 +10,11 @@ import datetime as dt
 import sqlalchemy as sa
 
 from app.models import (
-    CampaignMetric, Domain, Incident, IncidentStatus, Monitor, MonitorState, SLAState, Ticket,
+    Domain, Incident, IncidentStatus, Monitor, MonitorState, SLAState, Ticket,
     TicketStatus,
 )
 from app.models.base import utcnow
+from app.services import campaign_metrics
 
 OPEN_TICKET_STATUSES = (TicketStatus.OPEN, TicketStatus.IN_PROGRESS, TicketStatus.WAITING_CLIENT)
 
@@ -45,10 +46,7 @@ def staff_summary(session, now: dt.datetime | None = None) -> dict:
             Domain.renewal_date.is_not(None), Domain.renewal_date <= horizon.date())
         .order_by(Domain.renewal_date).limit(20)
     ).all()
-    spend = session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(CampaignMetric.cost), 0))
-        .where(CampaignMetric.date >= month_start)
-    ).scalar_one()
+    spend = campaign_metrics.totals(session, date_from=month_start)["cost"]
     return {
         "tickets_by_sla": {state.value: int(by_sla.get(state, 0)) for state in SLAState},
         "monitors_down": int(monitors_down),

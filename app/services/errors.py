@@ -19,14 +19,3 @@ class AtriumError(Exception):
 class InvalidInput(AtriumError):
     status = 422
 
-
-class LimitExceeded(AtriumError):
-    status = 403
-
-
-class NotFound(AtriumError):
-    status = 404
-
-
-class Forbidden(AtriumError):
-    status = 403

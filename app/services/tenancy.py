@@ -22,10 +22,6 @@ class Scope:
     is_staff: bool
     client_id: int | None  # set for client users; None for staff or nobody
 
-    @property
-    def is_client(self) -> bool:
-        return not self.is_staff and self.client_id is not None
-
 
 NOBODY = Scope(is_staff=False, client_id=None)
 STAFF = Scope(is_staff=True, client_id=None)
@@ -66,6 +62,11 @@ def current_scope() -> Scope:
 
     if not has_request_context():
         return STAFF
-    if "atrium_scope" not in g:
-        g.atrium_scope = scope_for_user(db.session, getattr(g, "user", None))
-    return g.atrium_scope
+    user = getattr(g, "user", None)
+    # ``g`` lives as long as the app context, which can outlast one request (CLI, jobs):
+    # the cached scope is only reused for the same user.
+    key = getattr(user, "id", None)
+    cached = g.get("atrium_scope")
+    if cached is None or cached[0] != key:
+        g.atrium_scope = (key, scope_for_user(db.session, user))
+    return g.atrium_scope[1]

@@ -43,14 +43,8 @@ PLANS: dict[Tier, Plan] = {
                           frozenset(AdPlatform), "priority", True, 10000),
 }
 
-# Resources with a countable limit, and how a person names them in a message.
-LIMITED_RESOURCES = {
-    "projects": ("project", "projects"),
-    "domains": ("domain", "domains"),
-    "team_members": ("team member", "team members"),
-    "tickets_per_month": ("ticket this month", "tickets per month"),
-    "storage_bytes": ("byte of storage", "bytes of storage"),
-}
+# Resources with a countable limit (fields of ``Plan``).
+LIMITED_RESOURCES = frozenset({"projects", "domains", "team_members", "tickets_per_month", "storage_bytes"})
 
 
 def plan_for(client) -> Plan:
@@ -71,6 +65,3 @@ def limit_for(client, resource: str) -> int | None:
 def sla_hours_for(client) -> int | None:
     return plan_for(client).first_response_sla_hours
 
-
-def monthly_price(client) -> Decimal | None:
-    return plan_for(client).price_brl

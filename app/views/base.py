@@ -22,6 +22,7 @@ from wtforms import BooleanField, SelectField, TextAreaField, ValidationError
 from wtforms.validators import InputRequired, Optional
 
 from app.models.base import UTCDateTime
+from app.services import validation
 from app.services.errors import InvalidInput
 
 READ_METHODS = ("list", "show", "download", "api", "api_read", "api_get", "api_readvalues")
@@ -49,8 +50,11 @@ def not_before(other_field: str, other_label: str, label: str):
 
     def _validate(form, field):
         other = form[other_field].data if other_field in form else None
-        if field.data is not None and other is not None and field.data < other:
-            raise ValidationError(f"{label} cannot be before {other_label}.")
+        try:
+            validation.dates_in_order(other, field.data, earlier_label=other_label, later_label=label,
+                                      field=field.name)
+        except InvalidInput as exc:
+            raise ValidationError(exc.message) from None
 
     return _validate
 

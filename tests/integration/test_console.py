@@ -49,3 +49,18 @@ def test_one_function_says_whom_a_user_acts_for(app):
     scope = scope_for_user(db.session, sm.find_user("free-co-viewer"))
     assert not scope.is_staff and scope.client_id == free_co
     assert scope_for_user(db.session, None).client_id is None
+
+
+def test_current_scope_follows_the_signed_in_user(app):
+    from flask import g
+
+    from app.services.tenancy import current_scope
+
+    sm = app.appbuilder.sm
+    pro_co = db.session.execute(sa.select(m.Client.id).filter_by(slug="pro-co")).scalar_one()
+    with app.test_request_context("/"):
+        g.user = sm.find_user("pro-co-owner")
+        assert current_scope().client_id == pro_co and not current_scope().is_staff
+    with app.test_request_context("/"):
+        g.user = sm.find_user("developer")
+        assert current_scope().is_staff

@@ -44,6 +44,16 @@ def test_every_staff_view_obeys_the_role_table(app, client, username):
     assert not wrong, f"{username} ({role}):\n" + "\n".join(wrong)
 
 
+@pytest.mark.parametrize("username", ["operator", "developer", "pro-co-owner"])
+def test_only_admin_manages_users_and_roles(app, client, username):
+    login(client, username)
+    for path in ("/users/list/", "/users/add", "/roles/list/", "/roles/add"):
+        assert client.get(path).status_code in (302, 403), f"{username} reached {path}"
+    client.get("/logout/")
+    login(client, "admin")
+    assert client.get("/users/list/").status_code == 200 and client.get("/roles/list/").status_code == 200
+
+
 def test_a_refused_write_changes_nothing(app, client):
     from app import models as m
     from app.extensions import db

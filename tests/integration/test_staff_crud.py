@@ -114,7 +114,7 @@ def _post(client, path, data):
     return client.post(path, data=data)
 
 
-def _edit_data(view, payload, row):
+def _edit_data(view, row):
     """What the edit form would post: the current values of its columns plus the change."""
     form = view.edit_form.refresh(obj=row)
     data = {}
@@ -150,14 +150,14 @@ def test_create_edit_delete_through_the_form(app, client, view_name):
     assert new_id and new_id > before, f"{view_name}: nothing was created"
     row = db.session.get(model, new_id)
 
-    data = _edit_data(view, payload, row)
+    data = _edit_data(view, row)
     data[edit_field] = new_value
     response = _post(client, f"{base}/edit/{new_id}", data)
     assert response.status_code == 302, _errors(response)
     db.session.expire_all()
     value = getattr(db.session.get(model, new_id), attr)
-    assert str(value).startswith(new_value) or str(value) == new_value.replace(" ", "T") or \
-        value.strftime("%Y-%m-%d %H:%M:%S") == new_value, (view_name, value)
+    shown = value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
+    assert shown == new_value, (view_name, value)
 
     response = client.post(f"{base}/delete/{new_id}", data={"csrf_token": csrf_token(client, f"{base}/list/")})
     assert response.status_code == 302
@@ -169,7 +169,7 @@ def test_billing_fields_are_edited_on_the_billing_view(app, client):
     view = _views(app)["ClientBillingView"]
     login(client, "admin")
     client_row = db.session.execute(sa.select(m.Client).filter_by(slug="pro-co")).scalar_one()
-    data = _edit_data(view, {}, client_row)
+    data = _edit_data(view, client_row)
     data["stripe_customer_id"] = "cus_TEST123"
     response = _post(client, f"{view.route_base}/edit/{client_row.id}", data)
     assert response.status_code == 302, _errors(response)

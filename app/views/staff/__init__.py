@@ -7,7 +7,6 @@ Derived columns are never in a form.
 
 from __future__ import annotations
 
-from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from wtforms.validators import Email, Length, NumberRange, Regexp, URL, Optional
 
