@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 from flask_appbuilder import ModelView
+from flask_appbuilder.widgets import ListWidget
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
 import sqlalchemy as sa
 from flask_appbuilder.fieldwidgets import Select2Widget
@@ -193,11 +194,18 @@ def _default(column):
     return None if callable(default) else default
 
 
+class AtriumListWidget(ListWidget):
+    """FAB's list table with row links built once per page (see the template)."""
+
+    template = "atrium/list_widget.html"
+
+
 class AtriumModelView(ModelView):
     """Base for every staff model view."""
 
     method_permission_name = METHOD_PERMISSIONS
     page_size = 25
+    list_widget = AtriumListWidget
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

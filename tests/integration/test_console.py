@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from app import models as m
 from app.extensions import db
 from app.views.base import AtriumModelView
-from tests.conftest import login
+from tests.conftest import csrf_token, login
 
 
 def test_admin_sees_every_list_filled_with_demo_data(app, client):
@@ -64,3 +64,25 @@ def test_current_scope_follows_the_signed_in_user(app):
     with app.test_request_context("/"):
         g.user = sm.find_user("developer")
         assert current_scope().is_staff
+
+
+def test_list_rows_link_to_their_own_records(app, client):
+    login(client, "admin")
+    html = client.get("/ticketview/list/?_oc_TicketView=created_at&_od_TicketView=desc").get_data(as_text=True)
+    newest = db.session.execute(sa.select(m.Ticket.id).order_by(m.Ticket.created_at.desc(), m.Ticket.id.desc())
+                                .limit(25)).scalars().all()
+    assert re.findall(r'href="/ticketview/show/(\d+)"', html) == [str(i) for i in newest]
+    assert re.findall(r'href="/ticketview/edit/(\d+)"', html) == [str(i) for i in newest]
+    assert re.findall(r'data-delete-url="/ticketview/delete/(\d+)"', html) == [str(i) for i in newest]
+    # The delete link does what it says, through FAB's CSRF-protected form.
+    response = client.post(f"/ticketview/delete/{newest[0]}", data={"csrf_token": csrf_token(client, "/ticketview/list/")})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(m.Ticket, newest[0]) is None
+
+
+def test_list_offers_only_the_buttons_the_role_allows(app, client):
+    login(client, "developer")  # reads clients, may not change them (SPEC §1)
+    html = client.get("/clientview/list/").get_data(as_text=True)
+    assert re.search(r'href="/clientview/show/\d+"', html)
+    assert "/clientview/edit/" not in html and "data-delete-url" not in html
