@@ -80,6 +80,9 @@ class BaseConfig:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
+    # Row scoping of client users in the ORM (``app.security.scoping``). Only the test that
+    # proves PostgreSQL's row-level security alone isolates tenants turns it off.
+    ATRIUM_TENANT_FILTER = True
     BABEL_DEFAULT_LOCALE = "en"
     LANGUAGES = {"en": {"flag": "gb", "name": "English"}}
 
@@ -94,6 +97,9 @@ class BaseConfig:
             REDIS_URL=redis_url,
             RATELIMIT_STORAGE_URI=redis_url or "memory://",
             UPLOAD_DIR=_env("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads")),
+            MAX_UPLOAD_MB=_env_int("MAX_UPLOAD_MB", 25),
+            # Requests larger than one upload (plus form overhead) are refused with 413.
+            MAX_CONTENT_LENGTH=(_env_int("MAX_UPLOAD_MB", 25) + 1) * 1024 * 1024,
             SENTRY_DSN=_env("SENTRY_DSN"),
             LOG_LEVEL=_env("LOG_LEVEL", "INFO"),
             IMPERSONATION_MAX_MINUTES=_env_int("IMPERSONATION_MAX_MINUTES", 30),

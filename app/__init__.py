@@ -30,8 +30,10 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     csrf.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
 
+    from .security import scoping
     from .services import lifecycle
 
+    scoping.register()  # first: the write guard stamps the client before derived values
     lifecycle.register()
 
     with app.app_context():

@@ -37,9 +37,21 @@ def _pg_admin():
     return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
 
 
+# The app connects as this role, as in production: not a superuser, so the row-level
+# security policies apply to it (they are FORCEd for the tables' owner).
+PG_APP_ROLE = "atrium_app"
+
+
 def _pg_url(dbname: str) -> str:
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{dbname}"
+    from sqlalchemy.engine import make_url
+
+    return make_url(PG_ADMIN_URL).set(database=dbname, username=PG_APP_ROLE).render_as_string(hide_password=False)
+
+
+def _ensure_app_role(conn) -> None:
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PG_APP_ROLE,)).fetchone()
+    if not exists:
+        conn.execute(f"CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
 
 
 _pg_problem: str | None = None
@@ -104,8 +116,9 @@ class Backend:
         else:
             name = f"atrium_tpl_{RUN_ID}"
             with _pg_admin() as conn:
+                _ensure_app_role(conn)
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                conn.execute(f'CREATE DATABASE "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}" OWNER {PG_APP_ROLE}')
             if name not in self._made:
                 self._made.append(name)
             url = _pg_url(name)
@@ -123,10 +136,11 @@ class Backend:
             return f"sqlite:///{path}"
         name = f"atrium_t_{RUN_ID}_{tag}"
         with _pg_admin() as conn:
+            _ensure_app_role(conn)
             if seeded:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "atrium_tpl_{RUN_ID}"')
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "atrium_tpl_{RUN_ID}" OWNER {PG_APP_ROLE}')
             else:
-                conn.execute(f'CREATE DATABASE "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}" OWNER {PG_APP_ROLE}')
         self._made.append(name)
         return _pg_url(name)
 

@@ -1,7 +1,8 @@
 """REST APIs under ``/api/v1`` (Flask-AppBuilder ``ModelRestApi``).
 
-Each API shares its resource (``class_permission_name``) with the staff view, so the
-role table governs both. Validation uses the same ``services.validation`` rules as the
+Each API's resource is its staff view's resource plus ``Api`` (``roles.api_resource``):
+staff hold both alike, client users hold only the API grants of ``roles.CLIENT_API``, and
+the tenancy of ``app.security.scoping`` limits them to their own client's rows. Validation uses the same ``services.validation`` rules as the
 forms; database conflicts and domain errors come back as 4xx JSON, never a 500.
 """
 
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app import models as m
 from app.extensions import db
+from app.security.roles import api_resource
 from app.services import validation
 from app.services.errors import AtriumError, InvalidInput
 
@@ -117,7 +119,7 @@ PERCENT = mm_validator(validation.percent)
 
 class ClientApi(AtriumModelApi):
     resource_name = "client"
-    class_permission_name = "Client"
+    class_permission_name = api_resource("Client")
     datamodel = SQLAInterface(m.Client)
     list_columns = ["id", "name", "slug", "tier", "status", "contact_email", "created_at"]
     show_columns = ["id", "name", "slug", "tier", "status", "contact_email", "timezone", "created_at",
@@ -129,7 +131,7 @@ class ClientApi(AtriumModelApi):
 
 class ProjectApi(AtriumModelApi):
     resource_name = "project"
-    class_permission_name = "Project"
+    class_permission_name = api_resource("Project")
     datamodel = SQLAInterface(m.Project)
     list_columns = ["id", "client_id", "name", "status", "completion_percent", "start_date",
                     "estimated_delivery", "budget_total", "budget_used"]
@@ -144,7 +146,7 @@ class ProjectApi(AtriumModelApi):
 
 class DomainApi(AtriumModelApi):
     resource_name = "domain"
-    class_permission_name = "Domain"
+    class_permission_name = api_resource("Domain")
     datamodel = SQLAInterface(m.Domain)
     list_columns = ["id", "client_id", "project_id", "name", "status", "ssl_status", "ssl_expires_at",
                     "renewal_date", "auto_renew"]
@@ -161,7 +163,7 @@ class DomainApi(AtriumModelApi):
 
 class TicketApi(AtriumModelApi):
     resource_name = "ticket"
-    class_permission_name = "Ticket"
+    class_permission_name = api_resource("Ticket")
     datamodel = SQLAInterface(m.Ticket)
     list_columns = ["id", "client_id", "project_id", "subject", "priority", "status", "sla_state",
                     "first_response_due_at", "assignee_id", "created_at"]
@@ -175,7 +177,7 @@ class TicketApi(AtriumModelApi):
 
 class CampaignApi(AtriumModelApi):
     resource_name = "campaign"
-    class_permission_name = "Campaign"
+    class_permission_name = api_resource("Campaign")
     datamodel = SQLAInterface(m.Campaign)
     list_columns = ["id", "client_id", "project_id", "name", "platform", "external_id", "status",
                     "budget_total", "budget_daily", "spent_total", "start_date", "end_date", "last_synced_at"]
@@ -190,7 +192,7 @@ class CampaignApi(AtriumModelApi):
 
 class IncidentApi(AtriumModelApi):
     resource_name = "incident"
-    class_permission_name = "Incident"
+    class_permission_name = api_resource("Incident")
     datamodel = SQLAInterface(m.Incident)
     list_columns = ["id", "client_id", "project_id", "title", "severity", "status", "started_at",
                     "resolved_at", "downtime_minutes", "source"]
@@ -205,7 +207,7 @@ class IncidentApi(AtriumModelApi):
 
 class MonitorApi(AtriumModelApi):
     resource_name = "monitor"
-    class_permission_name = "Monitor"
+    class_permission_name = api_resource("Monitor")
     datamodel = SQLAInterface(m.Monitor)
     list_columns = ["id", "client_id", "project_id", "url", "method", "expected_status", "interval_seconds",
                     "enabled", "state", "last_checked_at"]

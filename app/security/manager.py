@@ -104,14 +104,14 @@ def sync_roles(appbuilder) -> dict[str, int]:
             if pvm.permission is None or pvm.view_menu is None:
                 continue
             key = (pvm.permission.name, pvm.view_menu.name)
-            if role_name == ADMIN or key in SELF_SERVICE:
+            if key in SELF_SERVICE:
                 ok = True
             elif key in resource_perms:
                 ok = allowed(role_name, key[1], resource_perms[key])
             elif key[0] == "menu_access":
                 ok = any(allowed(role_name, res, "read") for res in menus.get(key[1], ()))
-            else:
-                ok = False
+            else:  # FAB's own screens (users, roles, ...): Admin's alone
+                ok = role_name == ADMIN
             if ok:
                 wanted.append(pvm)
         role.permissions = wanted

@@ -20,6 +20,23 @@ RESOURCES = (
     "IncidentUpdate", "Campaign", "CampaignMetric", "Report", "BillingEvent",
 )
 
+# Resources of the client portal (``app.views.portal``). Only the ``Client`` role holds
+# them: staff see the portal through "view as", never with their own staff scope.
+PORTAL_RESOURCES = (
+    "PortalDashboard", "PortalProject", "PortalDomain", "PortalInfrastructure", "PortalTicket",
+    "PortalFile", "PortalCampaign", "PortalIncident", "PortalReport", "PortalTeam",
+)
+
+# REST APIs carry their own resource, ``<Resource>Api``: staff hold it exactly as they
+# hold the staff view's resource; client users hold what ``CLIENT_API`` says (their rows
+# only, by the same tenancy as the portal).
+API_SUFFIX = "Api"
+
+
+def api_resource(resource: str) -> str:
+    return resource + API_SUFFIX
+
+
 # FAB's own self-service screens every signed-in user may use (own profile/password).
 SELF_SERVICE = {
     ("can_this_form_get", "ResetMyPasswordView"),
@@ -57,13 +74,26 @@ ROLE_GRANTS: dict[str, dict[str, frozenset]] = {
         "Client": READ, "ClientMember": READ, "Campaign": READ, "CampaignMetric": READ,
         "Report": READ, "StorageFolder": READ, "StorageFile": READ,
     },
-    # Client users reach no staff view; their portal has its own permissions.
-    CLIENT: {},
+    # Client users reach no staff view: only the portal, and the API below. What their
+    # membership role (owner/admin/member/viewer) lets them change is decided per write
+    # by ``services.tenancy.check_write``.
+    CLIENT: {
+        **{resource: READ for resource in PORTAL_RESOURCES},
+        "PortalTicket": WRITE, "PortalFile": WRITE, "PortalTeam": WRITE,
+    },
 }
+
+CLIENT_API = {"Project": READ, "Domain": READ, "Ticket": WRITE, "Campaign": READ, "Incident": READ,
+              "Monitor": READ}
 
 
 def allowed(role: str, resource: str, action: str) -> bool:
     """May ``role`` do ``action`` ("read"/"write") on ``resource``?"""
+    if resource.endswith(API_SUFFIX) and resource.removesuffix(API_SUFFIX) in RESOURCES:
+        base = resource.removesuffix(API_SUFFIX)
+        if role == CLIENT:
+            return action in CLIENT_API.get(base, frozenset())
+        return allowed(role, base, action)
     if role == ADMIN:
-        return True
+        return resource not in PORTAL_RESOURCES
     return action in ROLE_GRANTS.get(role, {}).get(resource, frozenset())

@@ -6,8 +6,12 @@ One ``before_flush`` listener calls the services that own each rule:
   staff reply recorded, SLA state recomputed;
 - incidents: resolution time and downtime minutes;
 - performance metrics: the grade;
-- domains: the name normalised to lower-case IDNA.
-Nothing is typed in for these fields.
+- domains: the name normalised to lower-case IDNA;
+- tier limits (``services.tiers``): new projects, domains, team members, tickets this
+  month and stored bytes are checked against the client's plan, ad campaigns against
+  the plan's platforms, and a changed limit override is validated and stamped with who
+  set it and when.
+Nothing is typed in for these fields, and no door can skip a limit.
 """
 
 from __future__ import annotations
@@ -17,14 +21,19 @@ from sqlalchemy.orm import Session
 
 from app.models import (
     TENANT_MODELS,
-    Client, Domain, Incident, PerformanceMetric, Ticket, TicketMessage, User,
+    Campaign, Client, ClientMember, Domain, Incident, PerformanceMetric, Project, StorageFile, Ticket,
+    TicketMessage, User,
 )
-from app.services import incidents, performance, tenancy, tickets, validation
+from app.models.base import utcnow
+from app.services import incidents, performance, tenancy, tickets, tiers, validation
+
+# New rows of these models count against a plan limit (one unit each).
+COUNTED = {Project: "projects", Domain: "domains", ClientMember: "team_members", Ticket: "tickets_per_month"}
 
 _registered = False
 
 
-def _client_id_of(connection, obj):
+def client_id_of(connection, obj):
     """The client of ``obj``: its own column, its ``client`` relationship, or its parent's."""
     if getattr(obj, "client_id", None) is not None:
         return obj.client_id
@@ -34,13 +43,14 @@ def _client_id_of(connection, obj):
     return _parent_client_id(connection, obj)
 
 
-def _parent_client_id(connection, obj):
+def parent_client_id(connection, obj):
+    """The client of ``obj``'s tenant parent (``__tenant_parent__``), or ``None``."""
     attr = getattr(type(obj), "__tenant_parent__", None)
     if attr is None:
         return None
     parent = obj.__dict__.get(attr)
     if parent is not None:
-        return _client_id_of(connection, parent)
+        return client_id_of(connection, parent)
     rel = sa.inspect(type(obj)).relationships[attr]
     fk_value = getattr(obj, next(iter(rel.local_columns)).key)
     if fk_value is None:
@@ -53,14 +63,61 @@ def _parent_client_id(connection, obj):
 
 def _stamp_client(mapper, connection, target) -> None:
     """Child rows take their parent's client; parents are already written at this point."""
-    client_id = _parent_client_id(connection, target)
+    client_id = parent_client_id(connection, target)
     if client_id is not None:
         target.client_id = client_id
+
+
+def _client_of(session, obj):
+    client = obj.__dict__.get("client")
+    if client is None and getattr(obj, "client_id", None) is not None:
+        client = session.get(Client, obj.client_id)
+    return client
+
+
+def _enforce_limits(session: Session, new: list, dirty: list) -> None:
+    """Every door's new rows against the client's plan (``services.tiers``)."""
+    adding: dict[tuple, int] = {}
+    clients = {}
+    with session.no_autoflush:
+        for obj in new:
+            resource = COUNTED.get(type(obj)) or ("storage_bytes" if isinstance(obj, StorageFile) else None)
+            client = _client_of(session, obj) if resource or isinstance(obj, Campaign) else None
+            if client is None:
+                continue
+            if isinstance(obj, Campaign):
+                tiers.check_ad_platform(client, obj.platform)
+                continue
+            clients[client.id] = client
+            key = (client.id, resource)
+            adding[key] = adding.get(key, 0) + (int(obj.size_bytes or 0) if resource == "storage_bytes" else 1)
+        for obj in dirty:
+            if isinstance(obj, Campaign) and sa.inspect(obj).attrs.platform.history.has_changes():
+                tiers.check_ad_platform(_client_of(session, obj), obj.platform)
+        for (client_id, resource), amount in adding.items():
+            if client_id is not None:
+                tiers.check_can_add(session, clients[client_id], resource, adding=amount)
+
+
+def _stamp_override(obj: Client) -> None:
+    """A changed limit override is validated and records who set it, and when."""
+    from flask import g, has_request_context
+
+    obj.limit_overrides = tiers.validate_overrides(obj.limit_overrides)
+    user = getattr(g, "user", None) if has_request_context() else None
+    if getattr(user, "id", None) is not None:
+        obj.limit_overrides_set_by_id = user.id
+    if not sa.inspect(obj).attrs.limit_overrides_set_at.history.has_changes():
+        obj.limit_overrides_set_at = utcnow()
 
 
 def _before_flush(session: Session, flush_context, instances) -> None:
     new = list(session.new)
     dirty = [o for o in session.dirty if session.is_modified(o, include_collections=False)]
+    _enforce_limits(session, new, dirty)
+    for obj in dirty:
+        if isinstance(obj, Client) and sa.inspect(obj).attrs.limit_overrides.history.has_changes():
+            _stamp_override(obj)
 
     for obj in new:
         if isinstance(obj, Ticket):

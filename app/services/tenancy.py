@@ -1,9 +1,12 @@
-"""Tenancy: who the current request acts for, as ONE mechanism.
+"""Tenancy: whom the current request acts for, and what that identity may change.
 
-``current_scope()`` says whether the acting user is staff (sees every client) or a
-client user (sees only ``client_id``). Views, APIs, jobs and RLS settings read it;
-nobody else decides tenancy. (Child rows copy ``client_id`` from their parent, declared
-by ``__tenant_parent__``, in ``services.lifecycle``.)
+ONE function, ``current_scope()``, says whether the acting user is staff (every client)
+or a client user (``client_id`` only, with a membership role). Everything else reads it:
+``app.security.scoping`` turns it into the ORM filter, the write guard and the
+PostgreSQL row-level-security settings; views and APIs never decide tenancy themselves.
+
+``check_write`` is the membership-role rule of SPEC §1 (owner/admin/member/viewer), used
+by the portal, the API and, as a backstop, the write guard on every flush.
 """
 
 from __future__ import annotations
@@ -13,18 +16,67 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from app.security.roles import STAFF_ROLES as _STAFF_ROLE_NAMES
+from app.services.errors import AtriumError
 
 STAFF_ROLES = frozenset(_STAFF_ROLE_NAMES)
+
+
+class Forbidden(AtriumError):
+    status = 403
+
+
+class NotFound(AtriumError):
+    status = 404
 
 
 @dataclass(frozen=True)
 class Scope:
     is_staff: bool
-    client_id: int | None  # set for client users; None for staff or nobody
+    client_id: int | None = None  # set for client users; None for staff or nobody
+    user_id: int | None = None
+    member_role: str | None = None  # owner / admin / member / viewer (client users)
+
+    @property
+    def is_client(self) -> bool:
+        return not self.is_staff and self.client_id is not None
 
 
-NOBODY = Scope(is_staff=False, client_id=None)
-STAFF = Scope(is_staff=True, client_id=None)
+NOBODY = Scope(is_staff=False)
+STAFF = Scope(is_staff=True)
+
+# What each membership role may change in the portal (SPEC §1). Keys are model class
+# names; values the operations allowed. Anything absent is refused.
+_MEMBER = {"Ticket": {"create", "update"}, "TicketMessage": {"create"}, "StorageFile": {"create"},
+           "StorageFolder": {"create"}}
+_ADMIN = {**_MEMBER, "StorageFile": {"create", "update", "delete"},
+          "StorageFolder": {"create", "update", "delete"}, "Project": {"update"}, "Domain": {"update"}}
+_OWNER = {**_ADMIN, "ClientMember": {"create", "update", "delete"}, "User": {"create", "update"}}
+MEMBER_WRITES = {"owner": _OWNER, "admin": _ADMIN, "member": _MEMBER, "viewer": {}}
+
+_ACTION_WORDS = {"create": "add", "update": "change", "delete": "delete"}
+_NOUNS = {"Ticket": "tickets", "TicketMessage": "ticket replies", "StorageFile": "files",
+          "StorageFolder": "folders", "Project": "projects", "Domain": "domains",
+          "ClientMember": "team members", "User": "team members"}
+
+
+def may_write(scope: Scope, model_name: str, operation: str) -> bool:
+    if scope.is_staff:
+        return True
+    if not scope.is_client:
+        return False
+    return operation in MEMBER_WRITES.get(scope.member_role or "viewer", {}).get(model_name, ())
+
+
+def check_write(scope: Scope, model_name: str, operation: str) -> None:
+    """Raise ``Forbidden`` with a message for the person if ``scope`` may not do this."""
+    if may_write(scope, model_name, operation):
+        return
+    if scope.is_client and (scope.member_role or "viewer") == "viewer":
+        raise Forbidden("Your access is read-only (viewer). Ask your organisation's owner for a "
+                        "member role to make changes.")
+    role = scope.member_role or "no"
+    raise Forbidden(f"Your role ({role}) may not {_ACTION_WORDS.get(operation, operation)} "
+                    f"{_NOUNS.get(model_name, model_name)}.")
 
 
 def role_names(user) -> set[str]:
@@ -35,24 +87,45 @@ def is_staff_user(user) -> bool:
     return bool(role_names(user) & STAFF_ROLES)
 
 
-def client_id_for_user(session, user_id: int) -> int | None:
+def membership_for_user(session, user_id: int):
+    """(client_id, role) of the user's membership, or ``None``."""
     from app.models import ClientMember
 
-    return session.execute(
-        sa.select(ClientMember.client_id).where(ClientMember.user_id == user_id)
-    ).scalar_one_or_none()
+    row = session.execute(
+        sa.select(ClientMember.client_id, ClientMember.role).where(ClientMember.user_id == user_id)
+        .execution_options(atrium_scope_lookup=True)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def client_id_for_user(session, user_id: int) -> int | None:
+    found = membership_for_user(session, user_id)
+    return found[0] if found else None
 
 
 def scope_for_user(session, user) -> Scope:
     if user is None or not getattr(user, "is_authenticated", True) or getattr(user, "id", None) is None:
         return NOBODY
     if is_staff_user(user):
-        return STAFF
-    return Scope(is_staff=False, client_id=client_id_for_user(session, user.id))
+        return Scope(is_staff=True, user_id=user.id)
+    from app.security import scoping  # the membership row is readable by its own user (RLS)
+
+    scoping.apply_database_scope(session, Scope(is_staff=False, user_id=user.id))
+    found = membership_for_user(session, user.id)
+    if found is None:
+        return Scope(is_staff=False, user_id=user.id)
+    return Scope(is_staff=False, client_id=found[0], user_id=user.id, member_role=found[1])
+
+
+def resolving_scope() -> bool:
+    """True while ``current_scope()`` is loading the user's roles and membership."""
+    from flask import g, has_app_context
+
+    return has_app_context() and bool(g.get("atrium_scope_resolving"))
 
 
 def current_scope() -> Scope:
-    """The scope of the acting user of this request (or job), cached on ``g``.
+    """The scope of the acting user of this request, cached on ``g``.
 
     Outside a request (CLI, workers) the acting identity is the system: staff.
     """
@@ -63,10 +136,16 @@ def current_scope() -> Scope:
     if not has_request_context():
         return STAFF
     user = getattr(g, "user", None)
-    # ``g`` lives as long as the app context, which can outlast one request (CLI, jobs):
+    # ``g`` lives as long as the app context, which can outlast one request (tests, CLI):
     # the cached scope is only reused for the same user.
     key = getattr(user, "id", None)
     cached = g.get("atrium_scope")
     if cached is None or cached[0] != key:
-        g.atrium_scope = (key, scope_for_user(db.session, user))
+        if g.get("atrium_scope_resolving"):
+            return NOBODY
+        g.atrium_scope_resolving = True
+        try:
+            g.atrium_scope = (key, scope_for_user(db.session, user))
+        finally:
+            g.atrium_scope_resolving = False
     return g.atrium_scope[1]

@@ -6,10 +6,15 @@ No limit is written anywhere else. ``limit_for`` applies a client's audited over
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+import sqlalchemy as sa
+
 from app.models import AdPlatform, Tier
+from app.models.base import utcnow
+from app.services.errors import AtriumError, InvalidInput
 
 GB = 1024 ** 3
 
@@ -65,3 +70,109 @@ def limit_for(client, resource: str) -> int | None:
 def sla_hours_for(client) -> int | None:
     return plan_for(client).first_response_sla_hours
 
+
+
+# --------------------------------------------------------------------------- enforcement
+
+class LimitReached(AtriumError):
+    """Adding this would exceed the client's plan; the message names plan, limit and way out."""
+
+    status = 403
+
+
+# What each limited resource counts, in words for the messages.
+_WORDS = {
+    "projects": ("project", "projects", "Upgrade or archive one."),
+    "domains": ("domain", "domains", "Upgrade or remove one."),
+    "team_members": ("team member", "team members", "Upgrade or remove a member."),
+}
+
+
+def _count(session, model, *where) -> int:
+    return session.execute(sa.select(sa.func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def month_start(now: dt.datetime | None = None) -> dt.datetime:
+    now = now or utcnow()
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def usage(session, client_id: int, resource: str, now: dt.datetime | None = None) -> int:
+    """How much of ``resource`` the client uses now, derived from the rows themselves."""
+    from app import models as m
+
+    if resource == "projects":
+        return _count(session, m.Project, m.Project.client_id == client_id)
+    if resource == "domains":
+        return _count(session, m.Domain, m.Domain.client_id == client_id)
+    if resource == "team_members":
+        return _count(session, m.ClientMember, m.ClientMember.client_id == client_id)
+    if resource == "tickets_per_month":
+        return _count(session, m.Ticket, m.Ticket.client_id == client_id, m.Ticket.created_at >= month_start(now))
+    if resource == "storage_bytes":
+        return int(session.execute(sa.select(sa.func.coalesce(sa.func.sum(m.StorageFile.size_bytes), 0))
+                                   .where(m.StorageFile.client_id == client_id)).scalar_one())
+    raise KeyError(f"unknown limited resource {resource!r}")
+
+
+def human_bytes(n: int) -> str:
+    for unit, size in (("GB", GB), ("MB", 1024 ** 2), ("KB", 1024)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def limit_message(client, resource: str, used: int, adding: int = 1, now=None) -> str:
+    plan = plan_for(client).label
+    limit = limit_for(client, resource)
+    if resource in _WORDS:
+        one, many, way_out = _WORDS[resource]
+        return (f"Your {plan} plan allows {limit} {one if limit == 1 else many}; you have {used}. {way_out}")
+    if resource == "tickets_per_month":
+        start = month_start(now)
+        next_month = (start + dt.timedelta(days=32)).replace(day=1)
+        return (f"Your {plan} plan allows {limit} tickets per month; {used} were opened this month. "
+                f"Upgrade, or open it on {next_month:%B} 1 (UTC).")
+    return (f"Your {plan} plan includes {human_bytes(limit)} of storage; you use {human_bytes(used)} and this "
+            f"upload is {human_bytes(adding)}. Upgrade or delete files to make room.")
+
+
+def check_can_add(session, client, resource: str, adding: int = 1, now=None) -> None:
+    """Raise ``LimitReached`` if adding ``adding`` units of ``resource`` exceeds the plan."""
+    limit = limit_for(client, resource)
+    if limit is None:
+        return
+    used = usage(session, client.id, resource, now=now)
+    if used + adding > limit:
+        raise LimitReached(limit_message(client, resource, used, adding, now=now))
+
+
+def check_ad_platform(client, platform: str) -> None:
+    plan = plan_for(client)
+    if AdPlatform(platform) in plan.ad_platforms:
+        return
+    names = {AdPlatform.GOOGLE_ADS: "Google Ads", AdPlatform.META_ADS: "Meta Ads",
+             AdPlatform.LINKEDIN_ADS: "LinkedIn Ads", AdPlatform.TIKTOK_ADS: "TikTok Ads"}
+    upgrade = next((p.label for p in PLANS.values() if AdPlatform(platform) in p.ad_platforms), "Enterprise")
+    if not plan.ad_platforms:
+        raise LimitReached(f"Your {plan.label} plan does not sync ad platforms. Upgrade to {upgrade} "
+                           f"to sync {names[AdPlatform(platform)]}.")
+    raise LimitReached(f"Your {plan.label} plan syncs {', '.join(sorted(names[p] for p in plan.ad_platforms))} "
+                       f"only. Upgrade to {upgrade} to sync {names[AdPlatform(platform)]}.")
+
+
+def validate_overrides(value) -> dict | None:
+    """A limit-override document: ``{resource: non-negative integer or null (unlimited)}``."""
+    if value in (None, {}, ""):
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput('Overrides are a JSON object, e.g. {"projects": 5}.', field="limit_overrides")
+    for key, limit in value.items():
+        if key not in LIMITED_RESOURCES:
+            raise InvalidInput(f"Unknown limit {key!r}; use one of: {', '.join(sorted(LIMITED_RESOURCES))}.",
+                               field="limit_overrides")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InvalidInput(f"The {key} limit must be a whole number ≥ 0, or null for unlimited.",
+                               field="limit_overrides")
+    return value

@@ -1,5 +1,6 @@
 """The staff ticket list costs a fixed handful of SQL statements, whatever the page
-size: the user with roles, the permission set, the count and the page."""
+size: the user with roles, the permission set, the row-level-security settings (on
+PostgreSQL), the count and the page."""
 
 import pytest
 
@@ -10,9 +11,12 @@ from tests.conftest import csrf_token, make_app
 def counted_client(backend):
     url = backend.new_database(seeded=True)
     app = make_app(url, SQL_COUNT_HEADER=True)
-    client = app.test_client()
+    # No app context held around the requests: each gets its own ``g``, as under gunicorn.
+    yield app.test_client()
     with app.app_context():
-        yield client
+        from app.extensions import db
+
+        db.engine.dispose()
     backend.drop(url)
 
 

@@ -1,0 +1,181 @@
+"""Tenant scoping below the doors: the one place ``current_scope()`` is enforced.
+
+Flask-AppBuilder applies ``base_filters`` to list/show/edit/delete but not to actions,
+``MasterDetailView`` master rows, add, related views or relation drop-downs, and a view
+can always forget a filter. So the scope is applied where every door meets: the
+SQLAlchemy session.
+
+1. **Reads** (``do_orm_execute``): for a client user every ORM SELECT/UPDATE/DELETE gets
+   ``client_id = <their client>`` on every tenant-owned entity it touches (joins,
+   relationship loads, counts, drop-down choices, exports included); internal ticket
+   messages and staff-only tables (billing events, job runs, daily analytics) vanish.
+   Asking for another client's row by id finds nothing, which the doors turn into 404.
+2. **Writes** (``before_flush``): a client user's new rows are forced onto their client,
+   rows of another client cannot be written, and the membership-role rule
+   (``tenancy.check_write``) refuses what their role does not allow.
+3. **PostgreSQL row-level security**: before the first tenant statement or flush of a
+   transaction, ``atrium.staff`` / ``atrium.client_id`` / ``atrium.user_id`` are set
+   (``set_config`` local to the transaction); the policies created by the migrations
+   admit only the scope's rows, and nothing without settings. The app must connect as a role that does not bypass RLS (the tables' owner is
+   fine: the policies are ``FORCE``d); a superuser bypasses them.
+
+``ATRIUM_TENANT_FILTER = False`` switches (1) off. It exists for the test that proves the
+database alone still isolates tenants; never set it in production.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app, has_app_context
+from sqlalchemy.orm import Session, scoped_session, with_loader_criteria
+
+from app import models as m
+from app.services import tenancy
+from app.services.tenancy import Forbidden, NotFound, Scope
+
+# Tables only staff may ever read.
+STAFF_ONLY_MODELS = (m.BillingEvent, m.JobRun, m.DailyAnalytics)
+# Tenant-owned rows with a nullable client: staff-only when it is NULL.
+CLIENT_OPTIONAL_MODELS = (m.AuditEvent, m.ImpersonationSession)
+SCOPED_MODELS = (*m.TENANT_MODELS, *CLIENT_OPTIONAL_MODELS)
+GUARDED_CLASSES = frozenset((*SCOPED_MODELS, m.Client, *STAFF_ONLY_MODELS))
+_MODEL_BY_TABLE = {model.__tablename__: model for model in GUARDED_CLASSES}
+
+_registered = False
+
+
+def _tenant_filter_enabled() -> bool:
+    return not has_app_context() or current_app.config.get("ATRIUM_TENANT_FILTER", True)
+
+
+def _criteria(client_id: int) -> list:
+    """The loader criteria that keep a client user inside ``client_id``."""
+    options = [with_loader_criteria(model, lambda cls: cls.client_id == client_id, include_aliases=True)
+               for model in SCOPED_MODELS if model is not m.TicketMessage]
+    options.append(with_loader_criteria(
+        m.TicketMessage, lambda cls: sa.and_(cls.client_id == client_id, cls.internal.is_(False)),
+        include_aliases=True))
+    options.append(with_loader_criteria(m.Client, lambda cls: cls.id == client_id, include_aliases=True))
+    options.extend(with_loader_criteria(model, sa.false(), include_aliases=True) for model in STAFF_ONLY_MODELS)
+    return options
+
+
+def _on_execute(state) -> None:
+    if state.execution_options.get("atrium_scope_lookup") or tenancy.resolving_scope():
+        return
+    reads_rows = state.is_select or state.is_update or state.is_delete
+    mappers = state.all_mappers if reads_rows else ()
+    if mappers and not any(mapper.class_ in GUARDED_CLASSES for mapper in mappers):
+        return  # FAB's users, roles and permissions: not tenant data
+    scope = tenancy.current_scope()
+    apply_database_scope(state.session, scope)  # text() and Core statements too
+    if not reads_rows or scope.is_staff or state.is_column_load or not _tenant_filter_enabled():
+        return  # (a refresh of loaded rows keeps the criteria it was loaded with)
+    # Nobody (signed out, or a client user without a membership) sees no tenant row.
+    state.statement = state.statement.options(*_criteria(scope.client_id if scope.is_client else -1))
+
+
+# --------------------------------------------------------------------------- writes
+
+def _operation(session, obj) -> str:
+    if obj in session.new:
+        return "create"
+    if obj in session.deleted:
+        return "delete"
+    return "update"
+
+
+def _check_references(session: Session, obj, scope: Scope) -> None:
+    """Every tenant row ``obj`` points at (its ticket, project, folder...) must be one the
+    user can see: a forged id of another client's row is "not found", whatever the door."""
+    mapper = sa.inspect(type(obj))
+    state = sa.inspect(obj)
+    for fk in obj.__table__.foreign_keys:
+        target = _MODEL_BY_TABLE.get(fk.column.table.name)
+        if target is None or fk.parent.name == "client_id":
+            continue
+        key = mapper.get_property_by_column(fk.parent).key
+        value = getattr(obj, key)
+        if value is None or (state.persistent and not state.attrs[key].history.has_changes()):
+            continue
+        with session.no_autoflush:
+            visible = session.execute(sa.select(target.id).where(target.id == value)).scalar_one_or_none()
+        if visible is None:
+            raise NotFound("Not found.")
+
+
+def _before_flush(session: Session, flush_context, instances) -> None:
+    scope = tenancy.current_scope()
+    apply_database_scope(session, scope)  # the flush's statements run under this scope
+    if scope.is_staff:
+        return
+    dirty = [o for o in session.dirty if session.is_modified(o, include_collections=False)]
+    for obj in [*session.new, *dirty, *session.deleted]:
+        if type(obj) not in GUARDED_CLASSES:
+            continue
+        operation = _operation(session, obj)
+        tenancy.check_write(scope, type(obj).__name__, operation)
+        if isinstance(obj, m.Client):
+            if obj.id != scope.client_id:
+                raise NotFound("Not found.")
+            continue
+        if operation != "delete":
+            _check_references(session, obj, scope)
+        owner = obj.client_id if obj.client_id is not None else getattr(obj.__dict__.get("client"), "id", None)
+        if owner is None and operation == "create":
+            obj.client_id = owner = scope.client_id  # the client comes from the session, never a form
+        if owner != scope.client_id:
+            raise NotFound("Not found.")
+        if operation != "create":
+            history = sa.inspect(obj).attrs.client_id.history
+            if history.deleted and history.deleted[0] != scope.client_id:
+                raise NotFound("Not found.")
+
+
+# --------------------------------------------------------------------------- PostgreSQL RLS
+
+_SET_SCOPE = sa.text(
+    "SELECT set_config('atrium.staff', :staff, true), set_config('atrium.client_id', :client_id, true), "
+    "set_config('atrium.user_id', :user_id, true)"
+)
+
+
+def _settings(scope: Scope) -> dict:
+    return {"staff": "on" if scope.is_staff else "off",
+            "client_id": "" if scope.client_id is None else str(scope.client_id),
+            "user_id": "" if scope.user_id is None else str(scope.user_id)}
+
+
+def _is_postgres(bind) -> bool:
+    return bind is not None and bind.dialect.name == "postgresql"
+
+
+def apply_database_scope(session: Session, scope: Scope) -> None:
+    """Make the current transaction carry ``scope`` for the RLS policies (PostgreSQL).
+
+    Called before every tenant-table statement and every flush; costs one statement per
+    transaction (or per change of scope). A transaction that never touches tenant rows
+    through the session carries no settings and therefore sees no tenant row.
+    """
+    if isinstance(session, scoped_session):
+        session = session()
+    if not _is_postgres(session.get_bind()):
+        return
+    settings = _settings(scope)
+    if session.in_transaction() and session.info.get("atrium_rls") == settings:
+        return
+    session.execute(_SET_SCOPE, settings, execution_options={"atrium_scope_lookup": True})
+    session.info["atrium_rls"] = settings  # after execute: a new transaction clears it
+
+
+def _after_begin(session: Session, transaction, connection) -> None:
+    session.info.pop("atrium_rls", None)  # set_config(..., true) ends with the transaction
+
+
+def register() -> None:
+    global _registered
+    if not _registered:
+        sa.event.listen(Session, "do_orm_execute", _on_execute)
+        sa.event.listen(Session, "before_flush", _before_flush)
+        sa.event.listen(Session, "after_begin", _after_begin)
+        _registered = True

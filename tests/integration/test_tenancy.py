@@ -1,0 +1,149 @@
+"""Tenant isolation below the doors: the ORM scope and, on PostgreSQL, row-level security.
+
+Every tenant-owned model is checked, from the model registry (not a hand-written list):
+a client user reads only their own client's rows, and cannot write another client's.
+"""
+
+import pytest
+import sqlalchemy as sa
+from flask import g
+
+from app import models as m
+from app.extensions import db
+from app.security import scoping
+from app.services.tenancy import Forbidden, NotFound
+
+SCOPED = sorted(scoping.SCOPED_MODELS, key=lambda model: model.__name__)
+
+
+def _user(username):
+    return db.session.execute(sa.select(m.User).filter_by(username=username)).scalar_one()
+
+
+def _client_id(slug):
+    return db.session.execute(sa.select(m.Client.id).filter_by(slug=slug)).scalar_one()
+
+
+class acting_as:
+    """A request context whose signed-in user is ``username`` (as Flask-Login would set)."""
+
+    def __init__(self, app, username):
+        self.app, self.username = app, username
+
+    def __enter__(self):
+        user = _user(self.username)
+        db.session.commit()  # end the test's own (staff) transaction
+        self.ctx = self.app.test_request_context()
+        self.ctx.push()
+        g.user = user
+        return user
+
+    def __exit__(self, *exc):
+        db.session.rollback()
+        self.ctx.pop()
+
+
+def _seen_clients(model):
+    column = model.id if model is m.Client else model.client_id
+    return set(db.session.execute(sa.select(column).distinct()).scalars())
+
+
+def test_every_tenant_model_is_scoped(app):
+    assert {t.name for t in db.metadata.tables.values() if "client_id" in t.c} == {
+        model.__tablename__ for model in (*scoping.SCOPED_MODELS, *scoping.STAFF_ONLY_MODELS)
+        if "client_id" in model.__table__.c}
+
+
+@pytest.mark.parametrize("model", SCOPED + [m.Client], ids=lambda model: model.__name__)
+def test_client_user_reads_only_own_rows(app, model):
+    free = _client_id("free-co")
+    all_clients = _seen_clients(model)
+    with acting_as(app, "free-co-owner"):
+        seen = _seen_clients(model)
+    assert seen <= {free}
+    if free in all_clients:
+        assert seen == {free}
+
+
+def test_internal_notes_and_staff_tables_are_invisible_to_clients(app):
+    assert db.session.execute(sa.select(sa.func.count()).select_from(m.TicketMessage)
+                              .where(m.TicketMessage.internal.is_(True))).scalar_one() > 0
+    with acting_as(app, "pro-co-owner"):
+        internal = db.session.execute(sa.select(m.TicketMessage).where(m.TicketMessage.internal.is_(True))).all()
+        billing = db.session.execute(sa.select(m.BillingEvent)).all()
+        ticket = db.session.execute(sa.select(m.Ticket).limit(1)).scalar_one()
+        thread = [msg.internal for msg in ticket.messages]  # relationship loads are scoped too
+    assert internal == [] and billing == []
+    assert thread and not any(thread)
+
+
+def test_another_clients_row_by_id_is_not_found(app):
+    other = db.session.execute(sa.select(m.Ticket.id).where(m.Ticket.client_id == _client_id("pro-co"))
+                               .limit(1)).scalar_one()
+    with acting_as(app, "free-co-owner"):
+        assert db.session.get(m.Ticket, other) is None
+
+
+def test_new_rows_are_forced_onto_the_users_client(app):
+    free = _client_id("free-co")
+    pro = _client_id("pro-co")
+    with acting_as(app, "free-co-owner") as user:
+        ticket = m.Ticket(subject="Forged", description="x", priority="low", status="open", client_id=None,
+                          opened_by_id=user.id)
+        db.session.add(ticket)
+        db.session.commit()
+        assert ticket.client_id == free
+        db.session.add(m.Ticket(subject="Forged", description="x", priority="low", status="open",
+                                client_id=pro, opened_by_id=user.id))
+        with pytest.raises(NotFound):
+            db.session.flush()
+
+
+def test_reply_to_another_clients_ticket_is_refused(app):
+    pro_ticket = db.session.execute(sa.select(m.Ticket.id).where(m.Ticket.client_id == _client_id("pro-co"))
+                                    .limit(1)).scalar_one()
+    with acting_as(app, "free-co-owner") as user:
+        db.session.add(m.TicketMessage(ticket_id=pro_ticket, author_id=user.id, body="hi", internal=False))
+        with pytest.raises(NotFound):
+            db.session.flush()
+
+
+def test_viewer_cannot_write(app):
+    with acting_as(app, "free-co-viewer") as user:
+        db.session.add(m.Ticket(subject="Nope", description="x", priority="low", status="open",
+                                opened_by_id=user.id))
+        with pytest.raises(Forbidden, match="read-only"):
+            db.session.flush()
+
+
+@pytest.fixture
+def rls_only(app, backend):
+    if backend.kind != "postgresql":
+        pytest.skip("row-level security is PostgreSQL's (SQLite relies on the view layer)")
+    app.config["ATRIUM_TENANT_FILTER"] = False
+    yield app
+    app.config["ATRIUM_TENANT_FILTER"] = True
+
+
+@pytest.mark.parametrize("model", SCOPED + [m.Client], ids=lambda model: model.__name__)
+def test_row_level_security_alone_hides_other_clients(rls_only, model):
+    free = _client_id("free-co")
+    with acting_as(rls_only, "free-co-owner"):
+        seen = _seen_clients(model)
+    assert seen <= {free}
+
+
+def test_row_level_security_alone_refuses_writes_to_other_clients(rls_only):
+    pro = _client_id("pro-co")
+    pro_ticket = db.session.execute(sa.select(m.Ticket.id).where(m.Ticket.client_id == pro).limit(1)).scalar_one()
+    with acting_as(rls_only, "free-co-owner"):
+        # Bulk statements skip the ORM's write guard: the database alone decides.
+        changed = db.session.execute(sa.update(m.Ticket).where(m.Ticket.id == pro_ticket)
+                                     .values(subject="hijacked")).rowcount
+        deleted = db.session.execute(sa.delete(m.TicketMessage).where(m.TicketMessage.client_id == pro)).rowcount
+        db.session.commit()
+        with pytest.raises(sa.exc.ProgrammingError, match="row-level security"):
+            db.session.execute(sa.insert(m.Project).values(client_id=pro, name="Planted", status="discovery",
+                                                           completion_percent=0))
+    assert (changed, deleted) == (0, 0)
+    assert db.session.get(m.Ticket, pro_ticket).subject != "hijacked"
