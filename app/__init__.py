@@ -68,8 +68,9 @@ def _fast_english_templates(app: Flask) -> None:
 
 def _register_views(appbuilder) -> None:
     from . import api
-    from .views import dashboard, staff
+    from .views import dashboard, portal, staff
 
     appbuilder.add_view(dashboard.DashboardView, "Dashboard", icon="fa-dashboard")
     staff.register(appbuilder)
+    portal.register(appbuilder)
     api.register(appbuilder)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from app import models as m
 from app.extensions import db
 from app.security.roles import api_resource
-from app.services import validation
+from app.services import tenancy, validation
 from app.services.errors import AtriumError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -90,14 +90,40 @@ class AtriumModelApi(ModelRestApi):
             log.exception("API write failed")
             return self.response_422(message="The change could not be saved.")
 
+    # Fields never sent to client users (the agency's own data about the row).
+    staff_only_columns: tuple = ()
+
     def post_headless(self):
         return self._write(super().post_headless)
 
     def put_headless(self, pk):
+        if tenancy.current_scope().is_client:
+            return self.response(403, message="Client users change tickets in the portal (reply, close).")
         return self._write(super().put_headless, pk)
 
     def delete_headless(self, pk):
+        if tenancy.current_scope().is_client:
+            return self.response(403, message="Client users cannot delete records through the API.")
         return self._write(super().delete_headless, pk)
+
+    def pre_add(self, item):
+        scope = tenancy.current_scope()
+        if scope.is_client:
+            item.client_id = scope.client_id  # forced from the session, never taken from the body
+            tenancy.check_write(scope, type(item).__name__, "create")
+
+    def _strip_staff_only(self, row: dict) -> None:
+        for column in self.staff_only_columns:
+            row.pop(column, None)
+
+    def pre_get(self, data):
+        if self.staff_only_columns and tenancy.current_scope().is_client:
+            self._strip_staff_only(data.get("result", {}))
+
+    def pre_get_list(self, data):
+        if self.staff_only_columns and tenancy.current_scope().is_client:
+            for row in data.get("result", []):
+                self._strip_staff_only(row)
 
 
 def _constraint_message(exc: IntegrityError) -> str:
@@ -173,6 +199,7 @@ class TicketApi(AtriumModelApi):
     order_columns = ["created_at", "priority", "status", "first_response_due_at"]
     search_columns = ["client_id", "status", "priority", "sla_state", "subject"]
     base_order = ("created_at", "desc")
+    staff_only_columns = ("assignee_id",)
 
 
 class CampaignApi(AtriumModelApi):

@@ -72,7 +72,36 @@ def _on_execute(state) -> None:
     if not reads_rows or scope.is_staff or state.is_column_load or not _tenant_filter_enabled():
         return  # (a refresh of loaded rows keeps the criteria it was loaded with)
     # Nobody (signed out, or a client user without a membership) sees no tenant row.
-    state.statement = state.statement.options(*_criteria(scope.client_id if scope.is_client else -1))
+    client_id = scope.client_id if scope.is_client else -1
+    statement = state.statement.options(*_criteria(client_id))
+    # Loader criteria follow ORM entities; a table reached only through columns (e.g. an
+    # aggregate's FILTER clause) is pinned here with an explicit WHERE as well.
+    tables = ([statement.table] if not state.is_select else list(_inner_tables(statement.get_final_froms())))
+    conditions = [_table_condition(t, client_id) for t in tables if t.name in _MODEL_BY_TABLE]
+    state.statement = statement.where(*conditions) if conditions else statement
+
+
+def _inner_tables(froms):
+    """Tables of ``froms`` whose rows reach the result unconditionally (not the optional
+    side of an outer join, where a WHERE would drop the unmatched rows)."""
+    for item in froms:
+        if isinstance(item, sa.Join):
+            yield from _inner_tables([item.left])
+            if not item.isouter:
+                yield from _inner_tables([item.right])
+        elif isinstance(item, sa.Table):
+            yield item
+
+
+def _table_condition(table, client_id: int):
+    model = _MODEL_BY_TABLE[table.name]
+    if model in STAFF_ONLY_MODELS:
+        return sa.false()
+    if model is m.Client:
+        return table.c.id == client_id
+    if model is m.TicketMessage:
+        return sa.and_(table.c.client_id == client_id, table.c.internal.is_(False))
+    return table.c.client_id == client_id
 
 
 # --------------------------------------------------------------------------- writes

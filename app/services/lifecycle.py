@@ -122,6 +122,8 @@ def _before_flush(session: Session, flush_context, instances) -> None:
     for obj in new:
         if isinstance(obj, Ticket):
             client = obj.client or (session.get(Client, obj.client_id) if obj.client_id else None)
+            if obj.created_at is None:
+                obj.created_at = utcnow()  # the SLA window starts exactly when the row says it opened
             if client is not None and obj.first_response_due_at is None and obj.sla_hours is None:
                 tickets.start_clock(obj, client)
             if obj.status is not None and obj.status != "open":

@@ -70,3 +70,40 @@ def sla_state(ticket, now=None) -> SLAState:
     if (window - remaining) >= window * AT_RISK_FRACTION:
         return SLAState.AT_RISK
     return SLAState.OK
+
+
+# --------------------------------------------------------------------------- conversations
+
+CLOSED_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+
+
+def add_reply(session, ticket, author, body: str, internal: bool = False, attachments=()):
+    """A message on ``ticket``. A client's reply to a ticket waiting on them hands it back
+    to the agency (status ``open``: the SLA clock runs again); a reply to a closed ticket
+    is refused — open a new one."""
+    from app.models import TicketMessage
+    from app.services import tenancy
+    from app.services.errors import InvalidInput
+
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput("Write a message before sending.", field="body")
+    if len(body) > 20000:
+        raise InvalidInput("Messages are limited to 20,000 characters.", field="body")
+    if ticket.status in CLOSED_STATUSES:
+        raise InvalidInput("This ticket is closed. Open a new ticket to continue.", field="body")
+    message = TicketMessage(ticket=ticket, author=author, body=body, internal=internal,
+                            attachments=list(attachments))
+    session.add(message)
+    if not tenancy.is_staff_user(author) and ticket.status == TicketStatus.WAITING_CLIENT:
+        ticket.status = TicketStatus.OPEN
+    return message
+
+
+def close(ticket) -> None:
+    """Close ``ticket`` (the resolution time is stamped by ``on_status_change`` on flush)."""
+    from app.services.errors import InvalidInput
+
+    if ticket.status == TicketStatus.CLOSED:
+        raise InvalidInput("This ticket is already closed.")
+    ticket.status = TicketStatus.CLOSED

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 
-from flask_appbuilder import ModelView
+from flask import abort
+from flask_appbuilder import ModelView, expose, has_access
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.widgets import ListWidget
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
 import sqlalchemy as sa
@@ -24,7 +26,7 @@ from wtforms.validators import InputRequired, Optional
 
 from app.models.base import UTCDateTime
 from app.services import validation
-from app.services.errors import InvalidInput
+from app.services.errors import AtriumError, InvalidInput
 
 READ_METHODS = ("list", "show", "download", "api", "api_read", "api_get", "api_readvalues")
 WRITE_METHODS = ("add", "edit", "delete", "action", "action_post", "api_create", "api_update",
@@ -194,6 +196,28 @@ def _default(column):
     return None if callable(default) else default
 
 
+class AtriumInterface(SQLAInterface):
+    """FAB's SQLAlchemy interface; a domain error raised on flush (a tier limit, a
+    membership rule) rolls the session back before FAB shows its message, so the page
+    that follows is not rendered from a failed transaction."""
+
+    def _guarded(self, method, item, commit=True):
+        try:
+            return method(item, commit=commit)
+        except AtriumError:
+            self.session.rollback()
+            raise
+
+    def add(self, item, commit=True):
+        return self._guarded(super().add, item, commit)
+
+    def edit(self, item, commit=True):
+        return self._guarded(super().edit, item, commit)
+
+    def delete(self, item, commit=True):
+        return self._guarded(super().delete, item, commit)
+
+
 class AtriumListWidget(ListWidget):
     """FAB's list table with row links built once per page (see the template)."""
 
@@ -206,6 +230,13 @@ class AtriumModelView(ModelView):
     method_permission_name = METHOD_PERMISSIONS
     page_size = 25
     list_widget = AtriumListWidget
+
+    @expose("/download/<string:filename>")
+    @has_access
+    def download(self, filename):
+        """FAB's file-column download (from ``UPLOAD_FOLDER``) is not used: stored files
+        are served by the views that own them, after a scoped lookup."""
+        abort(404)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

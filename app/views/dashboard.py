@@ -1,5 +1,5 @@
-"""The home page: the staff dashboard for staff; a placeholder for client users until
-their portal exists (issue: client portal). Figures come from ``services.dashboard``."""
+"""The home page: the staff dashboard for staff, the portal overview for client users
+(a signed-in user with neither sees a welcome page). Figures come from ``services.dashboard``."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ class AtriumIndexView(IndexView):
     @expose("/")
     def index(self):
         user = getattr(g, "user", None)
-        if user is not None and user.is_authenticated and tenancy.is_staff_user(user):
-            return redirect(url_for("DashboardView.show"))
+        if user is not None and user.is_authenticated:
+            if tenancy.is_staff_user(user):
+                return redirect(url_for("DashboardView.show"))
+            if tenancy.current_scope().is_client:
+                return redirect(url_for("PortalDashboardView.show"))
         return self.render_template(self.index_template, appbuilder=self.appbuilder)
 
 

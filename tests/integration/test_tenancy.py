@@ -147,3 +147,14 @@ def test_row_level_security_alone_refuses_writes_to_other_clients(rls_only):
                                                            completion_percent=0))
     assert (changed, deleted) == (0, 0)
     assert db.session.get(m.Ticket, pro_ticket).subject != "hijacked"
+
+
+def test_aggregates_that_name_no_entity_are_scoped_too(app):
+    open_statuses = ["open", "in_progress", "waiting_client"]
+    pro = _client_id("pro-co")
+    expected = db.session.execute(sa.select(sa.func.count()).select_from(m.Ticket).where(
+        m.Ticket.client_id == pro, m.Ticket.status.in_(open_statuses))).scalar_one()
+    everyone = db.session.execute(sa.select(sa.func.count().filter(m.Ticket.status.in_(open_statuses)))).scalar_one()
+    with acting_as(app, "pro-co-owner"):
+        seen = db.session.execute(sa.select(sa.func.count().filter(m.Ticket.status.in_(open_statuses)))).scalar_one()
+    assert everyone > expected and seen == expected

@@ -7,7 +7,7 @@ Derived columns are never in a form.
 
 from __future__ import annotations
 
-from flask_appbuilder.models.sqla.interface import SQLAInterface
+from app.views.base import AtriumInterface
 from wtforms.validators import Email, Length, NumberRange, Regexp, URL, Optional
 
 from app import models as m
@@ -20,7 +20,7 @@ CHILD_EXCLUDE = ["client", "created_at", "updated_at"]
 
 
 class MilestoneView(AtriumModelView):
-    datamodel = SQLAInterface(m.Milestone)
+    datamodel = AtriumInterface(m.Milestone)
     class_permission_name = "Milestone"
     list_title = "Milestones"
     list_columns = ["project.name", "title", "due_date", "completed_at"]
@@ -32,7 +32,7 @@ class MilestoneView(AtriumModelView):
 
 
 class InfrastructureView(AtriumModelView):
-    datamodel = SQLAInterface(m.Infrastructure)
+    datamodel = AtriumInterface(m.Infrastructure)
     class_permission_name = "Infrastructure"
     list_title = "Infrastructure"
     list_columns = ["project.name", "hosting_provider", "hosting_plan", "hosting_status",
@@ -50,7 +50,7 @@ class InfrastructureView(AtriumModelView):
 
 
 class NetworkUsageView(AtriumModelView):
-    datamodel = SQLAInterface(m.NetworkUsage)
+    datamodel = AtriumInterface(m.NetworkUsage)
     class_permission_name = "NetworkUsage"
     list_title = "Network usage"
     list_columns = ["project.name", "date", "bandwidth_gb", "requests_total", "requests_2xx",
@@ -66,7 +66,7 @@ class NetworkUsageView(AtriumModelView):
 
 
 class PerformanceMetricView(AtriumModelView):
-    datamodel = SQLAInterface(m.PerformanceMetric)
+    datamodel = AtriumInterface(m.PerformanceMetric)
     class_permission_name = "PerformanceMetric"
     list_title = "Performance metrics"
     list_columns = ["project.name", "measured_at", "grade", "lcp_s", "inp_ms", "cls",
@@ -89,7 +89,7 @@ class PerformanceMetricView(AtriumModelView):
 
 
 class MonitorCheckView(AtriumModelView):
-    datamodel = SQLAInterface(m.MonitorCheck)
+    datamodel = AtriumInterface(m.MonitorCheck)
     class_permission_name = "MonitorCheck"
     list_title = "Monitor checks"
     list_columns = ["monitor.url", "checked_at", "ok", "status_code", "latency_ms", "error"]
@@ -100,7 +100,7 @@ class MonitorCheckView(AtriumModelView):
 
 
 class MonitorView(AtriumModelView):
-    datamodel = SQLAInterface(m.Monitor)
+    datamodel = AtriumInterface(m.Monitor)
     class_permission_name = "Monitor"
     list_title = "Uptime monitors"
     list_columns = ["project.name", "url", "method", "expected_status", "interval_seconds", "enabled",
@@ -123,7 +123,7 @@ class MonitorView(AtriumModelView):
 
 
 class IncidentUpdateView(AtriumModelView):
-    datamodel = SQLAInterface(m.IncidentUpdate)
+    datamodel = AtriumInterface(m.IncidentUpdate)
     class_permission_name = "IncidentUpdate"
     list_title = "Incident updates"
     list_columns = ["incident.title", "at", "status", "message", "author"]
@@ -134,7 +134,7 @@ class IncidentUpdateView(AtriumModelView):
 
 
 class IncidentView(AtriumModelView):
-    datamodel = SQLAInterface(m.Incident)
+    datamodel = AtriumInterface(m.Incident)
     class_permission_name = "Incident"
     list_title = "Incidents"
     list_columns = ["project.name", "title", "severity", "status", "started_at", "resolved_at",
@@ -156,7 +156,7 @@ class IncidentView(AtriumModelView):
 
 
 class TicketMessageView(AtriumModelView):
-    datamodel = SQLAInterface(m.TicketMessage)
+    datamodel = AtriumInterface(m.TicketMessage)
     class_permission_name = "TicketMessage"
     list_title = "Ticket messages"
     list_columns = ["ticket.subject", "created_at", "author", "internal", "body"]
@@ -168,7 +168,7 @@ class TicketMessageView(AtriumModelView):
 
 
 class TicketView(AtriumModelView):
-    datamodel = SQLAInterface(m.Ticket)
+    datamodel = AtriumInterface(m.Ticket)
     class_permission_name = "Ticket"
     list_title = "Support tickets"
     list_columns = ["id", "client.name", "subject", "priority", "status", "sla_state",
@@ -188,7 +188,7 @@ class TicketView(AtriumModelView):
 
 
 class CampaignMetricView(AtriumModelView):
-    datamodel = SQLAInterface(m.CampaignMetric)
+    datamodel = AtriumInterface(m.CampaignMetric)
     class_permission_name = "CampaignMetric"
     list_title = "Campaign daily metrics"
     list_columns = ["campaign.name", "date", "impressions", "clicks", "conversions", "cost", "revenue",
@@ -204,7 +204,7 @@ class CampaignMetricView(AtriumModelView):
 
 
 class CampaignView(AtriumModelView):
-    datamodel = SQLAInterface(m.Campaign)
+    datamodel = AtriumInterface(m.Campaign)
     class_permission_name = "Campaign"
     list_title = "Ad campaigns"
     list_columns = ["client.name", "name", "platform", "status", "budget_daily", "budget_total",
@@ -223,7 +223,7 @@ class CampaignView(AtriumModelView):
 
 
 class DomainView(AtriumModelView):
-    datamodel = SQLAInterface(m.Domain)
+    datamodel = AtriumInterface(m.Domain)
     class_permission_name = "Domain"
     list_title = "Domains"
     list_columns = ["name", "client.name", "status", "ssl_status", "ssl_expires_at", "registrar",
@@ -251,7 +251,7 @@ class DomainView(AtriumModelView):
 
 
 class ProjectView(AtriumModelView):
-    datamodel = SQLAInterface(m.Project)
+    datamodel = AtriumInterface(m.Project)
     class_permission_name = "Project"
     list_title = "Projects"
     list_columns = ["name", "client.name", "status", "completion_percent", "estimated_delivery",
@@ -276,7 +276,7 @@ class ProjectView(AtriumModelView):
 
 
 class ClientMemberView(AtriumModelView):
-    datamodel = SQLAInterface(m.ClientMember)
+    datamodel = AtriumInterface(m.ClientMember)
     class_permission_name = "ClientMember"
     list_title = "Client members"
     list_columns = ["client.name", "user.username", "user.email", "role"]
@@ -288,7 +288,7 @@ class ClientMemberView(AtriumModelView):
 
 
 class ReportView(AtriumModelView):
-    datamodel = SQLAInterface(m.Report)
+    datamodel = AtriumInterface(m.Report)
     class_permission_name = "Report"
     list_title = "Reports"
     list_columns = ["client.name", "period", "status", "generated_at", "error"]
@@ -300,7 +300,7 @@ class ReportView(AtriumModelView):
 
 
 class StorageFolderView(AtriumModelView):
-    datamodel = SQLAInterface(m.StorageFolder)
+    datamodel = AtriumInterface(m.StorageFolder)
     class_permission_name = "StorageFolder"
     list_title = "Folders"
     list_columns = ["client.name", "path", "name"]
@@ -312,7 +312,7 @@ class StorageFolderView(AtriumModelView):
 
 
 class StorageFileView(AtriumModelView):
-    datamodel = SQLAInterface(m.StorageFile)
+    datamodel = AtriumInterface(m.StorageFile)
     class_permission_name = "StorageFile"
     list_title = "Files"
     list_columns = ["client.name", "file_name", "mime_type", "size_bytes", "uploaded_by", "created_at"]
@@ -325,7 +325,7 @@ class StorageFileView(AtriumModelView):
 
 
 class ClientView(AtriumModelView):
-    datamodel = SQLAInterface(m.Client)
+    datamodel = AtriumInterface(m.Client)
     class_permission_name = "Client"
     list_title = "Clients"
     list_columns = ["name", "slug", "tier", "status", "contact_email", "created_at"]
@@ -351,7 +351,7 @@ class ClientView(AtriumModelView):
 class ClientBillingView(AtriumModelView):
     """Billing fields of a client: Admin only (SPEC §1)."""
 
-    datamodel = SQLAInterface(m.Client)
+    datamodel = AtriumInterface(m.Client)
     class_permission_name = "ClientBilling"
     list_title = "Billing"
     list_columns = ["name", "tier", "subscription_status", "stripe_customer_id", "current_period_end"]
@@ -367,7 +367,7 @@ class ClientBillingView(AtriumModelView):
 
 
 class BillingEventView(AtriumModelView):
-    datamodel = SQLAInterface(m.BillingEvent)
+    datamodel = AtriumInterface(m.BillingEvent)
     class_permission_name = "BillingEvent"
     list_title = "Billing events"
     list_columns = ["received_at", "type", "provider_event_id", "outcome", "processed_at"]

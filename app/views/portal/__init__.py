@@ -1,0 +1,412 @@
+"""The client portal (role ``Client``): their own organisation only (SPEC §1, §4).
+
+Thin doors. Tenancy is not here: every query these views run is scoped to the user's
+client by ``app.security.scoping`` (PostgreSQL's row-level security repeats it), so a
+row of another client is simply not found (404). What a membership role may change is
+``services.tenancy.check_write``, asked before any write endpoint runs (403 with the
+reason); tier limits are ``services.tiers`` (a message naming the plan); ticket rules
+are ``services.tickets``; files are ``services.storage``.
+
+Staff-only fields (internal notes, costs, assignees, internal ticket messages) are not
+in any column list here, and internal messages are filtered below the views anyway.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import abort, current_app, flash, g, redirect, request, send_file, url_for
+from flask_appbuilder import BaseView, expose, has_access
+from app.views.base import AtriumInterface
+from markupsafe import Markup
+
+from app import models as m
+from app.extensions import db
+from app.services import portal as portal_service
+from app.services import storage, team, tenancy, tickets, tiers
+from app.services.errors import AtriumError
+from app.views.base import METHOD_PERMISSIONS, AtriumModelView, format_utc
+
+# Endpoint name → the operation ``check_write`` is asked about, and on which model
+# (``None``: the view's own model).
+WRITE_ENDPOINTS = {"add": ("create", None), "edit": ("update", None), "delete": ("delete", None),
+                   "action_post": ("update", None), "reply": ("create", "TicketMessage"),
+                   "close": ("update", None), "upload": ("create", None), "invite": ("create", None)}
+PORTAL_PERMISSIONS = {**METHOD_PERMISSIONS, "reply": "write", "close": "write", "upload": "write",
+                      "invite": "write", "download": "read"}
+
+
+def _scope():
+    return tenancy.current_scope()
+
+
+class PortalModelView(AtriumModelView):
+    """Base of every portal list: read-only unless a subclass opens a write endpoint."""
+
+    method_permission_name = PORTAL_PERMISSIONS
+    base_permissions = ["can_read"]
+
+    def __init_subclass__(cls, **kwargs):
+        # FAB builds add/edit forms even for read-only views, from every column when none
+        # are named (SQL-computed columns break that): name the plain columns shown.
+        datamodel = cls.__dict__.get("datamodel")
+        if datamodel is not None and "add_columns" not in cls.__dict__:
+            table_columns = set(datamodel.obj.__table__.columns.keys())
+            cls.add_columns = cls.edit_columns = [
+                c for c in cls.__dict__.get("show_columns", cls.__dict__.get("list_columns", []))
+                if c in table_columns and c != "id"]
+        super().__init_subclass__(**kwargs)
+
+    def create_blueprint(self, appbuilder, *args, **kwargs):
+        blueprint = super().create_blueprint(appbuilder, *args, **kwargs)
+        blueprint.before_request(self._membership_guard)
+        return blueprint
+
+    def _membership_guard(self):
+        endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
+        if endpoint not in WRITE_ENDPOINTS or not getattr(g.user, "is_authenticated", False):
+            return None
+        operation, model_name = WRITE_ENDPOINTS[endpoint]
+        try:
+            tenancy.check_write(_scope(), model_name or self.datamodel.obj.__name__, operation)
+        except tenancy.Forbidden as exc:
+            abort(403, description=exc.message)
+        return None
+
+    def _get_or_404(self, model, pk):
+        row = db.session.get(model, pk)  # scoped: another client's id is not found
+        if row is None:
+            abort(404)
+        return row
+
+
+class PortalMilestoneView(PortalModelView):
+    datamodel = AtriumInterface(m.Milestone)
+    class_permission_name = "PortalProject"
+    route_base = "/portal/milestones"
+    list_title = "Milestones"
+    list_columns = ["title", "due_date", "completed_at", "deliverable"]
+    show_columns = list_columns
+    base_order = ("due_date", "asc")
+
+
+class PortalProjectView(PortalModelView):
+    datamodel = AtriumInterface(m.Project)
+    class_permission_name = "PortalProject"
+    route_base = "/portal/projects"
+    list_title = "Projects"
+    list_columns = ["name", "status", "completion_percent", "start_date", "estimated_delivery", "site_url"]
+    show_columns = ["name", "description", "status", "completion_percent", "start_date", "estimated_delivery",
+                    "actual_delivery", "site_url", "budget_total", "budget_used"]
+    search_columns = ["name", "status"]
+    label_columns = {"completion_percent": "Progress (%)"}
+    related_views = [PortalMilestoneView]
+    base_order = ("name", "asc")
+
+
+class PortalInfrastructureView(PortalModelView):
+    datamodel = AtriumInterface(m.Infrastructure)
+    class_permission_name = "PortalInfrastructure"
+    route_base = "/portal/infrastructure"
+    list_title = "Infrastructure"
+    # Hosting costs are the agency's: not shown.
+    list_columns = ["project.name", "hosting_provider", "hosting_plan", "hosting_status", "cdn_provider",
+                    "cdn_cache_hit_rate", "db_backup_status", "db_last_backup_at"]
+    show_columns = ["project", "hosting_provider", "hosting_plan", "hosting_status", "cdn_provider",
+                    "cdn_bandwidth_gb", "cdn_cache_hit_rate", "db_provider", "db_size_mb", "db_backup_status",
+                    "db_last_backup_at"]
+    label_columns = {"project.name": "Project", "cdn_cache_hit_rate": "CDN cache hit rate (%)"}
+    base_order = ("project_id", "asc")
+
+
+class PortalDomainView(PortalModelView):
+    datamodel = AtriumInterface(m.Domain)
+    class_permission_name = "PortalDomain"
+    route_base = "/portal/domains"
+    list_title = "Domains"
+    list_columns = ["name", "status", "ssl_status", "ssl_expires_at", "renewal_date", "auto_renew"]
+    show_columns = ["name", "project", "status", "nameservers", "dns_records", "ssl_status", "ssl_issuer",
+                    "ssl_expires_at", "registrar", "registered_on", "renewal_date", "auto_renew"]
+    search_columns = ["name", "status", "ssl_status"]
+    base_order = ("name", "asc")
+
+
+class PortalCampaignMetricView(PortalModelView):
+    datamodel = AtriumInterface(m.CampaignMetric)
+    class_permission_name = "PortalCampaign"
+    route_base = "/portal/campaign-metrics"
+    list_title = "Daily metrics"
+    list_columns = ["date", "impressions", "clicks", "conversions", "cost", "revenue", "ctr", "cpc", "cpa", "roas"]
+    show_columns = list_columns
+    base_order = ("date", "desc")
+
+
+class PortalCampaignView(PortalModelView):
+    datamodel = AtriumInterface(m.Campaign)
+    class_permission_name = "PortalCampaign"
+    route_base = "/portal/campaigns"
+    list_title = "Campaigns"
+    list_columns = ["name", "platform", "status", "budget_total", "spent_total", "start_date", "end_date",
+                    "last_synced_at"]
+    show_columns = list_columns + ["budget_daily", "project"]
+    search_columns = ["name", "platform", "status"]
+    related_views = [PortalCampaignMetricView]
+    base_order = ("name", "asc")
+
+
+class PortalIncidentUpdateView(PortalModelView):
+    datamodel = AtriumInterface(m.IncidentUpdate)
+    class_permission_name = "PortalIncident"
+    route_base = "/portal/incident-updates"
+    list_title = "Timeline"
+    list_columns = ["created_at", "status", "message"]
+    show_columns = list_columns
+    base_order = ("created_at", "desc")
+
+
+class PortalIncidentView(PortalModelView):
+    datamodel = AtriumInterface(m.Incident)
+    class_permission_name = "PortalIncident"
+    route_base = "/portal/incidents"
+    list_title = "Incidents"
+    list_columns = ["title", "project.name", "severity", "status", "started_at", "resolved_at", "downtime_minutes"]
+    show_columns = ["title", "project", "description", "severity", "status", "started_at", "resolved_at",
+                    "downtime_minutes", "root_cause", "resolution_notes"]
+    search_columns = ["title", "severity", "status"]
+    label_columns = {"project.name": "Project"}
+    related_views = [PortalIncidentUpdateView]
+    base_order = ("started_at", "desc")
+
+
+class PortalReportView(PortalModelView):
+    datamodel = AtriumInterface(m.Report)
+    class_permission_name = "PortalReport"
+    route_base = "/portal/reports"
+    list_title = "Reports"
+    list_columns = ["period", "status", "generated_at", "id"]
+    show_columns = ["period", "status", "generated_at", "id"]
+    label_columns = {"id": "PDF"}
+    formatters_columns = {"id": lambda pk: _download_link("PortalReportView", pk)}
+    base_order = ("period", "desc")
+
+    @expose("/download/<int:pk>")
+    @has_access
+    def download(self, pk):
+        report = self._get_or_404(m.Report, pk)
+        if report.status != "done" or not report.file_path:
+            flash("This report is not ready yet.", "warning")
+            return redirect(url_for(".list"))
+        return _send_stored(report.file_path, f"atrium-report-{report.period:%Y-%m}.pdf", "application/pdf")
+
+
+class PortalTicketView(PortalModelView):
+    datamodel = AtriumInterface(m.Ticket)
+    class_permission_name = "PortalTicket"
+    route_base = "/portal/tickets"
+    base_permissions = ["can_read", "can_write"]
+    list_title = "Support tickets"
+    add_title = "Open a ticket"
+    add_row_message = "Your ticket was opened."
+    list_columns = ["subject", "project.name", "priority", "status", "sla_state", "first_response_due_at",
+                    "created_at"]
+    add_columns = ["project", "subject", "description", "priority"]
+    search_columns = ["subject", "status", "priority"]
+    label_columns = {"project.name": "Project", "sla_state": "SLA", "first_response_due_at": "First response due"}
+    base_order = ("created_at", "desc")
+
+    def pre_add(self, item):
+        item.opened_by_id = g.user.id
+        item.status = m.TicketStatus.OPEN
+
+    def post_add(self, item):
+        g.atrium_new_ticket_id = item.id
+
+    def post_add_redirect(self):
+        """After opening a ticket, show it (its thread and reply form)."""
+        new_id = g.pop("atrium_new_ticket_id", None)
+        return redirect(url_for(".show", pk=new_id) if new_id else url_for(".list"))
+
+    @expose("/show/<pk>")
+    @has_access
+    def show(self, pk):
+        ticket = self._get_or_404(m.Ticket, _int_or_404(pk))
+        scope = _scope()
+        return self.render_template(
+            "portal/ticket.html", ticket=ticket, messages=list(ticket.messages),
+            can_reply=tenancy.may_write(scope, "TicketMessage", "create") and ticket.status not in tickets.CLOSED_STATUSES,
+            can_close=tenancy.may_write(scope, "Ticket", "update") and ticket.status != m.TicketStatus.CLOSED,
+            format_utc=format_utc)
+
+    @expose("/reply/<int:pk>", methods=["POST"])
+    @has_access
+    def reply(self, pk):
+        ticket = self._get_or_404(m.Ticket, pk)
+        try:
+            attachments = []
+            upload = request.files.get("attachment")
+            if upload is not None and upload.filename:
+                tenancy.check_write(_scope(), "StorageFile", "create")
+                attachments.append(storage.store_upload(
+                    db.session, ticket.client, g.user, upload.filename, upload.stream,
+                    current_app.config["UPLOAD_DIR"], current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024,
+                    project_id=ticket.project_id))
+            tickets.add_reply(db.session, ticket, g.user, request.form.get("body", ""), attachments=attachments)
+            db.session.commit()
+            flash("Your reply was sent.", "success")
+        except AtriumError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+        return redirect(url_for(".show", pk=pk))
+
+    @expose("/close/<int:pk>", methods=["POST"])
+    @has_access
+    def close(self, pk):
+        ticket = self._get_or_404(m.Ticket, pk)
+        try:
+            tickets.close(ticket)
+            db.session.commit()
+            flash("The ticket was closed.", "success")
+        except AtriumError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+        return redirect(url_for(".show", pk=pk))
+
+
+class PortalFileView(PortalModelView):
+    datamodel = AtriumInterface(m.StorageFile)
+    class_permission_name = "PortalFile"
+    route_base = "/portal/files"
+    base_permissions = ["can_read", "can_write"]
+    list_title = "Files"
+    list_columns = ["file_name", "project.name", "mime_type", "size_bytes", "uploaded_by", "created_at", "id"]
+    show_columns = ["file_name", "project", "folder", "mime_type", "size_bytes", "sha256", "uploaded_by",
+                    "created_at", "id"]
+    search_columns = ["file_name", "mime_type"]
+    label_columns = {"project.name": "Project", "mime_type": "Type", "created_at": "Uploaded at",
+                     "size_bytes": "Size", "id": "File"}
+    formatters_columns = {"size_bytes": lambda n: tiers.human_bytes(int(n or 0)),
+                          "id": lambda pk: _download_link("PortalFileView", pk)}
+    base_order = ("created_at", "desc")
+
+    def post_delete(self, item):
+        storage.path_of(item, current_app.config["UPLOAD_DIR"]).unlink(missing_ok=True)
+
+    @expose("/upload", methods=["GET", "POST"])
+    @has_access
+    def upload(self):
+        scope = _scope()
+        projects = db.session.query(m.Project).order_by(m.Project.name).all()
+        if request.method == "POST":
+            try:
+                upload = request.files.get("file")
+                if upload is None or not upload.filename:
+                    raise storage.InvalidInput("Choose a file to upload.", field="file")
+                project_id = request.form.get("project_id", type=int)
+                client = db.session.get(m.Client, scope.client_id)
+                storage.store_upload(db.session, client, g.user, upload.filename, upload.stream,
+                                     current_app.config["UPLOAD_DIR"],
+                                     current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024, project_id=project_id)
+                db.session.commit()
+                flash(f"{upload.filename} was uploaded.", "success")
+                return redirect(url_for(".list"))
+            except AtriumError as exc:
+                db.session.rollback()
+                flash(exc.message, "danger")
+                return self.render_template("portal/upload.html", projects=projects,
+                                            accepted=sorted(storage.ALLOWED_TYPES)), exc.status
+        return self.render_template("portal/upload.html", projects=projects, accepted=sorted(storage.ALLOWED_TYPES))
+
+    @expose("/download/<int:pk>")
+    @has_access
+    def download(self, pk):
+        file = self._get_or_404(m.StorageFile, pk)
+        return _send_stored(file.stored_path, file.file_name, file.mime_type)
+
+
+class PortalTeamView(PortalModelView):
+    datamodel = AtriumInterface(m.ClientMember)
+    class_permission_name = "PortalTeam"
+    route_base = "/portal/team"
+    base_permissions = ["can_read", "can_write"]
+    list_title = "Team"
+    list_columns = ["user", "user.email", "role", "created_at"]
+    label_columns = {"user": "Name", "user.email": "Email", "created_at": "Member since"}
+    base_order = ("created_at", "asc")
+
+    @expose("/invite", methods=["GET", "POST"])
+    @has_access
+    def invite(self):
+        form = request.form
+        if request.method == "POST":
+            try:
+                team.add_member(db.session, current_app.appbuilder.sm, _scope(), username=form.get("username", ""),
+                                email=form.get("email", ""), first_name=form.get("first_name", ""),
+                                last_name=form.get("last_name", ""), role=form.get("role", ""),
+                                password=form.get("password", ""))
+                db.session.commit()
+                flash(f"{form.get('username')} can now sign in.", "success")
+                return redirect(url_for(".list"))
+            except AtriumError as exc:
+                db.session.rollback()
+                flash(exc.message, "danger")
+                return self.render_template("portal/invite.html", form=form, roles=team.INVITABLE_ROLES), exc.status
+        return self.render_template("portal/invite.html", form={}, roles=team.INVITABLE_ROLES)
+
+
+class PortalDashboardView(BaseView):
+    route_base = "/portal"
+    class_permission_name = "PortalDashboard"
+    method_permission_name = {"show": "read"}
+    default_view = "show"
+
+    @expose("/")
+    @has_access
+    def show(self):
+        scope = _scope()
+        if not scope.is_client:
+            abort(404)
+        data = portal_service.client_dashboard(db.session, scope.client_id)
+        chart = Markup(json.dumps(data["campaigns"]["series"]).replace("</", "<\\/"))
+        return self.render_template("portal/dashboard.html", d=data, chart_json=chart, format_utc=format_utc)
+
+
+def _download_link(view_name: str, pk) -> Markup:
+    return Markup('<a href="{}"><i class="fa fa-download"></i> Download</a>').format(
+        url_for(f"{view_name}.download", pk=pk))
+
+
+def _int_or_404(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        abort(404)
+
+
+def _send_stored(relative_path: str, download_name: str, mimetype: str):
+    root = current_app.config["UPLOAD_DIR"]
+    path = storage.path_of(type("Stored", (), {"stored_path": relative_path})(), root)
+    if not path.is_file():
+        abort(404, description="The file is missing from storage; the agency has been told.")
+    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=download_name)
+
+
+PORTAL_MENU = (
+    (PortalDashboardView, "Overview", "fa-home"),
+    (PortalProjectView, "Projects", "fa-folder-open"),
+    (PortalTicketView, "Tickets", "fa-life-ring"),
+    (PortalFileView, "Files", "fa-file"),
+    (PortalCampaignView, "Campaigns", "fa-line-chart"),
+    (PortalIncidentView, "Incidents", "fa-exclamation-triangle"),
+    (PortalDomainView, "Domains", "fa-globe"),
+    (PortalInfrastructureView, "Infrastructure", "fa-server"),
+    (PortalReportView, "Reports", "fa-file-pdf-o"),
+    (PortalTeamView, "Team", "fa-users"),
+)
+PORTAL_HIDDEN = (PortalMilestoneView, PortalCampaignMetricView, PortalIncidentUpdateView)
+
+
+def register(appbuilder) -> None:
+    for view in PORTAL_HIDDEN:
+        appbuilder.add_view_no_menu(view)
+    for view, label, icon in PORTAL_MENU:
+        appbuilder.add_view(view, label, icon=icon)

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Benchmark: the client portal on PostgreSQL under gunicorn (issue 3's targets).
+
+1. The pro-co dashboard with two years of daily campaign metrics: median latency and
+   SQL statements per request (targets: median <= 150 ms, <= 12 statements).
+2. A client's ticket list with row-level security on vs off, in the same run: two
+   gunicorns over the same database, one connecting as ``atrium_app`` (not a superuser:
+   the FORCEd policies apply), one as the ``postgres`` superuser (RLS bypassed); the
+   ORM tenancy filter is on in both. Requests alternate between them. Target: overhead
+   of the RLS server's median over the other's <= 15 %.
+
+Data: ``flask seed demo --scale N`` (default 300: 2,400 tickets per client), then two
+years of daily metrics for each pro-co campaign (SQL ``generate_series``).
+
+Run: ``.venv/bin/python bench/portal.py [--keep-db] [--requests 60]``. Prints a JSON
+summary, writes ``bench/results/portal.json``, exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ticket_list import (  # noqa: E402  (shared helpers of the benchmarks)
+    RESULTS, ROOT, BenchError, Browser, app_env, csrf_from, free_port, log, percentile, stop_gunicorn,
+)
+
+APP_ROLE = "atrium_app"
+USER, PASSWORD = "pro-co-owner", "atrium-demo"
+
+
+def url_for_role(base: str, db: str, role: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(base).set(database=db, username=role).render_as_string(hide_password=False)
+
+
+def prepare(args) -> dict:
+    admin = url_for_role(args.pg, "postgres", "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone():
+            conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.db,)).fetchone()
+        if exists and args.keep_db:
+            log(f"reusing database {args.db}")
+            return {"reused": True}
+        if exists:
+            conn.execute(f'DROP DATABASE "{args.db}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{args.db}" OWNER {APP_ROLE}')
+    app_url = url_for_role(args.pg, args.db, APP_ROLE)
+    timings = {}
+    for key, cmd in [("upgrade_s", ["db", "upgrade"]), ("roles_sync_s", ["roles", "sync"]),
+                     ("seed_s", ["seed", "demo", "--password", PASSWORD, "--scale", str(args.scale)])]:
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "flask", *cmd], cwd=ROOT, env=app_env(app_url),
+                              capture_output=True, text=True)
+        timings[key] = round(time.perf_counter() - started, 1)
+        if proc.returncode:
+            raise BenchError(f"flask {' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+        log(f"flask {' '.join(cmd)}: {timings[key]} s")
+    # Two years of daily metrics for each pro-co campaign (the seed makes 90 days).
+    with psycopg.connect(url_for_role(args.pg, args.db, "postgres"), autocommit=True) as conn:
+        conn.execute("""
+            INSERT INTO campaign_metrics (client_id, campaign_id, date, impressions, clicks, conversions, cost,
+                                          revenue, created_at, updated_at)
+            SELECT k.client_id, k.id, d::date, 1000 + (random() * 9000)::int, 20 + (random() * 300)::int,
+                   (random() * 20)::numeric(12, 2), (50 + random() * 500)::numeric(12, 2),
+                   (100 + random() * 1500)::numeric(12, 2), now(), now()
+            FROM campaigns k JOIN clients c ON c.id = k.client_id AND c.slug = 'pro-co'
+            CROSS JOIN generate_series(current_date - 729, current_date, interval '1 day') AS d
+            ON CONFLICT DO NOTHING""")
+        conn.execute("VACUUM ANALYZE")
+        days = conn.execute("SELECT count(DISTINCT date) FROM campaign_metrics m JOIN clients c "
+                            "ON c.id = m.client_id AND c.slug = 'pro-co'").fetchone()[0]
+    timings["pro_co_metric_days"] = days
+    return {"reused": False, **timings}
+
+
+def start(db_url: str, port: int, workers: int, name: str):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    logfile = open(RESULTS / f"portal_{name}_gunicorn.log", "w")
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    proc = subprocess.Popen([str(gunicorn), "-w", str(workers), "-b", f"127.0.0.1:{port}", "wsgi:app"],
+                            cwd=ROOT, env=app_env(db_url), stdout=logfile, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"gunicorn ({name}) exited; see {logfile.name}")
+        try:
+            if Browser("127.0.0.1", port).request("GET", "/health")[0] == 200:
+                return proc, logfile
+        except OSError:
+            pass
+        time.sleep(0.2)
+    stop_gunicorn(proc, logfile)
+    raise BenchError(f"gunicorn ({name}) did not start")
+
+
+def signed_in(port: int) -> Browser:
+    browser = Browser("127.0.0.1", port)
+    _, _, html, _ = browser.request("GET", "/login/")
+    status, headers, _, _ = browser.request("POST", "/login/", {"csrf_token": csrf_from(html), "username": USER,
+                                                                 "password": PASSWORD})
+    if status != 302 or "/login" in (headers.get("Location") or ""):
+        raise BenchError(f"login as {USER} failed ({status})")
+    return browser
+
+
+def timed(browser: Browser, path: str) -> tuple[float, int, str]:
+    status, headers, html, ms = browser.request("GET", path)
+    if status != 200:
+        raise BenchError(f"GET {path} returned {status}")
+    return ms, int(headers.get("X-SQL-Statements") or -1), html
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 2), "p95": round(percentile(values, 95), 2),
+            "min": round(min(values), 2), "max": round(max(values), 2)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    p.add_argument("--db", default="atrium_bench_portal")
+    p.add_argument("--scale", type=int, default=300)
+    p.add_argument("--requests", type=int, default=60)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--keep-db", action="store_true")
+    args = p.parse_args()
+
+    database = prepare(args)
+    servers = {}
+    try:
+        for name, role in (("rls", APP_ROLE), ("bypass", "postgres")):
+            port = free_port()
+            servers[name] = (*start(url_for_role(args.pg, args.db, role), port, args.workers, name), port)
+        rls, bypass = signed_in(servers["rls"][2]), signed_in(servers["bypass"][2])
+
+        dash_ms, dash_stmts = [], []
+        for i in range(args.warmup + args.requests):
+            ms, stmts, html = timed(rls, "/portal/")
+            if i >= args.warmup:
+                dash_ms.append(ms)
+                dash_stmts.append(stmts)
+        if 'id="chart-spend"' not in html:
+            raise BenchError("the dashboard did not render its charts")
+
+        list_path = "/portal/tickets/list/?psize_PortalTicketView=25"
+        on, off = [], []
+        for i in range(args.warmup + args.requests):
+            a, _, html_on = timed(rls, list_path)
+            b, _, html_off = timed(bypass, list_path)
+            if i >= args.warmup:
+                on.append(a)
+                off.append(b)
+        if html_on.count("<tr") != html_off.count("<tr"):
+            raise BenchError("the two servers listed different rows")
+    finally:
+        for proc, logfile, _ in servers.values():
+            stop_gunicorn(proc, logfile)
+
+    overhead = (statistics.median(on) / statistics.median(off) - 1) * 100
+    result = {
+        "benchmark": "portal", "database": database, "user": USER, "requests": args.requests,
+        "dashboard": {"ms": summary(dash_ms), "sql_statements_max": max(dash_stmts),
+                      "targets": {"median_ms": 150, "max_statements": 12}},
+        "ticket_list_rls_on_ms": summary(on), "ticket_list_rls_bypassed_ms": summary(off),
+        "rls_overhead_percent": round(overhead, 1), "rls_overhead_target_percent": 15,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "portal.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    missed = []
+    if result["dashboard"]["ms"]["median"] > 150:
+        missed.append("dashboard median > 150 ms")
+    if result["dashboard"]["sql_statements_max"] > 12:
+        missed.append("dashboard > 12 SQL statements")
+    if overhead > 15:
+        missed.append("RLS overhead > 15 %")
+    for line in missed:
+        log(f"TARGET MISSED: {line}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        log(f"ERROR: {exc}")
+        sys.exit(2)

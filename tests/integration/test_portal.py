@@ -1,0 +1,248 @@
+"""The client portal through the doors a client uses: pages, forms and the REST API.
+
+Isolation tests are generated from the registered portal views and API resources: for
+each, another client's row by id is 404 and nothing changes.
+"""
+
+import datetime as dt
+import io
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from app import models as m
+from app.extensions import db
+from app.models.base import utcnow
+from app.services import tiers
+from app.views.portal import PortalModelView, WRITE_ENDPOINTS
+from tests.conftest import PASSWORD, csrf_token, login
+
+
+def _client_id(slug):
+    return db.session.execute(sa.select(m.Client.id).filter_by(slug=slug)).scalar_one()
+
+
+def _portal_views(app):
+    return [v for v in app.appbuilder.baseviews if isinstance(v, PortalModelView)]
+
+
+def _other_row(model, not_client):
+    return db.session.execute(sa.select(model.id).where(model.client_id != not_client).limit(1)).scalar_one_or_none()
+
+
+def test_every_portal_list_shows_own_rows_only(app, client):
+    login(client, "free-co-owner")
+    free = _client_id("free-co")
+    for view in _portal_views(app):
+        model = view.datamodel.obj
+        own = db.session.execute(sa.select(sa.func.count()).select_from(model).where(model.client_id == free)
+                                 ).scalar_one()
+        html = client.get(f"{view.route_base}/list/").get_data(as_text=True)
+        shown = re.search(r"Record Count:\s*</?\w*>?\s*(\d+)", html)
+        assert (int(shown.group(1)) if shown else 0) == own, view.__class__.__name__
+
+
+def test_another_clients_rows_are_not_found_through_every_portal_view(app, client):
+    login(client, "free-co-owner")
+    free = _client_id("free-co")
+    token = csrf_token(client, "/portal/tickets/add")
+    checked = 0
+    for view in _portal_views(app):
+        model = view.datamodel.obj
+        other = _other_row(model, free)
+        if other is None:
+            continue
+        for path in (f"{view.route_base}/show/{other}", f"{view.route_base}/edit/{other}"):
+            assert client.get(path).status_code in (403, 404), path
+        for endpoint in ("delete", "reply", "close"):
+            response = client.post(f"{view.route_base}/{endpoint}/{other}", data={"csrf_token": token, "body": "x"})
+            assert response.status_code in (403, 404, 405), (view.route_base, endpoint)
+        if hasattr(view, "download"):
+            assert client.get(f"{view.route_base}/download/{other}").status_code == 404
+        db.session.expire_all()
+        assert db.session.get(model, other) is not None
+        # Related-view filters cannot reach into another client either.
+        for fk in model.__table__.foreign_keys:
+            if fk.parent.name in ("client_id",) or fk.column.table.name not in ("projects", "campaigns", "incidents"):
+                continue
+            parent = db.session.execute(sa.select(fk.column).where(
+                fk.column.table.c.client_id != free).limit(1)).scalar_one()
+            relation = next((r.key for r in sa.inspect(model).relationships if fk.parent in r.local_columns), None)
+            html = client.get(f"{view.route_base}/list/?_flt_0_{relation}={parent}").get_data(as_text=True)
+            shown = re.search(r"Record Count:\s*</?\w*>?\s*(\d+)", html)
+            own = db.session.execute(sa.select(sa.func.count()).select_from(model)
+                                     .where(model.client_id == free)).scalar_one()
+            # The filter finds nothing, or (not a search column) is ignored: own rows only.
+            assert (int(shown.group(1)) if shown else 0) in (0, own), (view.route_base, relation)
+        checked += 1
+    assert checked >= 8
+
+
+def _api_headers(client, username):
+    response = client.post("/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"})
+    assert response.status_code == 200
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+
+def test_the_api_serves_clients_their_own_rows_only(app, client):
+    headers = _api_headers(client, "free-co-owner")
+    free = _client_id("free-co")
+    checked = 0
+    for api in app.appbuilder.baseviews:
+        name = getattr(api, "resource_name", None)
+        if not name or not hasattr(api, "datamodel") or not hasattr(api.datamodel.obj, "client_id"):
+            continue
+        listing = client.get(f"/api/v1/{name}/", headers=headers)
+        if listing.status_code == 403:
+            continue  # not a client API (roles.CLIENT_API)
+        assert listing.status_code == 200, name
+        assert {row["client_id"] for row in listing.get_json()["result"]} <= {free}, name
+        other = _other_row(api.datamodel.obj, free)
+        assert client.get(f"/api/v1/{name}/{other}", headers=headers).status_code == 404, name
+        assert client.put(f"/api/v1/{name}/{other}", headers=headers, json={}).status_code in (403, 404), name
+        assert client.delete(f"/api/v1/{name}/{other}", headers=headers).status_code in (403, 404), name
+        checked += 1
+    assert checked >= 5
+    assert "assignee_id" not in client.get("/api/v1/ticket/", headers=headers).get_json()["result"][0]
+
+
+def test_a_client_opens_a_ticket_through_the_api_on_their_own_client(app, client):
+    headers = _api_headers(client, "basic-co-owner")
+    pro = _client_id("pro-co")
+    created = client.post("/api/v1/ticket/", headers=headers, json={
+        "client_id": pro, "subject": "From the API", "description": "details", "priority": "low"})
+    assert created.status_code == 201, created.get_json()
+    ticket = db.session.get(m.Ticket, created.get_json()["id"])
+    assert ticket.client_id == _client_id("basic-co") and ticket.sla_hours == 24
+
+
+def test_viewers_get_403_on_every_write(app, client):
+    login(client, "pro-co-viewer")
+    token = csrf_token(client, "/resetmypassword/form")
+    own_ticket = db.session.execute(sa.select(m.Ticket.id).where(m.Ticket.client_id == _client_id("pro-co"))
+                                    .limit(1)).scalar_one()
+    tried = 0
+    for view in _portal_views(app):
+        for endpoint in WRITE_ENDPOINTS:
+            rule = f"{view.__class__.__name__}.{endpoint}"
+            if rule not in app.view_functions:
+                continue
+            path = f"{view.route_base}/{endpoint}" + (f"/{own_ticket}" if endpoint in ("reply", "close", "edit", "delete") else "")
+            response = client.post(path, data={"csrf_token": token, "body": "x", "subject": "x"})
+            assert response.status_code == 403, path
+            tried += 1
+    assert tried >= 5
+    assert "read-only" in client.post("/portal/tickets/add", data={"csrf_token": token}).get_data(as_text=True)
+
+
+def _open_ticket(client, subject="Help"):
+    token = csrf_token(client, "/portal/tickets/add")
+    return client.post("/portal/tickets/add", data={"csrf_token": token, "subject": subject, "description": "d",
+                                                     "priority": "low"}, follow_redirects=True)
+
+
+def _fill_month(slug, total):
+    client_id = _client_id(slug)
+    used = tiers.usage(db.session, client_id, "tickets_per_month")
+    now = utcnow()
+    db.session.execute(sa.insert(m.Ticket), [dict(
+        client_id=client_id, subject=f"filler {n}", description="x", priority="low", status="closed",
+        sla_paused_seconds=0, sla_state="ok", created_at=now, updated_at=now) for n in range(total - used)])
+    db.session.commit()
+
+
+def test_the_sixteenth_ticket_of_the_month_on_free_is_refused_with_the_plan(app, client):
+    _fill_month("free-co", 15)
+    login(client, "free-co-owner")
+    html = _open_ticket(client, "One too many").get_data(as_text=True)
+    assert "Your Free plan allows 15 tickets per month; 15 were opened this month." in html
+    assert db.session.execute(sa.select(m.Ticket).filter_by(subject="One too many")).first() is None
+
+
+def test_enterprise_is_never_limited(app, client):
+    _fill_month("enterprise-co", 200)
+    login(client, "enterprise-co-owner")
+    assert "Your ticket was opened." in _open_ticket(client, "Still fine").get_data(as_text=True)
+
+
+def test_team_member_limit_names_the_plan(app, client):
+    login(client, "free-co-owner")
+    token = csrf_token(client, "/portal/team/invite")
+    response = client.post("/portal/team/invite", data={
+        "csrf_token": token, "first_name": "New", "last_name": "Person", "email": "new@free-co.example",
+        "username": "free-co-new", "role": "member", "password": "a-long-password"})
+    assert response.status_code == 403
+    assert "Your Free plan allows 2 team members; you have 2." in response.get_data(as_text=True)
+    assert app.appbuilder.sm.find_user(username="free-co-new") is None
+
+
+def test_owner_adds_a_member_within_the_limit(app, client):
+    login(client, "pro-co-owner")
+    token = csrf_token(client, "/portal/team/invite")
+    response = client.post("/portal/team/invite", data={
+        "csrf_token": token, "first_name": "Ana", "last_name": "Lima", "email": "ana@pro-co.example",
+        "username": "pro-co-ana", "role": "member", "password": "a-long-password"})
+    assert response.status_code == 302
+    client.get("/logout/")
+    login(client, "pro-co-ana", "a-long-password")
+    assert "Pro Co" in client.get("/portal/").get_data(as_text=True)
+
+
+def test_staff_adding_a_second_project_for_free_gets_the_plan_message(app, client):
+    login(client, "operator")
+    token = csrf_token(client, "/projectview/add")
+    response = client.post("/projectview/add", data={
+        "csrf_token": token, "client": str(_client_id("free-co")), "name": "Second", "status": "discovery",
+        "completion_percent": "0", "budget_total": "0", "budget_used": "0"}, follow_redirects=True)
+    assert "Your Free plan allows 1 project; you have 1. Upgrade or archive one." in response.get_data(as_text=True)
+    assert db.session.execute(sa.select(m.Project).filter_by(name="Second")).first() is None
+
+
+def test_uploads_count_against_storage_and_downloads_stay_inside_the_client(app, client, tmp_path):
+    app.config["UPLOAD_DIR"] = str(tmp_path)
+    free = _client_id("free-co")
+    login(client, "free-co-owner")
+    token = csrf_token(client, "/portal/files/upload")
+    ok = client.post("/portal/files/upload", data={"csrf_token": token, "file": (io.BytesIO(b"hello brief"), "brief.txt")},
+                     content_type="multipart/form-data")
+    assert ok.status_code == 302
+    row = db.session.execute(sa.select(m.StorageFile).filter_by(file_name="brief.txt")).scalar_one()
+    assert row.client_id == free and row.size_bytes == 11
+    assert client.get(f"/portal/files/download/{row.id}").data == b"hello brief"
+
+    bad = client.post("/portal/files/upload", data={"csrf_token": token, "file": (io.BytesIO(b"<html><script>"), "x.html")},
+                      content_type="multipart/form-data")
+    assert bad.status_code == 422 and "cannot be uploaded" in bad.get_data(as_text=True)
+
+    db.session.execute(sa.insert(m.StorageFile).values(
+        client_id=free, file_name="big.zip", stored_path=f"{free}/big.zip", mime_type="application/zip",
+        size_bytes=5 * tiers.GB - 5, sha256="0" * 64, tags=[]))
+    db.session.commit()
+    full = client.post("/portal/files/upload", data={"csrf_token": token, "file": (io.BytesIO(b"0123456789"), "more.txt")},
+                       content_type="multipart/form-data")
+    assert full.status_code == 403
+    assert "Your Free plan includes 5 GB of storage" in full.get_data(as_text=True)
+    assert list(tmp_path.rglob("*more.txt")) == []  # nothing left on disk
+
+
+def test_sla_due_time_from_the_portal_follows_the_tier(app, client):
+    for slug, hours in (("free-co", None), ("basic-co", 24), ("pro-co", 4), ("enterprise-co", 1)):
+        login(client, f"{slug}-owner")
+        _open_ticket(client, f"SLA {slug}")
+        ticket = db.session.execute(sa.select(m.Ticket).filter_by(subject=f"SLA {slug}")).scalar_one()
+        assert ticket.sla_hours == hours
+        if hours:
+            assert ticket.first_response_due_at - ticket.created_at == dt.timedelta(hours=hours)
+        else:
+            assert ticket.first_response_due_at is None
+        client.get("/logout/")
+
+
+def test_internal_notes_never_reach_the_ticket_page(app, client):
+    pro = _client_id("pro-co")
+    note = db.session.execute(sa.select(m.TicketMessage).where(m.TicketMessage.client_id == pro,
+                                                               m.TicketMessage.internal.is_(True))).scalars().first()
+    login(client, "pro-co-owner")
+    html = client.get(f"/portal/tickets/show/{note.ticket_id}").get_data(as_text=True)
+    assert note.body not in html
