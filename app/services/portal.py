@@ -33,14 +33,17 @@ def client_dashboard(session, client_id: int, now: dt.datetime | None = None) ->
                     .where(m.StorageFile.client_id == m.Client.id).scalar_subquery())
     client, storage = session.execute(sa.select(m.Client, storage_used).where(m.Client.id == client_id)).one()
 
-    projects = session.execute(
+    # Projects with their pending milestones, in one statement.
+    rows = session.execute(
         sa.select(m.Project.id, m.Project.name, m.Project.status, m.Project.completion_percent,
-                  m.Project.estimated_delivery).order_by(m.Project.name)).all()
-    milestones = session.execute(
-        sa.select(m.Milestone.title, m.Milestone.due_date, m.Project.name)
-        .join(m.Project, m.Milestone.project_id == m.Project.id)
-        .where(m.Milestone.completed_at.is_(None))
-        .order_by(m.Milestone.due_date.asc().nulls_last()).limit(8)).all()
+                  m.Project.estimated_delivery, m.Milestone.title, m.Milestone.due_date)
+        .outerjoin(m.Milestone, sa.and_(m.Milestone.project_id == m.Project.id, m.Milestone.completed_at.is_(None)))
+        .order_by(m.Project.name)).all()
+    projects = list({row.id: {"id": row.id, "name": row.name, "status": row.status,
+                              "completion_percent": row.completion_percent,
+                              "estimated_delivery": row.estimated_delivery} for row in rows}.values())
+    milestones = sorted(((row.title, row.due_date, row.name) for row in rows if row.title is not None),
+                        key=lambda item: (item[1] is None, item[1] or dt.date.max))[:8]
 
     checks, ok_checks = session.execute(
         sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((m.MonitorCheck.ok, 1), else_=0)), 0))

@@ -246,3 +246,17 @@ def test_internal_notes_never_reach_the_ticket_page(app, client):
     login(client, "pro-co-owner")
     html = client.get(f"/portal/tickets/show/{note.ticket_id}").get_data(as_text=True)
     assert note.body not in html
+
+
+def test_dashboard_shows_the_clients_own_figures(app, client):
+    pro = _client_id("pro-co")
+    projects = db.session.execute(sa.select(m.Project.name).where(m.Project.client_id == pro)).scalars().all()
+    others = db.session.execute(sa.select(m.Project.name).where(m.Project.client_id != pro)).scalars().all()
+    pending = db.session.execute(sa.select(m.Milestone.title).where(
+        m.Milestone.client_id == pro, m.Milestone.completed_at.is_(None)).order_by(m.Milestone.due_date)
+        .limit(1)).scalar_one()
+    login(client, "pro-co-owner")
+    html = client.get("/portal/").get_data(as_text=True)
+    assert all(name in html for name in projects)
+    assert not any(name in html for name in set(others) - set(projects))
+    assert pending in html and "/ 60</div>" in html and 'id="campaign-series"' in html
