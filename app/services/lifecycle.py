@@ -33,24 +33,14 @@ COUNTED = {Project: "projects", Domain: "domains", ClientMember: "team_members",
 _registered = False
 
 
-def client_id_of(connection, obj):
-    """The client of ``obj``: its own column, its ``client`` relationship, or its parent's."""
-    if getattr(obj, "client_id", None) is not None:
-        return obj.client_id
-    client = obj.__dict__.get("client")
-    if client is not None and client.id is not None:
-        return client.id
-    return _parent_client_id(connection, obj)
-
-
-def parent_client_id(connection, obj):
+def _parent_client_id(connection, obj):
     """The client of ``obj``'s tenant parent (``__tenant_parent__``), or ``None``."""
     attr = getattr(type(obj), "__tenant_parent__", None)
     if attr is None:
         return None
     parent = obj.__dict__.get(attr)
-    if parent is not None:
-        return client_id_of(connection, parent)
+    if parent is not None:  # written before its children: already stamped
+        return parent.client_id
     rel = sa.inspect(type(obj)).relationships[attr]
     fk_value = getattr(obj, next(iter(rel.local_columns)).key)
     if fk_value is None:
@@ -63,7 +53,7 @@ def parent_client_id(connection, obj):
 
 def _stamp_client(mapper, connection, target) -> None:
     """Child rows take their parent's client; parents are already written at this point."""
-    client_id = parent_client_id(connection, target)
+    client_id = _parent_client_id(connection, target)
     if client_id is not None:
         target.client_id = client_id
 

@@ -29,9 +29,10 @@ def client_dashboard(session, client_id: int, now: dt.datetime | None = None) ->
     today = now.date()
     horizon = now + dt.timedelta(days=30)
 
-    storage_used = (sa.select(sa.func.coalesce(sa.func.sum(m.StorageFile.size_bytes), 0))
-                    .where(m.StorageFile.client_id == m.Client.id).scalar_subquery())
-    client, storage = session.execute(sa.select(m.Client, storage_used).where(m.Client.id == client_id)).one()
+    # Usage figures use the tier service's own definitions (``tiers.usage``), folded
+    # into this page's statements.
+    client, storage = session.execute(
+        sa.select(m.Client, tiers.storage_used(m.Client.id)).where(m.Client.id == client_id)).one()
 
     # Projects with their pending milestones, in one statement.
     rows = session.execute(
@@ -55,7 +56,7 @@ def client_dashboard(session, client_id: int, now: dt.datetime | None = None) ->
         .order_by(m.Incident.started_at.desc()).limit(10)).all()
 
     opened_this_month, open_tickets = session.execute(sa.select(
-        sa.func.count().filter(m.Ticket.created_at >= month_start),
+        sa.func.count().filter(tiers.opened_this_month(now)),
         sa.func.count().filter(m.Ticket.status.in_(OPEN_STATUSES)))).one()
 
     first_day = today - dt.timedelta(days=CHART_DAYS - 1)

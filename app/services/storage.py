@@ -84,10 +84,10 @@ def store_upload(session, client, user, filename: str, stream, upload_dir: str, 
         raise
 
 
-def path_of(file: m.StorageFile, upload_dir: str) -> Path:
-    """The file on disk (inside ``upload_dir``; a stored path never escapes it)."""
+def path_of(stored_path: str, upload_dir: str) -> Path:
+    """The file on disk for a stored (relative) path; it never escapes ``upload_dir``."""
     root = Path(upload_dir).resolve()
-    path = (root / file.stored_path).resolve()
+    path = (root / stored_path).resolve()
     if root not in path.parents:
         raise InvalidInput("The stored file path is invalid.")
     return path

@@ -98,11 +98,6 @@ def membership_for_user(session, user_id: int):
     return (row[0], row[1]) if row else None
 
 
-def client_id_for_user(session, user_id: int) -> int | None:
-    found = membership_for_user(session, user_id)
-    return found[0] if found else None
-
-
 def scope_for_user(session, user) -> Scope:
     if user is None or not getattr(user, "is_authenticated", True) or getattr(user, "id", None) is None:
         return NOBODY

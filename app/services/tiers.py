@@ -97,6 +97,21 @@ def month_start(now: dt.datetime | None = None) -> dt.datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def opened_this_month(now: dt.datetime | None = None):
+    """SQL condition: a ticket counts against this calendar month's limit (UTC)."""
+    from app import models as m
+
+    return m.Ticket.created_at >= month_start(now)
+
+
+def storage_used(client_id):
+    """SQL scalar: bytes stored by ``client_id`` (a value or a column)."""
+    from app import models as m
+
+    return (sa.select(sa.func.coalesce(sa.func.sum(m.StorageFile.size_bytes), 0))
+            .where(m.StorageFile.client_id == client_id).scalar_subquery())
+
+
 def usage(session, client_id: int, resource: str, now: dt.datetime | None = None) -> int:
     """How much of ``resource`` the client uses now, derived from the rows themselves."""
     from app import models as m
@@ -108,10 +123,9 @@ def usage(session, client_id: int, resource: str, now: dt.datetime | None = None
     if resource == "team_members":
         return _count(session, m.ClientMember, m.ClientMember.client_id == client_id)
     if resource == "tickets_per_month":
-        return _count(session, m.Ticket, m.Ticket.client_id == client_id, m.Ticket.created_at >= month_start(now))
+        return _count(session, m.Ticket, m.Ticket.client_id == client_id, opened_this_month(now))
     if resource == "storage_bytes":
-        return int(session.execute(sa.select(sa.func.coalesce(sa.func.sum(m.StorageFile.size_bytes), 0))
-                                   .where(m.StorageFile.client_id == client_id)).scalar_one())
+        return int(session.execute(sa.select(storage_used(client_id))).scalar_one())
     raise KeyError(f"unknown limited resource {resource!r}")
 
 

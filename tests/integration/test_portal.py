@@ -166,27 +166,34 @@ def test_enterprise_is_never_limited(app, client):
     assert "Your ticket was opened." in _open_ticket(client, "Still fine").get_data(as_text=True)
 
 
+def _invite(client, owner, username, email):
+    login(client, owner)
+    return client.post("/portal/team/invite", data={
+        "csrf_token": csrf_token(client, "/portal/team/invite"), "first_name": "New", "last_name": "Person",
+        "email": email, "username": username, "role": "member", "password": "a-long-password"})
+
+
 def test_team_member_limit_names_the_plan(app, client):
-    login(client, "free-co-owner")
-    token = csrf_token(client, "/portal/team/invite")
-    response = client.post("/portal/team/invite", data={
-        "csrf_token": token, "first_name": "New", "last_name": "Person", "email": "new@free-co.example",
-        "username": "free-co-new", "role": "member", "password": "a-long-password"})
+    response = _invite(client, "free-co-owner", "free-co-new", "new@free-co.example")
     assert response.status_code == 403
     assert "Your Free plan allows 2 team members; you have 2." in response.get_data(as_text=True)
     assert app.appbuilder.sm.find_user(username="free-co-new") is None
 
 
 def test_owner_adds_a_member_within_the_limit(app, client):
-    login(client, "pro-co-owner")
-    token = csrf_token(client, "/portal/team/invite")
-    response = client.post("/portal/team/invite", data={
-        "csrf_token": token, "first_name": "Ana", "last_name": "Lima", "email": "ana@pro-co.example",
-        "username": "pro-co-ana", "role": "member", "password": "a-long-password"})
-    assert response.status_code == 302
+    assert _invite(client, "pro-co-owner", "pro-co-ana", "ana@pro-co.example").status_code == 302
     client.get("/logout/")
     login(client, "pro-co-ana", "a-long-password")
     assert "Pro Co" in client.get("/portal/").get_data(as_text=True)
+
+
+def test_a_second_domain_on_free_is_refused_through_the_api(app, client):
+    headers = _api_headers(client, "operator")
+    response = client.post("/api/v1/domain/", headers=headers, json={
+        "client_id": _client_id("free-co"), "name": "second-free.example", "status": "active"})
+    assert response.status_code == 403
+    assert response.get_json()["message"] == "Your Free plan allows 1 domain; you have 1. Upgrade or remove one."
+    assert db.session.execute(sa.select(m.Domain).filter_by(name="second-free.example")).first() is None
 
 
 def test_staff_adding_a_second_project_for_free_gets_the_plan_message(app, client):

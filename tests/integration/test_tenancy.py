@@ -11,6 +11,7 @@ from flask import g
 from app import models as m
 from app.extensions import db
 from app.security import scoping
+from app.models.base import utcnow
 from app.services.tenancy import Forbidden, NotFound
 
 SCOPED = sorted(scoping.SCOPED_MODELS, key=lambda model: model.__name__)
@@ -158,3 +159,13 @@ def test_aggregates_that_name_no_entity_are_scoped_too(app):
     with acting_as(app, "pro-co-owner"):
         seen = db.session.execute(sa.select(sa.func.count().filter(m.Ticket.status.in_(open_statuses)))).scalar_one()
     assert everyone > expected and seen == expected
+
+
+def test_grandchildren_take_their_client_from_unsaved_parents(app):
+    pro = _client_id("pro-co")
+    project = m.Project(client_id=pro, name="Fresh", status="discovery", completion_percent=0)
+    monitor = m.Monitor(project=project, url="https://fresh.example/health")
+    check = m.MonitorCheck(monitor=monitor, checked_at=utcnow(), ok=True, status_code=200, latency_ms=90)
+    db.session.add_all([project, monitor, check])
+    db.session.commit()
+    assert (monitor.client_id, check.client_id) == (pro, pro)

@@ -14,6 +14,7 @@ in any column list here, and internal messages are filtered below the views anyw
 from __future__ import annotations
 
 import json
+import logging
 
 from flask import abort, current_app, flash, g, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, expose, has_access
@@ -26,6 +27,8 @@ from app.services import portal as portal_service
 from app.services import storage, team, tenancy, tickets, tiers
 from app.services.errors import AtriumError
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView, format_utc
+
+log = logging.getLogger(__name__)
 
 # Endpoint name → the operation ``check_write`` is asked about, and on which model
 # (``None``: the view's own model).
@@ -289,7 +292,7 @@ class PortalFileView(PortalModelView):
     base_order = ("created_at", "desc")
 
     def post_delete(self, item):
-        storage.path_of(item, current_app.config["UPLOAD_DIR"]).unlink(missing_ok=True)
+        storage.path_of(item.stored_path, current_app.config["UPLOAD_DIR"]).unlink(missing_ok=True)
 
     @expose("/upload", methods=["GET", "POST"])
     @has_access
@@ -383,10 +386,10 @@ def _int_or_404(value) -> int:
 
 
 def _send_stored(relative_path: str, download_name: str, mimetype: str):
-    root = current_app.config["UPLOAD_DIR"]
-    path = storage.path_of(type("Stored", (), {"stored_path": relative_path})(), root)
+    path = storage.path_of(relative_path, current_app.config["UPLOAD_DIR"])
     if not path.is_file():
-        abort(404, description="The file is missing from storage; the agency has been told.")
+        log.error("stored file missing: %s", path)
+        abort(404, description="The file is missing from storage. Please tell your account manager.")
     return send_file(path, mimetype=mimetype, as_attachment=True, download_name=download_name)
 
 
