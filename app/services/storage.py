@@ -91,3 +91,9 @@ def path_of(stored_path: str, upload_dir: str) -> Path:
     if root not in path.parents:
         raise InvalidInput("The stored file path is invalid.")
     return path
+
+
+def discard(files, upload_dir: str) -> None:
+    """Remove the bytes of uploads whose rows were not kept (the commit was refused)."""
+    for file in files:
+        path_of(file.stored_path, upload_dir).unlink(missing_ok=True)

@@ -222,6 +222,15 @@ def test_uploads_count_against_storage_and_downloads_stay_inside_the_client(app,
                       content_type="multipart/form-data")
     assert bad.status_code == 422 and "cannot be uploaded" in bad.get_data(as_text=True)
 
+    # An attachment on a reply that is refused (the ticket is closed) keeps no bytes.
+    closed = db.session.execute(sa.select(m.Ticket.id).where(
+        m.Ticket.client_id == free, m.Ticket.status.in_(["resolved", "closed"])).limit(1)).scalar_one()
+    refused = client.post(f"/portal/tickets/reply/{closed}", data={
+        "csrf_token": token, "body": "late", "attachment": (io.BytesIO(b"abc"), "late.txt")},
+        content_type="multipart/form-data", follow_redirects=True)
+    assert "This ticket is closed." in refused.get_data(as_text=True)
+    assert list(tmp_path.rglob("*late.txt")) == []
+
     db.session.execute(sa.insert(m.StorageFile).values(
         client_id=free, file_name="big.zip", stored_path=f"{free}/big.zip", mime_type="application/zip",
         size_bytes=5 * tiers.GB - 5, sha256="0" * 64, tags=[]))
@@ -231,6 +240,7 @@ def test_uploads_count_against_storage_and_downloads_stay_inside_the_client(app,
     assert full.status_code == 403
     assert "Your Free plan includes 5 GB of storage" in full.get_data(as_text=True)
     assert list(tmp_path.rglob("*more.txt")) == []  # nothing left on disk
+
 
 
 def test_sla_due_time_from_the_portal_follows_the_tier(app, client):

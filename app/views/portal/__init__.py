@@ -244,8 +244,8 @@ class PortalTicketView(PortalModelView):
     @has_access
     def reply(self, pk):
         ticket = self._get_or_404(m.Ticket, pk)
+        attachments = []
         try:
-            attachments = []
             upload = request.files.get("attachment")
             if upload is not None and upload.filename:
                 tenancy.check_write(_scope(), "StorageFile", "create")
@@ -258,6 +258,7 @@ class PortalTicketView(PortalModelView):
             flash("Your reply was sent.", "success")
         except AtriumError as exc:
             db.session.rollback()
+            storage.discard(attachments, current_app.config["UPLOAD_DIR"])
             flash(exc.message, "danger")
         return redirect(url_for(".show", pk=pk))
 
@@ -300,20 +301,22 @@ class PortalFileView(PortalModelView):
         scope = _scope()
         projects = db.session.query(m.Project).order_by(m.Project.name).all()
         if request.method == "POST":
+            stored = []
             try:
                 upload = request.files.get("file")
                 if upload is None or not upload.filename:
                     raise storage.InvalidInput("Choose a file to upload.", field="file")
                 project_id = request.form.get("project_id", type=int)
                 client = db.session.get(m.Client, scope.client_id)
-                storage.store_upload(db.session, client, g.user, upload.filename, upload.stream,
-                                     current_app.config["UPLOAD_DIR"],
-                                     current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024, project_id=project_id)
+                stored.append(storage.store_upload(
+                    db.session, client, g.user, upload.filename, upload.stream, current_app.config["UPLOAD_DIR"],
+                    current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024, project_id=project_id))
                 db.session.commit()
                 flash(f"{upload.filename} was uploaded.", "success")
                 return redirect(url_for(".list"))
             except AtriumError as exc:
                 db.session.rollback()
+                storage.discard(stored, current_app.config["UPLOAD_DIR"])
                 flash(exc.message, "danger")
                 return self.render_template("portal/upload.html", projects=projects,
                                             accepted=sorted(storage.ALLOWED_TYPES)), exc.status
