@@ -140,6 +140,8 @@ def _constraint_message(exc: IntegrityError) -> str:
 
 MONEY = mm_validator(validation.money)
 PERCENT = mm_validator(validation.percent)
+CONTACT = list(validation.CONTACT_RULES)  # contact data of projects and domains (ContactMixin)
+CONTACT_VALIDATORS = {name: mm_validator(rule) for name, rule in validation.CONTACT_RULES.items()}
 
 
 class ClientApi(AtriumModelApi):
@@ -160,11 +162,12 @@ class ProjectApi(AtriumModelApi):
     datamodel = SQLAInterface(m.Project)
     list_columns = ["id", "client_id", "name", "status", "completion_percent", "start_date",
                     "estimated_delivery", "budget_total", "budget_used"]
-    show_columns = list_columns + ["description", "actual_delivery", "site_url", "manager_id"]
+    show_columns = list_columns + ["description", "actual_delivery", "site_url", "manager_id", *CONTACT]
     add_columns = ["client_id", "name", "description", "status", "completion_percent", "start_date",
-                   "estimated_delivery", "actual_delivery", "budget_total", "budget_used", "site_url"]
+                   "estimated_delivery", "actual_delivery", "budget_total", "budget_used", "site_url", *CONTACT]
     edit_columns = [c for c in add_columns if c != "client_id"]
-    validators_columns = {"completion_percent": PERCENT, "budget_total": MONEY, "budget_used": MONEY}
+    validators_columns = {"completion_percent": PERCENT, "budget_total": MONEY, "budget_used": MONEY,
+                          **CONTACT_VALIDATORS}
     order_columns = ["name", "status", "estimated_delivery", "created_at"]
     search_columns = ["client_id", "name", "status"]
 
@@ -175,13 +178,14 @@ class DomainApi(AtriumModelApi):
     datamodel = SQLAInterface(m.Domain)
     list_columns = ["id", "client_id", "project_id", "name", "status", "ssl_status", "ssl_expires_at",
                     "renewal_date", "auto_renew"]
-    show_columns = list_columns + ["nameservers", "dns_records", "ssl_issuer", "registrar", "registered_on"]
+    show_columns = list_columns + ["nameservers", "dns_records", "ssl_issuer", "registrar", "registered_on",
+                                   *CONTACT]
     add_columns = ["client_id", "project_id", "name", "status", "nameservers", "dns_records", "registrar",
-                   "registered_on", "renewal_date", "auto_renew"]
+                   "registered_on", "renewal_date", "auto_renew", *CONTACT]
     edit_columns = [c for c in add_columns if c != "client_id"]
     validators_columns = {"name": mm_validator(validation.domain_name),
                           "dns_records": mm_validator(validation.dns_records),
-                          "nameservers": mm_validator(validation.nameservers)}
+                          "nameservers": mm_validator(validation.nameservers), **CONTACT_VALIDATORS}
     order_columns = ["name", "ssl_expires_at", "renewal_date"]
     search_columns = ["client_id", "name", "status", "ssl_status"]
 

@@ -4,6 +4,8 @@
 - ``enum_column``: a ``StrEnum`` stored as text with a CHECK constraint (one definition).
 - ``money_column``: ``Numeric(12, 2)`` mapped to ``Decimal``.
 - ``TimestampMixin``: ``id``, ``created_at``, ``updated_at`` on every table.
+- ``ContactMixin``: the contact person of a project or domain, shown to (and editable
+  by owner/admin members of) the client; see ``services.tenancy.CLIENT_EDITABLE_FIELDS``.
 Business rules do not live here (see ``app/services``).
 """
 
@@ -94,6 +96,18 @@ class TimestampMixin:
     @declared_attr
     def updated_at(cls):
         return sa.Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class ContactMixin:
+    """Who to talk to about this record: name, email and phone (all optional).
+
+    Formats are checked by ``services.validation`` (``email``, ``phone``) in every form
+    and API schema; the lengths here are the hard limits.
+    """
+
+    contact_name = sa.Column(sa.String(120), nullable=True)
+    contact_email = sa.Column(sa.String(254), nullable=True)
+    contact_phone = sa.Column(sa.String(32), nullable=True)
 
 
 JSONType = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")

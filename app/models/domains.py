@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask_appbuilder.models.sqla import Model
 from sqlalchemy.orm import relationship
 
-from .base import JSONType, TimestampMixin, UTCDateTime, client_fk, enum_column
+from .base import ContactMixin, JSONType, TimestampMixin, UTCDateTime, client_fk, enum_column
 
 
 class DomainStatus(enum.StrEnum):
@@ -29,7 +29,7 @@ class SSLStatus(enum.StrEnum):
     NONE = "none"
 
 
-class Domain(TimestampMixin, Model):
+class Domain(TimestampMixin, ContactMixin, Model):
     __tablename__ = "domains"
     __table_args__ = (
         sa.Index("ix_domains_ssl_expires_at", "ssl_expires_at"),

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask_appbuilder.models.sqla import Model
 from sqlalchemy.orm import relationship
 
-from .base import JSONType, TimestampMixin, UTCDateTime, client_fk, enum_column, money_column, user_fk
+from .base import ContactMixin, JSONType, TimestampMixin, UTCDateTime, client_fk, enum_column, money_column, user_fk
 
 
 class ProjectStatus(enum.StrEnum):
@@ -55,7 +55,7 @@ project_team = sa.Table(
 )
 
 
-class Project(TimestampMixin, Model):
+class Project(TimestampMixin, ContactMixin, Model):
     __tablename__ = "projects"
     __table_args__ = (
         sa.UniqueConstraint("client_id", "name"),

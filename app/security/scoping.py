@@ -11,8 +11,10 @@ SQLAlchemy session.
    messages and staff-only tables (billing events, job runs, daily analytics) vanish.
    Asking for another client's row by id finds nothing, which the doors turn into 404.
 2. **Writes** (``before_flush``): a client user's new rows are forced onto their client,
-   rows of another client cannot be written, and the membership-role rule
-   (``tenancy.check_write``) refuses what their role does not allow.
+   rows of another client cannot be written, the membership-role rule
+   (``tenancy.check_write``) refuses what their role does not allow, and an update of a
+   model in ``tenancy.CLIENT_EDITABLE_FIELDS`` may change only those attributes
+   (``tenancy.check_fields``: projects and domains, contact data only).
 3. **PostgreSQL row-level security**: before the first tenant statement or flush of a
    transaction, ``atrium.staff`` / ``atrium.client_id`` / ``atrium.user_id`` are set
    (``set_config`` local to the transaction); the policies created by the migrations
@@ -133,6 +135,17 @@ def _check_references(session: Session, obj, scope: Scope) -> None:
             raise NotFound("Not found.")
 
 
+def _changed_attributes(obj) -> set[str]:
+    """What this flush would write on ``obj`` itself: changed columns and many-to-one or
+    many-to-many links (one-to-many children are rows of their own, guarded as such)."""
+    state = sa.inspect(obj)
+    changed = {attr.key for attr in state.mapper.column_attrs if state.attrs[attr.key].history.has_changes()}
+    changed.update(rel.key for rel in state.mapper.relationships
+                   if rel.direction.name in ("MANYTOONE", "MANYTOMANY")
+                   and state.attrs[rel.key].history.has_changes())
+    return changed
+
+
 def _before_flush(session: Session, flush_context, instances) -> None:
     scope = tenancy.current_scope()
     apply_database_scope(session, scope)  # the flush's statements run under this scope
@@ -159,6 +172,12 @@ def _before_flush(session: Session, flush_context, instances) -> None:
             history = sa.inspect(obj).attrs.client_id.history
             if history.deleted and history.deleted[0] != scope.client_id:
                 raise NotFound("Not found.")
+    # Field allowlist, over every changed row (collection-only changes included: a
+    # project's team is a many-to-many link written on the project's behalf).
+    for obj in session.dirty:
+        name = type(obj).__name__
+        if name in tenancy.CLIENT_EDITABLE_FIELDS:
+            tenancy.check_fields(scope, name, _changed_attributes(obj))
 
 
 # --------------------------------------------------------------------------- PostgreSQL RLS

@@ -51,6 +51,9 @@ TICKET_SUBJECTS = [
     "Images not loading in Safari", "Add LGPD cookie banner", "Newsletter signup returns error",
     "Translate the home page to English",
 ]
+# Contact people shown to the client on projects and domains (no random numbers used,
+# so the rest of the seed stays as it was).
+CONTACT_PEOPLE = ["Mariana Souza", "Rafael Lima", "Beatriz Costa", "Thiago Alves", "Camila Rocha"]
 CLIENT_LINES = ["Hi team, could you take a look at this?", "This is affecting our customers today.",
                 "Thanks! Let us know if you need anything from us.", "Any update on this one?"]
 STAFF_LINES = ["Thanks for reporting, we are looking into it.", "Fixed and deployed, please confirm.",
@@ -140,6 +143,7 @@ def _create_client(session, rng, slug, name, tier, n_projects, n_domains, platfo
             manager=staff["operator"], team=[staff["developer"]],
             site_url=f"https://{'www' if i == 0 else 'p' + str(i)}.{slug}.example",
             internal_notes="Margin 32 %. Hosting resold at cost + 20 %.",
+            **_contact(CONTACT_PEOPLE[i % len(CONTACT_PEOPLE)], slug, i),
         )
         session.add(p)
         projects.append(p)
@@ -174,7 +178,8 @@ def _create_client(session, rng, slug, name, tier, n_projects, n_domains, platfo
             ssl_status=m.SSLStatus.ACTIVE, ssl_issuer="Let's Encrypt R11",
             ssl_expires_at=now + dt.timedelta(days=rng.choice([12, 25, 60, 80])),
             registrar="Registro.br", registered_on=today - dt.timedelta(days=rng.randint(400, 2000)),
-            renewal_date=today + dt.timedelta(days=rng.choice([20, 45, 120, 300])), auto_renew=True))
+            renewal_date=today + dt.timedelta(days=rng.choice([20, 45, 120, 300])), auto_renew=True,
+            **_contact(CONTACT_PEOPLE[(i + 1) % len(CONTACT_PEOPLE)], slug, 10 + i)))
 
     for p in projects:
         monitor = m.Monitor(project=p, url=(p.site_url or "https://example.com") + "/health", expected_status=200,
@@ -244,6 +249,12 @@ def _create_client(session, rng, slug, name, tier, n_projects, n_domains, platfo
 
     _create_tickets(session, rng, client, projects, staff, owner, scale, now)
     return client
+
+
+def _contact(person: str, slug: str, n: int) -> dict:
+    first = person.split()[0].lower()
+    return {"contact_name": person, "contact_email": f"{first}@{slug}.example",
+            "contact_phone": f"+55 11 9{4000 + n:04d}-{1000 + 37 * n:04d}"}
 
 
 def _create_files_reports_billing(session, client, owner, upload_dir, today):

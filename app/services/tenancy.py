@@ -7,6 +7,8 @@ PostgreSQL row-level-security settings; views and APIs never decide tenancy them
 
 ``check_write`` is the membership-role rule of SPEC §1 (owner/admin/member/viewer), used
 by the portal, the API and, as a backstop, the write guard on every flush.
+``CLIENT_EDITABLE_FIELDS`` / ``check_fields`` narrow an allowed update to the attributes a
+client may touch (projects and domains: their contact data only), also on every flush.
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ _ADMIN = {**_MEMBER, "StorageFile": {"create", "update", "delete"},
 _OWNER = {**_ADMIN, "ClientMember": {"create", "update", "delete"}, "User": {"create", "update"}}
 MEMBER_WRITES = {"owner": _OWNER, "admin": _ADMIN, "member": _MEMBER, "viewer": {}}
 
+# Of the rows a client user may update, which attributes they may change. A model listed
+# here refuses a client user's flush that changes any other attribute (column, many-to-one
+# or many-to-many link), whatever the door: a forged form field cannot move a budget.
+CONTACT_FIELDS = ("contact_name", "contact_email", "contact_phone")  # models.base.ContactMixin
+CLIENT_EDITABLE_FIELDS = {"Project": frozenset(CONTACT_FIELDS), "Domain": frozenset(CONTACT_FIELDS)}
+
 _ACTION_WORDS = {"create": "add", "update": "change", "delete": "delete"}
 _NOUNS = {"Ticket": "tickets", "TicketMessage": "ticket replies", "StorageFile": "files",
           "StorageFolder": "folders", "Project": "projects", "Domain": "domains",
@@ -77,6 +85,19 @@ def check_write(scope: Scope, model_name: str, operation: str) -> None:
     role = scope.member_role or "no"
     raise Forbidden(f"Your role ({role}) may not {_ACTION_WORDS.get(operation, operation)} "
                     f"{_NOUNS.get(model_name, model_name)}.")
+
+
+def check_fields(scope: Scope, model_name: str, changed: set[str]) -> None:
+    """Raise ``Forbidden`` if a client user's update of ``model_name`` changes attributes
+    outside ``CLIENT_EDITABLE_FIELDS`` (staff and unlisted models: no narrowing)."""
+    editable = CLIENT_EDITABLE_FIELDS.get(model_name)
+    if scope.is_staff or editable is None:
+        return
+    refused = set(changed) - editable
+    if refused:
+        names = ", ".join(sorted(name.replace("_", " ") for name in refused))
+        raise Forbidden(f"You may change only the contact details of {_NOUNS.get(model_name, model_name)} "
+                        f"(not: {names}). Ask your account manager for other changes.")
 
 
 def role_names(user) -> set[str]:

@@ -1,5 +1,5 @@
 """Input rules with messages written for people: domain names, DNS records per type,
-nameservers, percentages, money, date order.
+nameservers, percentages, money, date order, contact data (name, email, phone).
 
 Each function returns the normalised value or raises ``InvalidInput``. The web forms
 (WTForms validators) and the API (marshmallow validators) wrap these same functions,
@@ -160,3 +160,52 @@ def money(value, *, field: str = "amount"):
 def dates_in_order(earlier, later, *, earlier_label: str, later_label: str, field: str):
     if earlier is not None and later is not None and later < earlier:
         raise InvalidInput(f"{later_label} cannot be before {earlier_label}.", field)
+
+
+# --------------------------------------------------------------------------- contact data
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_PHONE = re.compile(r"^\+?[0-9(][0-9 ().\-]*$")
+
+
+def _blank_to_none(value) -> str | None:
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def contact_name(value, *, field: str = "contact_name") -> str | None:
+    """A person's name: inner whitespace collapsed, at most 120 characters; blank: none."""
+    text = _blank_to_none(value)
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    if len(text) > 120:
+        raise InvalidInput(f"Use at most 120 characters for the name (this one has {len(text)}).", field)
+    return text
+
+
+def email(value, *, field: str = "contact_email") -> str | None:
+    """An email address (one ``@``, a dotted domain, no spaces, at most 254 characters)."""
+    text = _blank_to_none(value)
+    if text is None:
+        return None
+    if len(text) > 254 or not _EMAIL.match(text):
+        raise InvalidInput(f"“{text}” is not a valid email address; use one like ana@example.com.", field)
+    return text
+
+
+def phone(value, *, field: str = "contact_phone") -> str | None:
+    """A phone number: 6–15 digits (E.164 allows 15), an optional leading ``+``, and
+    spaces, dots, hyphens or brackets between them; at most 32 characters."""
+    text = _blank_to_none(value)
+    if text is None:
+        return None
+    digits = sum(ch.isdigit() for ch in text)
+    if len(text) > 32 or not _PHONE.match(text) or not 6 <= digits <= 15:
+        raise InvalidInput("Enter a phone number such as +55 11 91234-5678 (6–15 digits; spaces, dots, "
+                           "hyphens, brackets and a leading + are allowed).", field)
+    return text
+
+
+# The contact fields of ``models.base.ContactMixin`` and the rule of each.
+CONTACT_RULES = {"contact_name": contact_name, "contact_email": email, "contact_phone": phone}

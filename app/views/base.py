@@ -8,11 +8,15 @@
 - Validation: ``service_validator`` wraps a ``services.validation`` rule as a WTForms
   validator, so the message a person reads comes from the service.
 - JSON list columns (DNS records, nameservers, tags) are edited as JSON text.
+- A client's limit overrides are edited as one input per limited resource
+  (``LimitOverridesField``); contact data of projects/domains with ``contact_fields()``.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal, InvalidOperation
 
 from flask import abort
 from flask_appbuilder import ModelView, expose, has_access
@@ -21,11 +25,14 @@ from flask_appbuilder.widgets import ListWidget
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
 import sqlalchemy as sa
 from flask_appbuilder.fieldwidgets import Select2Widget
-from wtforms import BooleanField, SelectField, TextAreaField, ValidationError
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+from markupsafe import Markup
+from wtforms import BooleanField, Field, SelectField, StringField, TextAreaField, ValidationError
+from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Optional
 
 from app.models.base import UTCDateTime
-from app.services import validation
+from app.services import tiers, validation
 from app.services.errors import AtriumError, InvalidInput
 
 READ_METHODS = ("list", "show", "download", "api", "api_read", "api_get", "api_readvalues")
@@ -96,6 +103,121 @@ def json_list_field(label: str, rule, description: str = ""):
             raise ValidationError(exc.message) from None
 
     return JSONTextField(label, validators=[_normalise], description=description)
+
+
+def contact_fields() -> dict:
+    """Form fields for the contact data of a project or domain (``ContactMixin``): each
+    value goes through its ``services.validation`` rule (blank becomes empty, not "")."""
+
+    def field(label, rule, description):
+        def _normalise(form, field_):
+            try:
+                field_.data = rule(field_.data)
+            except InvalidInput as exc:
+                raise ValidationError(exc.message) from None
+
+        return StringField(label, validators=[_normalise], description=description, widget=BS3TextFieldWidget())
+
+    return {"contact_name": field("Contact name", validation.contact_name, "Who the client talks to about this."),
+            "contact_email": field("Contact email", validation.email, "e.g. ana@example.com"),
+            "contact_phone": field("Contact phone", validation.phone, "e.g. +55 11 91234-5678")}
+
+
+# The inputs of ``LimitOverridesField``: (resource of ``tiers.LIMITED_RESOURCES``, label, unit).
+LIMIT_INPUTS = (("projects", "Projects", 1), ("domains", "Domains", 1), ("team_members", "Team members", 1),
+                ("tickets_per_month", "Tickets per month", 1), ("storage_bytes", "Storage (GB)", tiers.GB))
+_WHOLE = re.compile(r"^\d+$")
+
+
+def format_limit_overrides(value) -> str:
+    """An override document in words: ``Projects: 2 · Storage (GB): 10``; empty: plan limits."""
+    if not value:
+        return "None (the plan's limits apply)"
+    parts = []
+    for key, label, unit in LIMIT_INPUTS:
+        if key in value:
+            parts.append(f"{label}: {_limit_text(value[key], unit)}")
+    return " · ".join(parts)
+
+
+def _limit_text(limit, unit) -> str:
+    if limit is None:
+        return "unlimited"
+    if unit == 1:
+        return str(limit)
+    return f"{(Decimal(int(limit)) / unit).quantize(Decimal('0.001')).normalize():f}"
+
+
+class LimitOverridesWidget:
+    """One labelled text input per limited resource, named ``<field>-<resource>``."""
+
+    INPUT = Markup('<div class="form-group col-sm-4 col-md-2"><label for="{name}">{label}</label>'
+                   '<input class="form-control" type="text" id="{name}" name="{name}" value="{value}" '
+                   'placeholder="plan limit"></div>')
+
+    def __call__(self, field, **kwargs):
+        inputs = Markup("").join(self.INPUT.format(name=f"{field.name}-{key}", label=label, value=field.text_for(key))
+                                 for key, label, _ in LIMIT_INPUTS)
+        return Markup('<div class="row" id="{}">{}</div>').format(field.id, inputs)
+
+
+class LimitOverridesField(Field):
+    """``Client.limit_overrides`` as one optional input per limited resource (SPEC §2):
+    empty: the plan's limit; a whole number (GB for storage); or ``unlimited``.
+
+    ``data`` is the override document, checked by ``tiers.validate_overrides`` (the one
+    rule; the flush checks it again and stamps who set it, and when). A post without
+    these inputs (another form, an API-style post) leaves the stored overrides alone.
+    """
+
+    widget = LimitOverridesWidget()
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        super().process(None, data, extra_filters)
+        self.typed: dict[str, str] = {}
+        self.submitted = formdata is not None and any(
+            f"{self.name}-{key}" in formdata for key, _, _ in LIMIT_INPUTS)
+        if self.submitted:
+            self.typed = {key: (formdata.get(f"{self.name}-{key}") or "").strip() for key, _, _ in LIMIT_INPUTS}
+
+    def text_for(self, key: str) -> str:
+        if self.submitted:
+            return self.typed.get(key, "")
+        document = self.data or {}
+        unit = next(u for k, _, u in LIMIT_INPUTS if k == key)
+        return _limit_text(document[key], unit) if key in document else ""
+
+    def pre_validate(self, form):
+        if not self.submitted:
+            return
+        document, problems = {}, []
+        for key, label, unit in LIMIT_INPUTS:
+            text = self.typed.get(key, "")
+            if not text:
+                continue
+            if text.lower() == "unlimited":
+                document[key] = None
+                continue
+            try:
+                number = Decimal(text) if unit != 1 or _WHOLE.match(text) else None
+            except InvalidOperation:
+                number = None
+            if number is None or not number.is_finite() or number < 0:
+                what = "a number of GB" if unit != 1 else "a whole number"
+                problems.append(f"{label}: enter {what} (0 or more), “unlimited”, or leave it empty for the "
+                                f"plan's limit.")
+                continue
+            document[key] = int(number * unit)
+        if problems:
+            raise ValidationError(" ".join(problems))
+        try:
+            self.data = tiers.validate_overrides(document)
+        except InvalidInput as exc:
+            raise ValidationError(exc.message) from None
+
+    def populate_obj(self, obj, name):
+        if self.submitted and getattr(obj, name) != self.data:
+            setattr(obj, name, self.data)
 
 
 class UniqueTogether:

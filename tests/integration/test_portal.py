@@ -277,3 +277,129 @@ def test_dashboard_shows_the_clients_own_figures(app, client):
     assert all(name in html for name in projects)
     assert not any(name in html for name in set(others) - set(projects))
     assert pending in html and "/ 60</div>" in html and 'id="campaign-series"' in html
+
+
+# --------------------------------------------------------------------------- contact data
+
+CONTACT = {"contact_name": "Joana Prado", "contact_email": "joana@free-co.example", "contact_phone": "+55 21 99876-5432"}
+
+
+def _own_row(model, slug):
+    return db.session.execute(sa.select(model).where(model.client_id == _client_id(slug)).order_by(model.id)
+                              .limit(1)).scalar_one()
+
+
+def _member(slug, username, role):
+    """A portal user of ``slug`` with membership ``role``, added by staff."""
+    from flask import current_app
+
+    sm = current_app.appbuilder.sm
+    user = sm.add_user(username, "Test", role.title(), f"{username}@{slug}.example", sm.find_role("Client"),
+                       password=PASSWORD)
+    db.session.add(m.ClientMember(client_id=_client_id(slug), user_id=user.id, role=role))
+    db.session.commit()
+    return username
+
+
+def _edit_contact(client, route, pk, data):
+    token = csrf_token(client, "/resetmypassword/form")  # a form every signed-in user may open
+    return client.post(f"{route}/edit/{pk}", data={"csrf_token": token, **data})
+
+
+@pytest.mark.parametrize("model, route", [(m.Project, "/portal/projects"), (m.Domain, "/portal/domains")])
+def test_owner_edits_contact_data_and_sees_it(app, client, model, route):
+    row = _own_row(model, "free-co")
+    login(client, "free-co-owner")
+    form = client.get(f"{route}/edit/{row.id}").get_data(as_text=True)
+    assert all(f'name="{name}"' in form for name in CONTACT)
+    assert 'name="budget_total"' not in form and 'name="status"' not in form and 'name="name"' not in form
+
+    response = _edit_contact(client, route, row.id, CONTACT)
+    assert response.status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(model, row.id)
+    assert {k: getattr(saved, k) for k in CONTACT} == CONTACT
+    page = client.get(f"{route}/show/{row.id}").get_data(as_text=True)
+    assert all(value in page for value in CONTACT.values())
+
+
+def test_a_client_admin_edits_domain_contacts_too(app, client):
+    domain = _own_row(m.Domain, "pro-co")
+    login(client, _member("pro-co", "pro-co-admin", "admin"))
+    response = _edit_contact(client, "/portal/domains", domain.id, {**CONTACT, "contact_name": "By admin"})
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(m.Domain, domain.id).contact_name == "By admin"
+
+
+def test_forged_fields_in_the_contact_form_change_nothing_else(app, client):
+    project = _own_row(m.Project, "free-co")
+    before = (project.budget_total, project.status, project.name, project.completion_percent, project.client_id)
+    login(client, "free-co-owner")
+    response = _edit_contact(client, "/portal/projects", project.id, {
+        **CONTACT, "budget_total": "999999.00", "status": "live", "name": "Renamed", "completion_percent": "100",
+        "client": str(_client_id("pro-co")), "client_id": str(_client_id("pro-co"))})
+    assert response.status_code == 302
+    db.session.expire_all()
+    project = db.session.get(m.Project, project.id)
+    assert (project.budget_total, project.status, project.name, project.completion_percent,
+            project.client_id) == before
+    assert project.contact_email == CONTACT["contact_email"]
+
+
+@pytest.mark.parametrize("who", ["viewer", "member"])
+def test_members_and_viewers_cannot_edit_contact_data(app, client, who):
+    username = "free-co-viewer" if who == "viewer" else _member("pro-co", "pro-co-member", "member")
+    slug = "free-co" if who == "viewer" else "pro-co"
+    login(client, username)
+    for model, route in ((m.Project, "/portal/projects"), (m.Domain, "/portal/domains")):
+        row = _own_row(model, slug)
+        assert client.get(f"{route}/edit/{row.id}").status_code == 403
+        response = _edit_contact(client, route, row.id, CONTACT)
+        assert response.status_code == 403
+        assert ("read-only" if who == "viewer" else "may not change") in response.get_data(as_text=True)
+        db.session.expire_all()
+        assert db.session.get(model, row.id).contact_name != CONTACT["contact_name"]
+
+
+def test_another_clients_project_or_domain_cannot_be_edited(app, client):
+    login(client, "free-co-owner")
+    for model, route in ((m.Project, "/portal/projects"), (m.Domain, "/portal/domains")):
+        other = _own_row(model, "pro-co")
+        before = other.contact_name
+        assert client.get(f"{route}/edit/{other.id}").status_code == 404
+        assert _edit_contact(client, route, other.id, CONTACT).status_code == 404
+        db.session.expire_all()
+        assert db.session.get(model, other.id).contact_name == before
+
+
+def test_projects_and_domains_have_no_portal_add_or_delete(app, client):
+    project = _own_row(m.Project, "free-co")
+    login(client, "free-co-owner")
+    token = csrf_token(client, "/resetmypassword/form")
+    assert client.get("/portal/projects/add").status_code == 404
+    assert client.post(f"/portal/projects/delete/{project.id}", data={"csrf_token": token}).status_code == 404
+    assert db.session.get(m.Project, project.id) is not None
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("contact_email", "joana-at-example", "is not a valid email address"),
+    ("contact_phone", "call me maybe", "Enter a phone number such as"),
+    ("contact_name", "x" * 121, "at most 120 characters"),
+])
+def test_invalid_contact_data_comes_back_with_a_message(app, client, field, value, message):
+    project = _own_row(m.Project, "free-co")
+    before = {k: getattr(project, k) for k in CONTACT}
+    login(client, "free-co-owner")
+    response = _edit_contact(client, "/portal/projects", project.id, {**CONTACT, field: value})
+    assert response.status_code == 200 and message in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert {k: getattr(db.session.get(m.Project, project.id), k) for k in CONTACT} == before
+
+
+def test_seeded_contacts_are_shown_in_the_portal(app, client):
+    domain = _own_row(m.Domain, "free-co")
+    assert domain.contact_name and domain.contact_email
+    login(client, "free-co-owner")
+    page = client.get(f"/portal/domains/show/{domain.id}").get_data(as_text=True)
+    assert domain.contact_name in page and domain.contact_email in page

@@ -29,9 +29,11 @@ def test_every_staff_view_obeys_the_role_table(app, client, username):
             continue
         resource, base = view.class_permission_name, view.route_base
         checks = [("read", f"{base}/list/"), ("read", f"{base}/show/1")]
-        if _can_write(view) and view.add_columns:
+        routed = {endpoint for endpoint in ("add", "edit")
+                  if f"{view.__class__.__name__}.{endpoint}" in app.view_functions}
+        if _can_write(view) and view.add_columns and "add" in routed:
             checks.append(("write", f"{base}/add"))
-        if _can_write(view) and view.edit_columns:
+        if _can_write(view) and view.edit_columns and "edit" in routed:
             checks.append(("write", f"{base}/edit/1"))
         for action, path in checks:
             status = client.get(path).status_code

@@ -194,3 +194,106 @@ def _errors(response):
     html = response.get_data(as_text=True)
     found = re.findall(r'class="help-block"[^>]*>\s*([^<]+)', html) + re.findall(r"alert-danger[^>]*>(.*?)</div>", html, re.S)
     return f"status {response.status_code}; errors: {found[:5]}"
+
+
+# --------------------------------------------------------------------------- limit overrides
+
+def _client_row(slug):
+    return db.session.execute(sa.select(m.Client).filter_by(slug=slug)).scalar_one()
+
+
+def _override_form(app, client_row, **inputs):
+    """The client edit form as a browser posts it: current values, one input per limit."""
+    data = _edit_data(_views(app)["ClientView"], client_row)
+    del data["limit_overrides"]
+    field = _views(app)["ClientView"].edit_form.refresh(obj=client_row)["limit_overrides"]
+    for key in ("projects", "domains", "team_members", "tickets_per_month", "storage_bytes"):
+        data[f"limit_overrides-{key}"] = inputs.get(key, field.text_for(key))
+    return data
+
+
+def _add_free_project(client, name):
+    return _post(client, "/projectview/add", {
+        "client": _id(m.Client, slug="free-co"), "name": name, "status": "discovery",
+        "completion_percent": "0", "budget_total": "0", "budget_used": "0"})
+
+
+@pytest.mark.parametrize("username", ["operator", "admin"])
+def test_staff_override_lifts_the_limit_and_is_shown_with_who_and_when(app, client, username):
+    free = _client_row("free-co")
+    login(client, username)
+    refused = _add_free_project(client, "Second site")
+    assert refused.status_code == 302
+    assert "Your Free plan allows 1 project; you have 1." in client.get("/projectview/list/").get_data(as_text=True)
+
+    form = client.get(f"/clientview/edit/{free.id}").get_data(as_text=True)
+    assert 'name="limit_overrides-projects"' in form and 'value="2"' in form  # the seed's team-member override
+    data = _override_form(app, free, projects="2", storage_bytes="7.5")
+    response = _post(client, f"/clientview/edit/{free.id}", data)
+    assert response.status_code == 302, _errors(response)
+
+    db.session.expire_all()
+    free = db.session.get(m.Client, free.id)
+    user = db.session.execute(sa.select(m.User).filter_by(username=username)).scalar_one()
+    assert free.limit_overrides == {"projects": 2, "team_members": 2, "storage_bytes": int(7.5 * 1024 ** 3)}
+    assert free.limit_overrides_set_by_id == user.id
+    page = client.get(f"/clientview/show/{free.id}").get_data(as_text=True)
+    assert "Projects: 2 · Team members: 2 · Storage (GB): 7.5" in page
+    assert f"{user.first_name} {user.last_name}" in page
+    assert free.limit_overrides_set_at.strftime("%Y-%m-%d %H:%M UTC") in page
+
+    assert _add_free_project(client, "Second site").status_code == 302
+    assert db.session.execute(sa.select(m.Project).filter_by(name="Second site")).first() is not None
+    _add_free_project(client, "Third site")
+    assert "Your Free plan allows 2 projects; you have 2." in client.get("/projectview/list/").get_data(as_text=True)
+    assert db.session.execute(sa.select(m.Project).filter_by(name="Third site")).first() is None
+
+
+def test_unlimited_and_cleared_overrides(app, client):
+    free = _client_row("free-co")
+    login(client, "operator")
+    response = _post(client, f"/clientview/edit/{free.id}",
+                     _override_form(app, free, domains="Unlimited", team_members="3"))
+    assert response.status_code == 302, _errors(response)
+    db.session.expire_all()
+    assert db.session.get(m.Client, free.id).limit_overrides == {"domains": None, "team_members": 3}
+
+    free = db.session.get(m.Client, free.id)
+    response = _post(client, f"/clientview/edit/{free.id}", _override_form(app, free, domains="", team_members=""))
+    assert response.status_code == 302, _errors(response)
+    db.session.expire_all()
+    assert db.session.get(m.Client, free.id).limit_overrides is None
+    assert "None (the plan&#39;s limits apply)" in client.get(f"/clientview/show/{free.id}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ({"projects": "-1"}, "Projects: enter a whole number (0 or more)"),
+    ({"projects": "2.5"}, "Projects: enter a whole number (0 or more)"),
+    ({"tickets_per_month": "lots"}, "Tickets per month: enter a whole number (0 or more)"),
+    ({"storage_bytes": "nan"}, "Storage (GB): enter a number of GB (0 or more)"),
+])
+def test_bad_override_comes_back_on_the_form_and_writes_nothing(app, client, inputs, message):
+    free = _client_row("free-co")
+    before = (free.limit_overrides, free.limit_overrides_set_at, free.contact_email)
+    login(client, "operator")
+    data = _override_form(app, free, **inputs)
+    data["contact_email"] = "changed@free-co.example"
+    response = _post(client, f"/clientview/edit/{free.id}", data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and message in html
+    assert 'value="' + list(inputs.values())[0] + '"' in html  # what was typed is shown again
+    db.session.expire_all()
+    free = db.session.get(m.Client, free.id)
+    assert (free.limit_overrides, free.limit_overrides_set_at, free.contact_email) == before
+
+
+def test_developer_cannot_set_an_override(app, client):
+    free = _client_row("free-co")
+    login(client, "developer")
+    token = csrf_token(client, "/projectview/list/")
+    response = client.post(f"/clientview/edit/{free.id}", data={
+        "csrf_token": token, "limit_overrides-projects": "50", **{k: v for k, v in _override_form(app, free).items()
+                                                                  if not k.startswith("limit_overrides")}})
+    assert response.status_code in (302, 403)
+    db.session.expire_all()
+    assert db.session.get(m.Client, free.id).limit_overrides == {"team_members": 2}

@@ -169,3 +169,29 @@ def test_grandchildren_take_their_client_from_unsaved_parents(app):
     db.session.add_all([project, monitor, check])
     db.session.commit()
     assert (monitor.client_id, check.client_id) == (pro, pro)
+
+
+def test_client_users_may_change_only_contact_data_of_projects_and_domains(app):
+    """The write guard's field allowlist (``tenancy.CLIENT_EDITABLE_FIELDS``), whatever the door."""
+    free = _client_id("free-co")
+    project_id = db.session.execute(sa.select(m.Project.id).where(m.Project.client_id == free)).scalars().first()
+    domain_id = db.session.execute(sa.select(m.Domain.id).where(m.Domain.client_id == free)).scalars().first()
+    budget = db.session.get(m.Project, project_id).budget_total
+    with acting_as(app, "free-co-owner") as owner:
+        project = db.session.get(m.Project, project_id)
+        project.contact_phone = "+55 11 90000-0000"
+        db.session.commit()  # contact data: allowed
+        for change in (lambda p: setattr(p, "budget_total", 1), lambda p: setattr(p, "status", "discovery"),
+                       lambda p: setattr(p, "manager", owner), lambda p: p.team.append(owner)):
+            change(db.session.get(m.Project, project_id))
+            with pytest.raises(Forbidden, match="only the contact details of projects"):
+                db.session.flush()
+            db.session.rollback()
+        domain = db.session.get(m.Domain, domain_id)
+        domain.auto_renew = not domain.auto_renew
+        domain.contact_name = "Someone"
+        with pytest.raises(Forbidden, match=r"\(not: auto renew\)"):
+            db.session.flush()
+    db.session.expire_all()
+    project = db.session.get(m.Project, project_id)
+    assert project.contact_phone == "+55 11 90000-0000" and project.budget_total == budget

@@ -9,6 +9,10 @@ are ``services.tickets``; files are ``services.storage``.
 
 Staff-only fields (internal notes, costs, assignees, internal ticket messages) are not
 in any column list here, and internal messages are filtered below the views anyway.
+
+Projects and domains have an edit form with their contact data only (owner/admin,
+SPEC §1); no add or delete route. The form is a convenience: the write guard refuses a
+client user's change to any other attribute (``tenancy.CLIENT_EDITABLE_FIELDS``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from app.extensions import db
 from app.services import portal as portal_service
 from app.services import storage, team, tenancy, tickets, tiers
 from app.services.errors import AtriumError
-from app.views.base import METHOD_PERMISSIONS, AtriumModelView, format_utc
+from app.views.base import METHOD_PERMISSIONS, AtriumModelView, contact_fields, format_utc
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,7 @@ class PortalModelView(AtriumModelView):
         # FAB builds add/edit forms even for read-only views, from every column when none
         # are named (SQL-computed columns break that): name the plain columns shown.
         datamodel = cls.__dict__.get("datamodel")
-        if datamodel is not None and "add_columns" not in cls.__dict__:
+        if datamodel is not None and getattr(cls, "add_columns", None) is None:
             table_columns = set(datamodel.obj.__table__.columns.keys())
             cls.add_columns = cls.edit_columns = [
                 c for c in cls.__dict__.get("show_columns", cls.__dict__.get("list_columns", []))
@@ -93,14 +97,26 @@ class PortalMilestoneView(PortalModelView):
     base_order = ("due_date", "asc")
 
 
-class PortalProjectView(PortalModelView):
+class PortalContactEditMixin:
+    """Edit the contact data of a row, nothing else; no add/delete routes at all."""
+
+    base_permissions = ["can_read", "can_write"]
+    exclude_route_methods = {"add", "delete"}
+    add_columns = edit_columns = list(tenancy.CONTACT_FIELDS)  # add: no route; FAB builds the form anyway
+    edit_form_extra_fields = contact_fields()
+    edit_title = "Edit contact details"
+    edit_row_message = "The contact details were saved."
+
+
+class PortalProjectView(PortalContactEditMixin, PortalModelView):
     datamodel = AtriumInterface(m.Project)
     class_permission_name = "PortalProject"
     route_base = "/portal/projects"
     list_title = "Projects"
     list_columns = ["name", "status", "completion_percent", "start_date", "estimated_delivery", "site_url"]
     show_columns = ["name", "description", "status", "completion_percent", "start_date", "estimated_delivery",
-                    "actual_delivery", "site_url", "budget_total", "budget_used"]
+                    "actual_delivery", "site_url", "budget_total", "budget_used", "contact_name", "contact_email",
+                    "contact_phone"]
     search_columns = ["name", "status"]
     label_columns = {"completion_percent": "Progress (%)"}
     related_views = [PortalMilestoneView]
@@ -122,14 +138,15 @@ class PortalInfrastructureView(PortalModelView):
     base_order = ("project_id", "asc")
 
 
-class PortalDomainView(PortalModelView):
+class PortalDomainView(PortalContactEditMixin, PortalModelView):
     datamodel = AtriumInterface(m.Domain)
     class_permission_name = "PortalDomain"
     route_base = "/portal/domains"
     list_title = "Domains"
     list_columns = ["name", "status", "ssl_status", "ssl_expires_at", "renewal_date", "auto_renew"]
     show_columns = ["name", "project", "status", "nameservers", "dns_records", "ssl_status", "ssl_issuer",
-                    "ssl_expires_at", "registrar", "registered_on", "renewal_date", "auto_renew"]
+                    "ssl_expires_at", "registrar", "registered_on", "renewal_date", "auto_renew", "contact_name",
+                    "contact_email", "contact_phone"]
     search_columns = ["name", "status", "ssl_status"]
     base_order = ("name", "asc")
 

@@ -12,7 +12,10 @@ from wtforms.validators import Email, Length, NumberRange, Regexp, URL, Optional
 
 from app import models as m
 from app.services import validation
-from app.views.base import AtriumModelView, json_list_field, not_before, service_validator
+from app.views.base import (
+    AtriumModelView, LimitOverridesField, contact_fields, format_limit_overrides, json_list_field, not_before,
+    service_validator,
+)
 
 PERCENT = service_validator(validation.percent)
 MONEY = service_validator(validation.money)
@@ -232,7 +235,7 @@ class DomainView(AtriumModelView):
                       "ssl_expires_at"]
     add_columns = ["client", "project", "name", "status", "nameservers", "dns_records", "ssl_status",
                    "ssl_issuer", "ssl_expires_at", "registrar", "registered_on", "renewal_date",
-                   "auto_renew", "internal_notes"]
+                   "auto_renew", "contact_name", "contact_email", "contact_phone", "internal_notes"]
     edit_columns = [c for c in add_columns if c != "client"]
     show_exclude_columns = []
     validators_columns = {
@@ -245,6 +248,7 @@ class DomainView(AtriumModelView):
         "dns_records": json_list_field(
             "DNS records", validation.dns_records,
             'JSON list of {"type", "name", "value", "ttl", "priority"} (priority for MX/SRV).'),
+        **contact_fields(),
     }
     base_order = ("name", "asc")
     label_columns = {"client.name": "Client", "ssl_status": "SSL", "ssl_expires_at": "SSL expires"}
@@ -259,8 +263,9 @@ class ProjectView(AtriumModelView):
     search_columns = ["name", "client", "status", "manager", "estimated_delivery"]
     add_columns = ["client", "name", "description", "status", "completion_percent", "start_date",
                    "estimated_delivery", "actual_delivery", "budget_total", "budget_used", "manager",
-                   "team", "site_url", "internal_notes"]
+                   "team", "site_url", "contact_name", "contact_email", "contact_phone", "internal_notes"]
     edit_columns = [c for c in add_columns if c != "client"]
+    add_form_extra_fields = edit_form_extra_fields = contact_fields()
     validators_columns = {
         "completion_percent": [PERCENT],
         "budget_total": [MONEY], "budget_used": [MONEY],
@@ -332,7 +337,14 @@ class ClientView(AtriumModelView):
     search_columns = ["name", "slug", "tier", "status", "contact_email"]
     add_columns = ["name", "slug", "tier", "status", "contact_email", "timezone",
                    "brand_primary_color", "internal_notes"]
-    edit_columns = add_columns
+    # A new client starts on its plan; exceptions are set afterwards, on purpose.
+    edit_columns = add_columns + ["limit_overrides"]
+    edit_form_extra_fields = {"limit_overrides": LimitOverridesField(
+        "Limit overrides",
+        description="Per-client exceptions to the plan: leave empty for the plan's limit, type a whole number "
+                    "(GB for storage) to lift or lower it, or “unlimited”. Who set it and when is recorded.")}
+    formatters_columns = {"limit_overrides": format_limit_overrides}
+    label_columns = {"limit_overrides_set_by": "Overrides set by", "limit_overrides_set_at": "Overrides set at"}
     show_columns = ["name", "slug", "tier", "status", "contact_email", "timezone", "limit_overrides",
                     "limit_overrides_set_by", "limit_overrides_set_at", "subscription_status",
                     "current_period_end", "brand_primary_color", "internal_notes", "created_at", "updated_at"]
