@@ -33,14 +33,22 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from .security import scoping
     from .services import lifecycle
 
+    from .services import audit
+
     scoping.register()  # first: the write guard stamps the client before derived values
     lifecycle.register()
+    audit.register()  # last: bulk statements are recorded after scoping has pinned them
 
     with app.app_context():
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
         _register_views(appbuilder)
     _fast_english_templates(app)
+    _configure_logging(app)
+
+    from .views import impersonation
+
+    impersonation.init_app(app)  # after FAB's own before_request, which sets g.user
 
     from .views.health import bp as health_bp
 
@@ -66,11 +74,33 @@ def _fast_english_templates(app: Flask) -> None:
         app.jinja_env.install_null_translations(newstyle=True)
 
 
+def _configure_logging(app: Flask) -> None:
+    """Log lines carry the request id, the acting user, the true user and the view-as
+    session (``services.identity``). Structured JSON logs come with the hardening work."""
+    import logging
+
+    from .services.identity import IdentityLogFilter
+
+    root = logging.getLogger()
+    if any(getattr(h, "_atrium", False) for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler._atrium = True
+    handler.addFilter(IdentityLogFilter())
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s user=%(user)s true_user=%(true_user)s "
+        "view_as=%(impersonation)s] %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+
+
 def _register_views(appbuilder) -> None:
     from . import api
-    from .views import dashboard, portal, staff
+    from .views import audit, dashboard, impersonation, portal, staff
 
     appbuilder.add_view(dashboard.DashboardView, "Dashboard", icon="fa-dashboard")
     staff.register(appbuilder)
     portal.register(appbuilder)
+    audit.register(appbuilder)
+    impersonation.register(appbuilder)
     api.register(appbuilder)

@@ -1,4 +1,4 @@
-"""``flask`` commands (SPEC §8): roles, seed. Thin doors over ``app.services``.
+"""``flask`` commands (SPEC §8): roles, seed, audit. Thin doors over ``app.services``.
 
 Errors a person can cause exit non-zero with a one-line message (``click.ClickException``).
 ``flask db ...`` comes from Flask-Migrate and ``flask fab ...`` from Flask-AppBuilder.
@@ -16,6 +16,7 @@ from .extensions import db
 
 roles_cli = AppGroup("roles", help="Roles and permissions (SPEC §1).")
 seed_cli = AppGroup("seed", help="Demo data.")
+audit_cli = AppGroup("audit", help="The audit trail (SPEC §6).")
 
 
 @roles_cli.command("sync")
@@ -23,9 +24,13 @@ def roles_sync():
     """Create every permission and apply the role table exactly (idempotent)."""
     from .security.manager import sync_roles
 
+    from .services.identity import ensure_system_user
+
     counts = sync_roles(current_app.appbuilder)
     for role, n in counts.items():
         click.echo(f"{role}: {n} permissions")
+    ensure_system_user(db.session)
+    db.session.commit()
 
 
 @seed_cli.command("demo")
@@ -51,6 +56,38 @@ def seed_demo(password, scale):
                "free-co, basic-co, pro-co, enterprise-co.")
 
 
+@audit_cli.command("verify")
+def audit_verify():
+    """Recompute the hash chain; exit 1 naming the first broken event."""
+    from .services import audit
+
+    ok, message, _ = audit.verify(db.session)
+    if not ok:
+        raise click.ClickException(message)
+    click.echo(message)
+
+
+@audit_cli.command("prune")
+@click.option("--before", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Delete events that occurred before this date (UTC), YYYY-MM-DD.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def audit_prune(before, yes):
+    """Retention: delete old events, leaving a checkpoint so the chain still verifies."""
+    import datetime as dt
+
+    from .services import audit
+
+    cutoff = before.replace(tzinfo=dt.UTC)
+    if cutoff > dt.datetime.now(dt.UTC) - dt.timedelta(days=30):
+        raise click.ClickException("--before must be at least 30 days ago: recent events are never pruned.")
+    if not yes:
+        click.confirm(f"Delete every audit event before {cutoff:%Y-%m-%d}?", abort=True)
+    deleted = audit.prune(db.session, cutoff)
+    db.session.commit()
+    click.echo(f"Pruned {deleted} events before {cutoff:%Y-%m-%d}; checkpoint recorded.")
+
+
 def register_cli(app) -> None:
     app.cli.add_command(roles_cli)
     app.cli.add_command(seed_cli)
+    app.cli.add_command(audit_cli)

@@ -73,7 +73,23 @@ def make_app(database_url: str, **overrides):
     config = {"SQLALCHEMY_DATABASE_URI": database_url, "WTF_CSRF_ENABLED": True,
               "SERVER_NAME": None, "UPLOAD_DIR": overrides.pop("UPLOAD_DIR", "/tmp/atrium-test-uploads")}
     config.update(overrides)
-    return create_app("test", config)
+    application = create_app("test", config)
+    # Tests keep an app context open around requests, so Flask reuses it and its ``g``
+    # for every request; in production each request gets a fresh ``g``. Start each
+    # request with the per-request values dropped, as production would.
+    application.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_globals)
+    return application
+
+
+_PER_REQUEST_GLOBALS = ("_login_user", "user", "atrium_identity", "atrium_impersonation", "atrium_request_id",
+                        "atrium_scope", "_atrium_permissions", "csrf_token")
+
+
+def _fresh_request_globals():
+    from flask import g
+
+    for name in _PER_REQUEST_GLOBALS:
+        g.pop(name, None)
 
 
 def run_cli(app, *args):

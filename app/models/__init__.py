@@ -6,7 +6,7 @@ Flask-AppBuilder and share the same metadata.
 
 from flask_appbuilder.security.sqla.models import Role, User  # noqa: F401
 
-from .audit import AuditEvent, ImpersonationEnd, ImpersonationMode, ImpersonationSession  # noqa: F401
+from .audit import AuditChainHead, AuditEvent, ImpersonationEnd, ImpersonationMode, ImpersonationSession  # noqa: F401
 from .campaigns import AdPlatform, Campaign, CampaignMetric, CampaignStatus  # noqa: F401
 from .clients import Client, ClientMember, ClientStatus, MemberRole, SubscriptionStatus, Tier  # noqa: F401
 from .domains import Domain, DomainStatus, SSLStatus  # noqa: F401

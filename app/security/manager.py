@@ -60,6 +60,24 @@ class AtriumSecurityManager(SecurityManager):
         return {v for p, v in pairs if p == permission_name and v in wanted}
 
 
+    def auth_user_db(self, username, password):
+        """FAB's password check, plus the audit events of SPEC §6: ``login.success`` or
+        ``login.failed`` with the username tried (never the password), for the HTML form
+        and the REST login alike."""
+        from dataclasses import replace
+
+        from app.services import audit, identity
+
+        user = super().auth_user_db(username, password)
+        who = identity.current()
+        if user is not None:
+            who = replace(who, actor_id=user.id, true_user_id=user.id)
+        audit.record(self.session, "login.success" if user else "login.failed", commit=True,
+                     resource_type="User", resource_id=getattr(user, "id", None),
+                     details={"username": (username or "")[:150]}, who=who)
+        return user
+
+
 def _resource_permissions(appbuilder) -> dict[tuple[str, str], str]:
     """Map (permission name, view menu) of every registered view to read/write."""
     mapping = {}

@@ -18,13 +18,14 @@ RESOURCES = (
     "Infrastructure", "NetworkUsage", "PerformanceMetric", "Domain", "StorageFolder",
     "StorageFile", "Ticket", "TicketMessage", "Monitor", "MonitorCheck", "Incident",
     "IncidentUpdate", "Campaign", "CampaignMetric", "Report", "BillingEvent",
+    "AuditEvent", "ImpersonationSession", "Impersonation",
 )
 
 # Resources of the client portal (``app.views.portal``). Only the ``Client`` role holds
 # them: staff see the portal through "view as", never with their own staff scope.
 PORTAL_RESOURCES = (
     "PortalDashboard", "PortalProject", "PortalDomain", "PortalInfrastructure", "PortalTicket",
-    "PortalFile", "PortalCampaign", "PortalIncident", "PortalReport", "PortalTeam",
+    "PortalFile", "PortalCampaign", "PortalIncident", "PortalReport", "PortalTeam", "PortalActivity",
 )
 
 # REST APIs carry their own resource, ``<Resource>Api``: staff hold it exactly as they
@@ -64,6 +65,8 @@ ROLE_GRANTS: dict[str, dict[str, frozenset]] = {
         "StorageFolder": WRITE, "StorageFile": WRITE,
         "Infrastructure": READ, "NetworkUsage": READ, "PerformanceMetric": READ,
         "Monitor": READ, "MonitorCheck": READ,
+        # Audit: read the log and view-as sessions; "view as" client users (read-only mode).
+        "AuditEvent": READ, "ImpersonationSession": READ, "Impersonation": WRITE,
     },
     DEVELOPER: {
         "Dashboard": READ,
@@ -73,6 +76,7 @@ ROLE_GRANTS: dict[str, dict[str, frozenset]] = {
         "Ticket": WRITE, "TicketMessage": WRITE,
         "Client": READ, "ClientMember": READ, "Campaign": READ, "CampaignMetric": READ,
         "Report": READ, "StorageFolder": READ, "StorageFile": READ,
+        "AuditEvent": READ, "ImpersonationSession": READ,  # no "view as" (SPEC §5)
     },
     # Client users reach no staff view: only the portal, and the API below. What their
     # membership role (owner/admin/member/viewer) lets them change is decided per write

@@ -8,7 +8,7 @@ SQLAlchemy session.
 1. **Reads** (``do_orm_execute``): for a client user every ORM SELECT/UPDATE/DELETE gets
    ``client_id = <their client>`` on every tenant-owned entity it touches (joins,
    relationship loads, counts, drop-down choices, exports included); internal ticket
-   messages and staff-only tables (billing events, job runs, daily analytics) vanish.
+   messages, staff-only audit events and staff-only tables (billing events, job runs, daily analytics) vanish.
    Asking for another client's row by id finds nothing, which the doors turn into 404.
 2. **Writes** (``before_flush``): a client user's new rows are forced onto their client,
    rows of another client cannot be written, the membership-role rule
@@ -32,7 +32,7 @@ from flask import current_app, has_app_context
 from sqlalchemy.orm import Session, scoped_session, with_loader_criteria
 
 from app import models as m
-from app.services import tenancy
+from app.services import identity, tenancy
 from app.services.tenancy import Forbidden, NotFound, Scope
 
 # Tables only staff may ever read.
@@ -42,6 +42,9 @@ CLIENT_OPTIONAL_MODELS = (m.AuditEvent, m.ImpersonationSession)
 SCOPED_MODELS = (*m.TENANT_MODELS, *CLIENT_OPTIONAL_MODELS)
 GUARDED_CLASSES = frozenset((*SCOPED_MODELS, m.Client, *STAFF_ONLY_MODELS))
 _MODEL_BY_TABLE = {model.__tablename__: model for model in GUARDED_CLASSES}
+# Tenant rows a client never sees even in its own client: internal ticket messages and
+# staff-only audit events (model → the boolean column that hides them).
+_FLAGGED = {m.TicketMessage: "internal", m.AuditEvent: "staff_only"}
 
 _registered = False
 
@@ -53,9 +56,12 @@ def _tenant_filter_enabled() -> bool:
 def _criteria(client_id: int) -> list:
     """The loader criteria that keep a client user inside ``client_id``."""
     options = [with_loader_criteria(model, lambda cls: cls.client_id == client_id, include_aliases=True)
-               for model in SCOPED_MODELS if model is not m.TicketMessage]
+               for model in SCOPED_MODELS if model not in _FLAGGED]
     options.append(with_loader_criteria(
         m.TicketMessage, lambda cls: sa.and_(cls.client_id == client_id, cls.internal.is_(False)),
+        include_aliases=True))
+    options.append(with_loader_criteria(
+        m.AuditEvent, lambda cls: sa.and_(cls.client_id == client_id, cls.staff_only.is_(False)),
         include_aliases=True))
     options.append(with_loader_criteria(m.Client, lambda cls: cls.id == client_id, include_aliases=True))
     options.extend(with_loader_criteria(model, sa.false(), include_aliases=True) for model in STAFF_ONLY_MODELS)
@@ -101,8 +107,8 @@ def _table_condition(table, client_id: int):
         return sa.false()
     if model is m.Client:
         return table.c.id == client_id
-    if model is m.TicketMessage:
-        return sa.and_(table.c.client_id == client_id, table.c.internal.is_(False))
+    if model in _FLAGGED:
+        return sa.and_(table.c.client_id == client_id, table.c[_FLAGGED[model]].is_(False))
     return table.c.client_id == client_id
 
 
@@ -146,7 +152,14 @@ def _changed_attributes(obj) -> set[str]:
     return changed
 
 
+READ_ONLY_MESSAGE = ("Read-only view: you are viewing as a client user and cannot make changes. "
+                     "End the session to make changes as yourself.")
+
+
 def _before_flush(session: Session, flush_context, instances) -> None:
+    if identity.current().read_only and (session.new or session.deleted or any(
+            session.is_modified(o) for o in session.dirty)):
+        raise Forbidden(READ_ONLY_MESSAGE)  # a read-only "view as" session writes nothing
     scope = tenancy.current_scope()
     apply_database_scope(session, scope)  # the flush's statements run under this scope
     if scope.is_staff:

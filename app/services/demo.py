@@ -101,8 +101,22 @@ def seed_demo(appbuilder, session, password: str, scale: int = 1, today: dt.date
                                     staff, owner, viewer, scale, today or utcnow().date())
             _create_files_reports_billing(session, client, owner, upload_dir, today or utcnow().date())
             created.append(slug)
+            if slug == "basic-co":
+                _record_view_as_session(session, staff["operator"], owner)
         session.commit()
     return {"created": created, "users": len(STAFF) + 2 * len(CLIENTS)}
+
+
+def _record_view_as_session(session, operator, target) -> None:
+    """A finished "view as" session, through the same service staff use, so the audit
+    screens and the client's activity show one."""
+    from app.models import ImpersonationEnd
+    from app.services import impersonation
+
+    started = utcnow() - dt.timedelta(days=2)
+    row = impersonation.start(session, operator, target.id, "Client reported the dashboard charts look empty",
+                              now=started)
+    impersonation.end(session, row, ImpersonationEnd.ENDED, now=started + dt.timedelta(minutes=7))
 
 
 def _create_client(session, rng, slug, name, tier, n_projects, n_domains, platforms, staff, owner, viewer,

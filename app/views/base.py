@@ -352,6 +352,7 @@ class AtriumModelView(ModelView):
     method_permission_name = METHOD_PERMISSIONS
     page_size = 25
     list_widget = AtriumListWidget
+    show_template = "atrium/show.html"  # FAB's show page plus the record's audit History
 
     @expose("/download/<string:filename>")
     @has_access
@@ -366,6 +367,8 @@ class AtriumModelView(ModelView):
         if datamodel is None:
             return
         model = datamodel.obj
+        if model.__name__ not in ("AuditEvent", "ImpersonationSession"):
+            cls.extra_args = {**(getattr(cls, "extra_args", None) or {}), "audit_resource": model.__name__}
         formatters = dict(getattr(cls, "formatters_columns", None) or {})
         for column in model.__table__.columns:
             if isinstance(column.type, UTCDateTime) and column.key not in formatters:

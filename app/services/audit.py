@@ -1,0 +1,394 @@
+"""The audit trail (SPEC §6): captured below the doors, append-only, hash-chained.
+
+Capture
+- Every flush of an audited model (``after_flush``) writes one event per created,
+  updated or deleted row with its per-field ``[old, new]`` values; secrets are masked
+  (``***``) and bookkeeping columns are left out. UI, API, CLI and jobs all flush
+  through the session, so none of them can skip it. Bulk statements run through the
+  session (``session.execute(update(Model)...)``) are captured as one event each with
+  the rows affected and the values set.
+- Events that are not row changes are written with ``record()``: logins (the username
+  tried, never the password), logout, impersonation start/end, exports, permission
+  denials, limit overrides, jobs triggered by a person.
+- Identities come from ``services.identity``: actor, true user (the staff member while
+  impersonating), impersonation session, channel, IP, user agent, request id.
+
+Chain
+- Every event stores ``seq`` (1, 2, 3 ...), the previous event's hash and its own
+  SHA-256 over its canonical JSON plus that previous hash. Appenders are serialised by
+  locking the one row of ``audit_chain_head`` (``SELECT ... FOR UPDATE``), which holds
+  the last ``seq`` and hash; it carries no tenant data, so a client user's transaction
+  chains onto the true head, not onto the last event it may read.
+- ``verify()`` recomputes the chain and names the first broken event.
+- ``prune(before)`` deletes events older than a date and appends a ``audit.checkpoint``
+  event recording the last pruned hash, so the remaining chain still verifies.
+- PostgreSQL refuses UPDATE and DELETE on ``audit_events`` (a trigger, migration
+  ``d4a7c9e1f2b3``); ``prune`` alone may delete, by setting ``atrium.audit_prune`` for
+  its own transaction, and it leaves a checkpoint in the chain.
+
+What clients see: events of their own client that are not ``staff_only`` (internal
+ticket messages, changes to internal notes only), through the same tenant scoping as
+every other table. The per-field changes are staff-only on screen.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import enum
+import hashlib
+import io
+import json
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.models.audit import AuditChainHead, AuditEvent
+from app.models.base import utcnow
+from app.services import identity as identity_service
+
+MASK = "***"
+SECRET_WORDS = ("password", "secret", "token", "api_key")
+# Bookkeeping columns: never worth an event on their own.
+IGNORED_FIELDS = frozenset({"created_at", "updated_at", "changed_on", "created_on", "changed_by_fk",
+                            "created_by_fk", "last_login", "login_count", "fail_login_count"})
+# Fields clients never see; an update touching only these is a staff-only event.
+STAFF_ONLY_FIELDS = frozenset({"internal_notes", "hosting_monthly_cost", "assignee_id"})
+# Telemetry and the audit tables themselves are not audited row by row.
+NOT_AUDITED = frozenset({"AuditEvent", "AuditChainHead", "ImpersonationSession", "MonitorCheck", "JobRun"})
+
+_registered = False
+_enabled = True
+
+# --------------------------------------------------------------------------- values
+
+
+def _plain(value):
+    """A JSON value that reads back identically from SQLite JSON and PostgreSQL JSONB."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, float)):
+        return str(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _masked(field: str, value):
+    if value is not None and any(word in field.lower() for word in SECRET_WORDS):
+        return MASK
+    return _plain(value)
+
+
+def _canonical(row: dict) -> bytes:
+    fields = {k: row.get(k) for k in _HASHED}
+    fields["occurred_at"] = _timestamp(row["occurred_at"])
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _timestamp(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_HASHED = ("seq", "occurred_at", "action", "resource_type", "resource_id", "client_id", "actor_id",
+           "true_user_id", "impersonation_session_id", "channel", "ip", "user_agent", "request_id",
+           "changes", "details", "staff_only", "prev_hash")
+
+
+def compute_hash(row: dict) -> str:
+    return hashlib.sha256(_canonical(row)).hexdigest()
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _event(session, action: str, *, resource_type=None, resource_id=None, client_id=None, changes=None,
+           details=None, staff_only=False, who: identity_service.Identity | None = None) -> dict:
+    who = identity_service.resolved(session, who)
+    return {
+        "occurred_at": utcnow(), "action": action, "resource_type": resource_type,
+        "resource_id": None if resource_id is None else str(resource_id),
+        "client_id": client_id, "actor_id": who.actor_id, "true_user_id": who.true_user_id,
+        "impersonation_session_id": who.impersonation_session_id, "channel": who.channel,
+        "ip": who.ip, "user_agent": who.user_agent, "request_id": who.request_id,
+        "changes": _plain(changes) if changes else None, "details": _plain(details) if details else None,
+        "staff_only": bool(staff_only),
+    }
+
+
+def _append(session: Session, rows: list[dict]) -> None:
+    """Chain ``rows`` onto the head and insert them, in the session's transaction."""
+    if not rows:
+        return
+    connection = session.connection()
+    head = connection.execute(
+        sa.select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.id == 1).with_for_update()
+    ).first()
+    seq, prev = (head.seq, head.hash) if head is not None else (0, None)
+    for row in rows:
+        seq += 1
+        row["seq"], row["prev_hash"] = seq, prev
+        row["hash"] = prev = compute_hash(row)
+        row.setdefault("created_at", row["occurred_at"])
+        row.setdefault("updated_at", row["occurred_at"])
+    # ``inline()`` and no RETURNING: the id comes from the sequence inside the INSERT, and a
+    # client user's transaction may append (RLS lets every transaction INSERT into the log
+    # but read back only its own client's events).
+    insert = sa.insert(AuditEvent.__table__).inline()
+    if head is None:
+        connection.execute(insert, rows)
+        connection.execute(sa.insert(AuditChainHead.__table__), [{"id": 1, "seq": seq, "hash": prev}])
+        return
+    move_head = (sa.update(AuditChainHead.__table__).where(AuditChainHead.id == 1)
+                 .values(seq=seq, hash=prev))
+    if connection.dialect.name == "postgresql":  # one round trip: the head moves in a CTE
+        connection.execute(insert.add_cte(move_head.cte("move_head")), rows)
+    else:
+        connection.execute(insert, rows)
+        connection.execute(move_head)
+
+
+def record(session: Session, action: str, *, commit: bool = False, **fields) -> None:
+    """Write one event that is not a row change (login, export, denial ...)."""
+    if not _enabled:
+        return
+    _append(session, [_event(session, action, **fields)])
+    if commit:
+        session.commit()
+
+
+# --------------------------------------------------------------------------- ORM capture
+
+
+def _audited_class(cls) -> bool:
+    if cls.__name__ in NOT_AUDITED:
+        return False
+    return cls.__module__.startswith("app.models") or cls.__name__ == "User"
+
+
+def _audited(obj) -> bool:
+    """Atrium's own models and FAB's users (password and role changes); not FAB's
+    permission tables, which ``flask roles sync`` rewrites wholesale."""
+    return _audited_class(type(obj))
+
+
+def _client_of(connection, obj):
+    from app.models import Client, ClientMember, User
+
+    if isinstance(obj, Client):
+        return obj.id
+    if isinstance(obj, User):
+        return connection.execute(sa.select(ClientMember.client_id).where(ClientMember.user_id == obj.id)
+                                  ).scalar_one_or_none()
+    return getattr(obj, "client_id", None)
+
+
+def _column_values(obj, mapper) -> dict:
+    return {attr.key: _masked(attr.key, getattr(obj, attr.key, None))
+            for attr in mapper.column_attrs if attr.key not in IGNORED_FIELDS and attr.key != "id"}
+
+
+def _row_changes(obj, mapper) -> dict:
+    state = sa.inspect(obj)
+    changes = {}
+    for attr in mapper.column_attrs:
+        if attr.key in IGNORED_FIELDS:
+            continue
+        history = state.attrs[attr.key].history
+        if history.has_changes():
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
+            if old != new:
+                changes[attr.key] = [_masked(attr.key, old), _masked(attr.key, new)]
+    for rel in mapper.relationships:  # role changes of a user, a project's team
+        if rel.direction.name == "MANYTOMANY" and rel.key in state.dict:
+            history = state.attrs[rel.key].history
+            if history.has_changes():
+                before = [*history.unchanged, *history.deleted]
+                after = [*history.unchanged, *history.added]
+                changes[rel.key] = [sorted(str(x) for x in before), sorted(str(x) for x in after)]
+    return changes
+
+
+def _action_for_user_change(changes: dict) -> str:
+    if "password" in changes:
+        return "user.password_changed"
+    if "roles" in changes:
+        return "user.roles_changed"
+    return "update"
+
+
+def _after_flush(session: Session, flush_context) -> None:
+    if not _enabled:
+        return
+    connection = session.connection()
+    rows = []
+    for operation, objects in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in objects:
+            if not _audited(obj):
+                continue
+            mapper = sa.inspect(type(obj))
+            if operation == "update":
+                if not session.is_modified(obj):
+                    continue
+                changes = _row_changes(obj, mapper)
+                if not changes:
+                    continue
+            else:
+                values = _column_values(obj, mapper)
+                changes = {k: [None, v] if operation == "create" else [v, None]
+                           for k, v in values.items() if v is not None}
+            name = type(obj).__name__
+            action = _action_for_user_change(changes) if (name == "User" and operation == "update") else operation
+            staff_only = bool(getattr(obj, "internal", False)) or (
+                operation == "update" and set(changes) <= STAFF_ONLY_FIELDS)
+            rows.append(_event(session, action, resource_type=name, resource_id=obj.id,
+                               client_id=_client_of(connection, obj), changes=changes, staff_only=staff_only))
+            if name == "Client" and "limit_overrides" in changes:
+                rows.append(_event(session, "limit_override.set", resource_type=name, resource_id=obj.id,
+                                   client_id=obj.id, details={"overrides": changes["limit_overrides"][1]},
+                                   staff_only=True))
+    _append(session, rows)
+
+
+def _on_execute(state) -> None:
+    """Bulk INSERT/UPDATE/DELETE through the session: one event each, after it ran."""
+    if not _enabled or not (state.is_insert or state.is_update or state.is_delete):
+        return None
+    if state.execution_options.get("atrium_audit_skip"):
+        return None
+    mapper = state.bind_mapper
+    if mapper is None or not _audited_class(mapper.class_):
+        return None
+    result = state.invoke_statement()
+    action = "bulk_create" if state.is_insert else ("bulk_update" if state.is_update else "bulk_delete")
+    params = state.parameters
+    rows = getattr(result, "rowcount", None)
+    details = {"rows": len(params) if rows is None and isinstance(params, list) else rows}
+    if state.is_update and isinstance(params, dict):
+        details["values"] = {k: _masked(k, v) for k, v in params.items()}
+    elif state.is_update:
+        values = getattr(state.statement, "_values", None) or {}
+        details["values"] = {getattr(k, "key", str(k)): _masked(str(getattr(k, "key", k)), getattr(v, "value", str(v)))
+                             for k, v in dict(values).items()}
+    record(state.session, action, resource_type=mapper.class_.__name__, details=details,
+           staff_only=True)
+    return result
+
+
+def register() -> None:
+    global _registered
+    if not _registered:
+        sa.event.listen(Session, "after_flush", _after_flush)
+        sa.event.listen(Session, "do_orm_execute", _on_execute)
+        _registered = True
+
+
+class disabled:
+    """``with audit.disabled():`` — capture off (the audit benchmark's baseline only)."""
+
+    def __enter__(self):
+        global _enabled
+        self._before, _enabled = _enabled, False
+
+    def __exit__(self, *exc):
+        global _enabled
+        _enabled = self._before
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def verify(session: Session, batch: int = 5000) -> tuple[bool, str, int]:
+    """Recompute the chain: ``(ok, message, events checked)``; the message names the
+    first broken event (by ``seq`` and id)."""
+    columns = [AuditEvent.id, AuditEvent.hash, *[getattr(AuditEvent, k) for k in _HASHED]]
+    checkpoints = {
+        (d or {}).get("last_pruned_hash") for d in session.execute(
+            sa.select(AuditEvent.details).where(AuditEvent.action == "audit.checkpoint")).scalars()}
+    expected_prev, expected_seq, checked, last_seq = None, None, 0, 0
+    while True:
+        rows = session.execute(sa.select(*columns).where(AuditEvent.seq > last_seq)
+                               .order_by(AuditEvent.seq).limit(batch)).mappings().all()
+        if not rows:
+            break
+        for row in rows:
+            row = dict(row)
+            where = f"event seq {row['seq']} (id {row['id']}, {row['action']})"
+            if expected_seq is None:
+                if row["prev_hash"] is not None and row["prev_hash"] not in checkpoints:
+                    return False, f"chain broken at {where}: it follows an event that is missing", checked
+            elif row["seq"] != expected_seq:
+                return False, (f"chain broken at {where}: events {expected_seq}..{row['seq'] - 1} "
+                               "are missing"), checked
+            elif row["prev_hash"] != expected_prev:
+                return False, f"chain broken at {where}: previous hash does not match", checked
+            if compute_hash(row) != row["hash"]:
+                return False, f"chain broken at {where}: its content was changed", checked
+            expected_prev, expected_seq, last_seq = row["hash"], row["seq"] + 1, row["seq"]
+            checked += 1
+    return True, f"audit chain intact: {checked} events", checked
+
+
+def prune(session: Session, before: dt.datetime) -> int:
+    """Delete events that occurred before ``before``, leaving a checkpoint in the chain."""
+    last = session.execute(sa.select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.occurred_at < before)
+                           .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    if last is None:
+        return 0
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT set_config('atrium.audit_prune', 'on', true)"))
+    deleted = connection.execute(sa.delete(AuditEvent.__table__).where(AuditEvent.seq <= last.seq)).rowcount
+    record(session, "audit.checkpoint", details={"pruned_through_seq": last.seq, "last_pruned_hash": last.hash,
+                                                 "events_pruned": deleted, "before": before}, staff_only=True)
+    return deleted
+
+
+def history(session: Session, resource_type: str, resource_id, limit: int = 50) -> list[AuditEvent]:
+    """Events about one record, newest first (scoped like every read)."""
+    return list(session.execute(
+        sa.select(AuditEvent).where(AuditEvent.resource_type == resource_type,
+                                    AuditEvent.resource_id == str(resource_id))
+        .order_by(AuditEvent.seq.desc()).limit(limit)).scalars())
+
+
+CSV_COLUMNS = ("seq", "occurred_at", "action", "resource_type", "resource_id", "client_id", "actor_id",
+               "true_user_id", "impersonation_session_id", "channel", "ip", "request_id", "changes", "details",
+               "hash")
+
+
+def _spreadsheet_safe(value):
+    """Text a spreadsheet would run as a formula is prefixed with an apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def export_csv(events) -> str:
+    """``events`` as CSV text (the caller records the export)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for event in events:
+        values = []
+        for column in CSV_COLUMNS:
+            value = getattr(event, column)
+            if isinstance(value, (dict, list)):
+                value = json.dumps(value, sort_keys=True, ensure_ascii=False)
+            elif isinstance(value, dt.datetime):
+                value = _timestamp(value)
+            values.append(_spreadsheet_safe("" if value is None else value))
+        writer.writerow(values)
+    return out.getvalue()

@@ -1,0 +1,211 @@
+"""Who is acting: ONE context object read by audit, logging and Sentry alike.
+
+``current()`` returns an ``Identity``:
+
+- ``actor_id``: the acting user (``g.user``; during "view as" that is the client user);
+- ``true_user_id``: the person really at the keyboard (the staff user while
+  impersonating; otherwise the actor);
+- ``impersonation_session_id`` and ``read_only`` while impersonating;
+- ``channel``: ``web`` (pages), ``api`` (REST with a token), ``cli``, ``job``;
+- ``request_id``, ``ip``, ``user_agent`` of the request.
+
+Where it comes from:
+- a request: ``bind_request()`` (``app.views.impersonation`` calls it in
+  ``before_request``, after Flask-AppBuilder has set ``g.user``);
+- a job: ``bound(identity)`` restores the identity of whoever enqueued it
+  (``workers.queues``), or the ``system`` user for schedules;
+- the CLI and anything else outside a request: the ``system`` user, channel ``cli``.
+
+Nothing here decides what a user may do (that is ``services.tenancy``) or writes audit
+rows (``services.audit``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import re
+import uuid
+from dataclasses import asdict, dataclass, replace
+
+import sqlalchemy as sa
+
+SYSTEM_USERNAME = "system"
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Identity:
+    actor_id: int | None = None
+    true_user_id: int | None = None
+    impersonation_session_id: int | None = None
+    read_only: bool = False
+    channel: str = "cli"
+    request_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+    @property
+    def impersonating(self) -> bool:
+        return self.impersonation_session_id is not None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Identity":
+        known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+# Jobs and CLI commands bind an identity here; requests keep theirs on ``g``.
+_bound: contextvars.ContextVar[Identity | None] = contextvars.ContextVar("atrium_identity", default=None)
+
+
+def system_user_id(session) -> int | None:
+    """The id of the ``system`` user (created by ``flask roles sync``), cached per database."""
+    bind = session.get_bind()
+    key = str(bind.url)
+    if key not in _system_ids:
+        from app.models import User
+
+        found = session.execute(
+            sa.select(User.id).where(User.username == SYSTEM_USERNAME)
+            .execution_options(atrium_scope_lookup=True)
+        ).scalar_one_or_none()
+        if found is None:
+            return None
+        _system_ids[key] = found
+    return _system_ids[key]
+
+
+_system_ids: dict[str, int] = {}
+
+
+def ensure_system_user(session) -> int:
+    """Create the ``system`` user (inactive: it cannot sign in) if missing; its id."""
+    import secrets
+
+    from werkzeug.security import generate_password_hash
+
+    from app.models import User
+
+    forget_system_user()
+    found = system_user_id(session)
+    if found is not None:
+        return found
+    user = User(username=SYSTEM_USERNAME, first_name="Atrium", last_name="system",
+                email="system@atrium.invalid", active=False,
+                password=generate_password_hash(secrets.token_urlsafe(32)))
+    session.add(user)
+    session.flush()
+    forget_system_user()
+    return user.id
+
+
+def forget_system_user() -> None:
+    """Drop the cached ids."""
+    _system_ids.clear()
+
+
+def _request_id() -> str:
+    from flask import request
+
+    given = request.headers.get("X-Request-ID", "")
+    return given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+
+
+def bind_request(impersonation=None) -> Identity:
+    """Compute this request's identity from ``g.user`` and an active impersonation session
+    (an ``ImpersonationSession`` row or ``None``) and keep it on ``g``."""
+    from flask import g, request
+
+    user = getattr(g, "user", None)
+    actor_id = getattr(user, "id", None) if getattr(user, "is_authenticated", False) else None
+    identity = Identity(
+        actor_id=actor_id,
+        true_user_id=impersonation.staff_user_id if impersonation is not None else actor_id,
+        impersonation_session_id=impersonation.id if impersonation is not None else None,
+        read_only=impersonation is not None and impersonation.mode == "read-only",
+        channel="api" if request.path.startswith("/api/") else "web",
+        request_id=g.get("atrium_request_id") or _request_id(),
+        ip=request.remote_addr,
+        user_agent=(request.user_agent.string or "")[:500] or None,
+    )
+    g.atrium_request_id = identity.request_id
+    g.atrium_identity = identity
+    _tag_sentry(identity)
+    return identity
+
+
+def _tag_sentry(identity: Identity) -> None:
+    """Sentry events carry the same identities (a no-op while Sentry is not initialised)."""
+    import sentry_sdk
+
+    if identity.actor_id is not None:
+        sentry_sdk.set_user({"id": str(identity.actor_id)})
+    sentry_sdk.set_tag("true_user", str(identity.true_user_id or ""))
+    sentry_sdk.set_tag("impersonation_session", str(identity.impersonation_session_id or ""))
+    sentry_sdk.set_tag("request_id", identity.request_id or "")
+
+
+def current() -> Identity:
+    """The identity of whatever is running now (request, job, CLI)."""
+    bound = _bound.get()
+    if bound is not None:
+        return bound
+    from flask import g, has_request_context
+
+    if has_request_context():
+        found = g.get("atrium_identity")
+        if found is not None:
+            user = getattr(g, "user", None)
+            actor_id = getattr(user, "id", None) if getattr(user, "is_authenticated", False) else None
+            # A login or "view as" inside this request changes the actor from here on.
+            return found if found.actor_id == actor_id or found.impersonating else replace(
+                found, actor_id=actor_id, true_user_id=actor_id)
+        return bind_request()
+    return Identity(channel="cli")
+
+
+def resolved(session, identity: Identity | None = None) -> Identity:
+    """``identity`` (default: ``current()``) with the ``system`` user filled in where no
+    person is acting outside a request (CLI, schedules)."""
+    identity = identity or current()
+    if identity.actor_id is None and identity.channel in ("cli", "job"):
+        system = system_user_id(session)
+        return replace(identity, actor_id=system, true_user_id=identity.true_user_id or system)
+    return identity
+
+
+@contextlib.contextmanager
+def bound(identity: Identity):
+    """Run a block (a job) as ``identity``."""
+    token = _bound.set(identity)
+    try:
+        yield identity
+    finally:
+        _bound.reset(token)
+
+
+def for_job(enqueued_by: Identity | None) -> Identity:
+    """The identity a job runs with: whoever enqueued it, or the system (schedules)."""
+    if enqueued_by is None:
+        return Identity(channel="job")
+    return replace(enqueued_by, channel="job", read_only=False)
+
+
+class IdentityLogFilter(logging.Filter):
+    """Adds ``request_id``, ``user``, ``true_user`` and ``impersonation`` to log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            identity = current()
+        except Exception:  # noqa: BLE001 - logging must never fail
+            identity = Identity()
+        record.request_id = identity.request_id or "-"
+        record.user = identity.actor_id or "-"
+        record.true_user = identity.true_user_id or "-"
+        record.impersonation = identity.impersonation_session_id or "-"
+        return True

@@ -1,0 +1,157 @@
+"""Audit screens (SPEC §6): the audit log, impersonation sessions, the client's activity.
+
+Read-only by construction: these views expose no add, edit or delete route at all (the
+methods are replaced by plain ones without a URL), so nobody can change an event from
+the UI; the database refuses it as well on PostgreSQL. The CSV export (Admin) applies the
+list's filters and is itself an audit event. Clients read their own organisation's
+activity through the same tenant scoping as everything else (staff-only events and the
+per-field changes never reach them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Response
+from flask_appbuilder import expose, has_access
+from flask_appbuilder.urltools import get_filter_args
+
+from app import models as m
+from app.extensions import db
+from app.services import audit
+from app.views.base import METHOD_PERMISSIONS, AtriumInterface, AtriumModelView
+from app.views.portal import PortalModelView
+
+_NO_ROUTE = ("add", "edit", "delete", "action", "action_post")
+
+
+def _not_routed(self, *args, **kwargs):  # pragma: no cover - never reachable by URL
+    raise RuntimeError("audit records cannot be changed")
+
+
+class _NoWriteRoutes:
+    """Mixin: list/show only; the write methods are replaced by plain ones without a URL."""
+
+    base_permissions = ["can_read"]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in _NO_ROUTE:  # a method without @expose has no URL
+            setattr(cls, name, _not_routed)
+
+
+class ReadOnlyModelView(_NoWriteRoutes, AtriumModelView):
+    """A staff list/show view with no write route."""
+
+    add_columns = edit_columns = []
+
+
+class ReadOnlyPortalView(_NoWriteRoutes, PortalModelView):
+    """A portal list/show view with no write route."""
+
+
+EVENT_LABELS = {"actor_id": "Actor (user id)", "true_user_id": "True user (user id)", "client_id": "Client id",
+                "impersonation_session_id": "View-as session id", "occurred_at": "When", "resource_type": "Record type", "resource_id": "Record id",
+                "true_user": "True user", "impersonation_session": "View-as session", "seq": "#"}
+
+
+class AuditEventView(ReadOnlyModelView):
+    datamodel = AtriumInterface(m.AuditEvent)
+    class_permission_name = "AuditEvent"
+    method_permission_name = {**METHOD_PERMISSIONS, "export": "export"}
+    base_permissions = ["can_read", "can_export"]
+    list_title = "Audit log"
+    show_title = "Audit event"
+    list_columns = ["seq", "occurred_at", "action", "resource_type", "resource_id", "client", "actor",
+                    "true_user", "channel"]
+    show_columns = ["seq", "occurred_at", "action", "resource_type", "resource_id", "client", "actor",
+                    "true_user", "impersonation_session", "channel", "ip", "user_agent", "request_id", "changes",
+                    "details", "staff_only", "prev_hash", "hash"]
+    # The user and client filters take ids (the log keeps ids, not foreign keys); each
+    # id is a link on the user's or client's own page.
+    search_columns = ["actor_id", "true_user_id", "client_id", "resource_type", "resource_id", "action",
+                      "occurred_at", "channel", "impersonation_session_id"]
+    base_order = ("seq", "desc")
+    label_columns = EVENT_LABELS
+    list_template = "atrium/audit_list.html"
+
+    @expose("/export.csv")
+    @has_access
+    def export(self):
+        """The filtered log as CSV (Admin); recorded as an ``audit.export`` event."""
+        get_filter_args(self._filters)
+        count, events = self.datamodel.query(self._filters, "seq", "asc")
+        text = audit.export_csv(events)
+        audit.record(db.session, "audit.export", commit=True, resource_type="AuditEvent",
+                     details={"rows": count, "filters": self._filters.get_filters_values_tojson()})
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        return Response(text, mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="atrium-audit-{stamp}.csv"'})
+
+
+class ImpersonationEventView(AuditEventView):
+    """The events written during one impersonation session (its related list)."""
+
+    list_title = "Events in this session"
+    base_permissions = ["can_read"]
+
+
+class ImpersonationSessionView(ReadOnlyModelView):
+    datamodel = AtriumInterface(m.ImpersonationSession)
+    class_permission_name = "ImpersonationSession"
+    list_title = "View-as sessions"
+    list_columns = ["started_at", "staff_user", "target_user", "client", "mode", "reason", "ended_at",
+                    "end_reason"]
+    show_columns = ["staff_user", "target_user", "client", "mode", "reason", "started_at", "expires_at",
+                    "ended_at", "end_reason", "ip"]
+    search_columns = ["staff_user", "target_user", "client", "mode", "started_at", "end_reason"]
+    related_views = [ImpersonationEventView]
+    base_order = ("started_at", "desc")
+    label_columns = {"staff_user": "Staff", "target_user": "Viewed as", "end_reason": "How it ended"}
+
+
+# --------------------------------------------------------------------------- portal
+
+
+class PortalActivityView(ReadOnlyPortalView):
+    """What happened in the client's organisation, including staff changes and view-as
+    sessions on its users. Scoped to the client; staff-only events are not loaded."""
+
+    datamodel = AtriumInterface(m.AuditEvent)
+    class_permission_name = "PortalActivity"
+    route_base = "/portal/activity"
+    list_title = "Activity"
+    list_columns = ["occurred_at", "action", "resource_type", "resource_id", "actor", "true_user"]
+    show_columns = list_columns
+    search_columns = ["action", "resource_type", "occurred_at"]
+    base_order = ("seq", "desc")
+    label_columns = {**EVENT_LABELS, "actor": "By", "true_user": "On behalf of (agency)"}
+
+
+class PortalViewAsSessionView(ReadOnlyPortalView):
+    datamodel = AtriumInterface(m.ImpersonationSession)
+    class_permission_name = "PortalActivity"
+    route_base = "/portal/view-as-sessions"
+    list_title = "Agency view-as sessions"
+    list_columns = ["started_at", "staff_user", "target_user", "mode", "reason", "ended_at", "end_reason"]
+    show_columns = list_columns
+    base_order = ("started_at", "desc")
+    label_columns = {"staff_user": "Agency staff", "target_user": "Viewed as", "end_reason": "How it ended"}
+
+
+def history_for(resource_type: str, pk) -> dict:
+    """The History list of a record's page (a template global)."""
+    from app.services import tenancy
+
+    events = audit.history(db.session, resource_type, pk)
+    return {"events": events, "show_changes": tenancy.current_scope().is_staff}
+
+
+def register(appbuilder) -> None:
+    appbuilder.add_view(AuditEventView, "Audit log", icon="fa-shield", category="Audit",
+                        category_icon="fa-shield")
+    appbuilder.add_view(ImpersonationSessionView, "View-as sessions", icon="fa-user-secret", category="Audit")
+    appbuilder.add_view_no_menu(ImpersonationEventView)
+    appbuilder.add_view(PortalActivityView, "Activity", icon="fa-history")
+    appbuilder.add_view_no_menu(PortalViewAsSessionView)
+    appbuilder.app.jinja_env.globals["audit_history"] = history_for

@@ -1,0 +1,129 @@
+"""Audit capture overhead: 1,000 ticket updates through the service layer, audit on vs off.
+
+Target (issue 4): median time per update with audit on is at most 1.3x the same work
+with audit off, measured in the same run on PostgreSQL.
+
+What it does: creates a private database (``atrium_bench_audit``), migrates, syncs roles
+and seeds ``--scale 32`` (1,024 tickets), then runs ``--rounds`` rounds; each round
+updates ``--per-round`` tickets with audit capture on and the same number with it off
+(``services.audit.disabled()``), alternating which goes first, one commit per update
+(priority and status changed through the session, so the SLA rules of
+``services.lifecycle`` and the tenancy guard run as in production). It prints a JSON
+summary (median/p95 ms per update for both, the ratio, statements per update) and exits
+1 when the ratio is over the target. Finally ``flask audit verify`` must pass.
+
+    .venv/bin/python bench/audit_overhead.py [--pg postgresql://postgres@127.0.0.1:5432] [--keep-db]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TARGET = 1.3
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--db", default="atrium_bench_audit")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--per-round", type=int, default=100)
+    parser.add_argument("--keep-db", action="store_true", help="reuse the database if it exists")
+    args = parser.parse_args()
+    if args.db in ("postgres", "test", "template0", "template1"):
+        parser.error("refusing to use a shared database")
+
+    import psycopg
+    import sqlalchemy as sa
+
+    admin = psycopg.connect(f"{args.pg}/postgres", autocommit=True)
+    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.db,)).fetchone()
+    if not exists or not args.keep_db:
+        admin.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{args.db}"')
+    admin.close()
+
+    from app import create_app
+    from app.extensions import db
+    from app.models import Ticket
+    from app.services import audit
+    from tests.conftest import PASSWORD, run_cli
+
+    app = create_app("development", {"SQLALCHEMY_DATABASE_URI": f"{args.pg.replace('postgresql://', 'postgresql+psycopg://')}/{args.db}"})
+    with app.app_context():
+        if not exists or not args.keep_db:
+            for cli_args in (("db", "upgrade"), ("roles", "sync"),
+                             ("seed", "demo", "--password", PASSWORD, "--scale", "32")):
+                result = run_cli(app, *cli_args)
+                if result.exit_code != 0:
+                    print(result.output, file=sys.stderr)
+                    return 2
+        ids = list(db.session.execute(sa.select(Ticket.id).order_by(Ticket.id)).scalars())
+        needed = args.rounds * args.per_round * 2
+        if len(ids) < args.per_round * 2:
+            print(f"need at least {args.per_round * 2} tickets, have {len(ids)}", file=sys.stderr)
+            return 2
+        statements = {"n": 0}
+        sa.event.listen(db.engine, "before_cursor_execute", lambda *a, **k: statements.__setitem__("n", statements["n"] + 1))
+        priorities = ("low", "medium", "high", "urgent")
+        timings = {"on": [], "off": []}
+        counted = {"on": 0, "off": 0}
+        cursor = 0
+
+        def update_batch(mode: str):
+            nonlocal cursor
+            for _ in range(args.per_round):
+                pk = ids[cursor % len(ids)]
+                cursor += 1
+                start_n = statements["n"]
+                start = time.perf_counter()
+                ticket = db.session.get(Ticket, pk)
+                ticket.priority = priorities[(priorities.index(ticket.priority) + 1) % 4]
+                ticket.status = "in_progress" if ticket.status != "in_progress" else "open"
+                db.session.commit()
+                timings[mode].append((time.perf_counter() - start) * 1000)
+                counted[mode] += statements["n"] - start_n
+
+        for _ in range(2):  # warm-up, untimed
+            update_batch("on")
+        timings = {"on": [], "off": []}
+        counted = {"on": 0, "off": 0}
+        for round_no in range(args.rounds):
+            order = ("on", "off") if round_no % 2 == 0 else ("off", "on")
+            for mode in order:
+                if mode == "off":
+                    with audit.disabled():
+                        update_batch(mode)
+                else:
+                    update_batch(mode)
+        verify = run_cli(app, "audit", "verify")
+
+    def summary(values):
+        values = sorted(values)
+        return {"median_ms": round(statistics.median(values), 3),
+                "p95_ms": round(values[int(len(values) * 0.95) - 1], 3), "n": len(values)}
+
+    on, off = summary(timings["on"]), summary(timings["off"])
+    ratio = round(on["median_ms"] / off["median_ms"], 3)
+    result = {
+        "updates_per_mode": on["n"], "audit_on": on, "audit_off": off, "ratio_median": ratio, "target": TARGET,
+        "statements_per_update": {m: round(counted[m] / max(1, len(timings[m])), 2) for m in counted},
+        "audit_verify": verify.output.strip(), "met": ratio <= TARGET and verify.exit_code == 0,
+        "planned_updates": needed,
+    }
+    print(json.dumps(result, indent=2))
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "audit_overhead.json").write_text(json.dumps(result, indent=2))
+    return 0 if result["met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
