@@ -18,7 +18,7 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 
-from flask import abort
+from flask import abort, current_app, request, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.widgets import ListWidget
@@ -26,7 +26,7 @@ from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
 import sqlalchemy as sa
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from wtforms import BooleanField, Field, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Optional
@@ -340,10 +340,116 @@ class AtriumInterface(SQLAInterface):
         return self._guarded(super().delete, item, commit)
 
 
+class ListLinks:
+    """The ordering, page and page-size links of one list page: the URLs FAB's
+    ``link_order`` / ``link_page`` / ``link_page_size`` filters build, with one
+    ``url_for`` per kind of link instead of one per link (about 20 on a paged list).
+
+    FAB copies the request's view and query arguments, sets one of them and calls
+    ``url_for``. Here that is done once with a placeholder value, and each link puts its
+    value in the placeholder's place. Only values that URL encoding leaves unchanged
+    (page numbers, column names) take that path; anything else, or a query string that
+    already contains the placeholder, is built by FAB's filter itself.
+    """
+
+    PLACEHOLDER = "__atrium_link__"
+    _PLAIN = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+    def __init__(self, modelview_name: str):
+        self.view = modelview_name
+        self._templates: dict[str, str | None] = {}
+
+    def _template(self, key: str, changes) -> str | None:
+        if key not in self._templates:
+            template = None
+            if self.PLACEHOLDER.encode() not in request.query_string:
+                args = request.args.copy()
+                for name, value in changes(args):
+                    args[name] = value
+                template = url_for(request.endpoint, **{**request.view_args, **args.to_dict()})
+                if template.count(self.PLACEHOLDER) != 1:
+                    template = None
+            self._templates[key] = template
+        return self._templates[key]
+
+    def _link(self, key: str, changes, value, fallback: str):
+        template = self._template(key, changes)
+        text = str(value)
+        if template is None or not self._PLAIN.match(text):
+            return current_app.jinja_env.filters[fallback](value, self.view)
+        return template.replace(self.PLACEHOLDER, text)
+
+    def order(self, column: str) -> str:
+        """FAB's ``link_order``: order by ``column``, flipping the direction."""
+        oc, od = "_oc_" + self.view, "_od_" + self.view
+
+        def changes(args):
+            direction = ("desc" if args.get(od) == "asc" else "asc") if oc in args else "asc"
+            return [(oc, self.PLACEHOLDER), (od, direction)]
+
+        return self._link("order", changes, column, "link_order")
+
+    def page(self, page: int) -> str:
+        """FAB's ``link_page``."""
+        return self._link("page", lambda args: [("page_" + self.view, self.PLACEHOLDER)], page, "link_page")
+
+    def page_size(self, page_size: int) -> str:
+        """FAB's ``link_page_size``."""
+        return self._link("psize", lambda args: [("psize_" + self.view, self.PLACEHOLDER)], page_size,
+                          "link_page_size")
+
+    def order_state(self, column: str) -> int:
+        """FAB's ``get_link_order``: 2 ascending, 1 descending, 0 not ordered by ``column``."""
+        if request.args.get("_oc_" + self.view) == column:
+            return 2 if request.args.get("_od_" + self.view) == "asc" else 1
+        return 0
+
+
 class AtriumListWidget(ListWidget):
-    """FAB's list table with row links built once per page (see the template)."""
+    """FAB's list table with row links built once per page and the rows written by one
+    Python loop (see the template)."""
 
     template = "atrium/list_widget.html"
+
+    def __call__(self, **kwargs):
+        modelview_name = kwargs.get("modelview_name") or self.template_args.get("modelview_name")
+        return super().__call__(rows=self.rows, links=ListLinks(modelview_name), **kwargs)
+
+    @staticmethod
+    def rows(value_columns, pks, include_columns, formatters, actions, show_url, edit_url, delete_url,
+             placeholder, labels):
+        """The ``<tr>`` of every row: the markup the template's per-cell loop produced,
+        every value and URL escaped exactly as ``{{ }}`` escapes it (``markupsafe``), but
+        without Jinja's per-expression overhead (about 50 µs a row)."""
+        t_show, t_show_record, t_edit, t_edit_record, t_delete, t_delete_record = map(escape, labels)
+        columns = [(name, formatters.get(name)) for name in include_columns]
+        links = bool(show_url or edit_url or delete_url)
+        out = []
+        add = out.append
+        for item, pk in zip(value_columns, pks):
+            pk = str(pk)
+            add("\n        <tr>")
+            if actions:
+                add(f'<td><input id="{escape(pk)}" class="action_check" name="rowid" value="{escape(pk)}" '
+                    f'type="checkbox"></td>')
+            if links:
+                add('<td><center><div class="btn-group btn-group-xs" style="display: flex;">')
+                if show_url:
+                    add(f'<a href="{escape(show_url.replace(placeholder, pk))}" class="btn btn-sm btn-default" '
+                        f'title="{t_show_record}"><span class="sr-only">{t_show}</span><i class="fa fa-search"></i></a>')
+                if edit_url:
+                    add(f'<a href="{escape(edit_url.replace(placeholder, pk))}" class="btn btn-sm btn-default" '
+                        f'title="{t_edit_record}"><span class="sr-only">{t_edit}</span><i class="fa fa-edit"></i></a>')
+                if delete_url:
+                    add(f'<a href="#" data-delete-url="{escape(delete_url.replace(placeholder, pk))}" '
+                        f'class="btn btn-sm btn-default confirm" title="{t_delete_record}"><span class="sr-only">'
+                        f'{t_delete}</span><i class="fa fa-trash"></i></a>')
+                add("\n        </div></center></td>")
+            for name, formatter in columns:
+                value = item[name]
+                add(f"\n            <td>{escape(formatter(value) if formatter else value)}</td>")
+            add("\n        </tr>")
+        return Markup("".join(out))
 
 
 class AtriumModelView(ModelView):
