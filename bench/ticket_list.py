@@ -141,30 +141,37 @@ def prepare_database(args, db_url: str, admin_url: str) -> dict:
     if exists and args.keep_db:
         tickets = _ticket_count(db_url)
         if tickets is not None and tickets >= expected:
-            log(f"reusing database {args.db} ({tickets} tickets)")
-            return {"reused": True, "tickets": tickets, "seed": None,
+            log(f"reusing database {args.db} ({tickets} tickets); bringing schema and roles up to date")
+            timings = {key: run_flask(key, cmd, db_url) for key, cmd in
+                       [("upgrade_s", ["db", "upgrade"]), ("roles_sync_s", ["roles", "sync"])]}
+            return {"reused": True, "tickets": tickets, "seed": None, "update": timings,
                     "vacuum_analyze_s": vacuum_analyze(db_url)}
         log(f"database {args.db} exists but holds {tickets} tickets (< {expected}): rebuilding")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if exists:
             conn.execute(f'DROP DATABASE "{args.db}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{args.db}"')
-    env = app_env(db_url)
     timings = {"scale": args.scale}
     for key, cmd in [("upgrade_s", ["db", "upgrade"]), ("roles_sync_s", ["roles", "sync"]),
                      ("seed_s", ["seed", "demo", "--password", PASSWORD, "--scale", str(args.scale)])]:
-        log(f"flask {' '.join(cmd)} ...")
-        started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "flask", *cmd], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
-        timings[key] = round(time.perf_counter() - started, 1)
-        if proc.returncode != 0:
-            raise BenchError(f"flask {' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-        log(f"  done in {timings[key]} s")
+        timings[key] = run_flask(key, cmd, db_url)
         if key == "seed_s" and timings[key] > 300:
             log(f"  WARNING: seeding took {timings[key]} s (> 5 min)")
     timings["vacuum_analyze_s"] = vacuum_analyze(db_url)
     return {"reused": False, "tickets": _ticket_count(db_url), "seed": timings}
+
+
+def run_flask(key: str, cmd: list[str], db_url: str) -> float:
+    """Run ``flask <cmd>`` against the benchmark database; seconds taken."""
+    log(f"flask {' '.join(cmd)} ...")
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "flask", *cmd], cwd=ROOT, env=app_env(db_url),
+                          capture_output=True, text=True)
+    seconds = round(time.perf_counter() - started, 1)
+    if proc.returncode != 0:
+        raise BenchError(f"flask {' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    log(f"  done in {seconds} s")
+    return seconds
 
 
 def vacuum_analyze(db_url: str) -> float:
