@@ -99,7 +99,8 @@ PAYLOADS = {
 # Views whose rows are not typed in (no add form) but can be edited or deleted.
 EDIT_ONLY = {"ClientBillingView": ("stripe_customer_id", "cus_TEST123", "stripe_customer_id", m.Client),
              "StorageFileView": None}
-READ_ONLY = {"MonitorCheckView", "BillingEventView"}
+READ_ONLY = {"MonitorCheckView", "BillingEventView",
+             "AuditEventView", "ImpersonationEventView", "ImpersonationSessionView"}  # no write routes
 
 
 def _views(app):
