@@ -276,12 +276,14 @@ def _on_execute(state) -> None:
     params = state.parameters
     rows = getattr(result, "rowcount", None)
     details = {"rows": len(params) if rows is None and isinstance(params, list) else rows}
-    if state.is_update and isinstance(params, dict):
-        details["values"] = {k: _masked(k, v) for k, v in params.items()}
-    elif state.is_update:
-        values = getattr(state.statement, "_values", None) or {}
-        details["values"] = {getattr(k, "key", str(k)): _masked(str(getattr(k, "key", k)), getattr(v, "value", str(v)))
-                             for k, v in dict(values).items()}
+    if state.is_update:
+        # The SET values: in the parameters, or bound in the statement under the column's
+        # own name (WHERE parameters get a numbered name such as ``client_id_1``).
+        columns = set(mapper.columns.keys())
+        bound = state.statement.compile().params
+        values = {k: v for k, v in bound.items() if k in columns and k not in IGNORED_FIELDS}
+        values.update(params if isinstance(params, dict) else {})
+        details["values"] = {k: _masked(k, v) for k, v in values.items()}
     record(state.session, action, resource_type=mapper.class_.__name__, details=details,
            staff_only=True)
     return result

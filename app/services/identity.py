@@ -12,9 +12,9 @@
 Where it comes from:
 - a request: ``bind_request()`` (``app.views.impersonation`` calls it in
   ``before_request``, after Flask-AppBuilder has set ``g.user``);
-- a job: ``bound(identity)`` restores the identity of whoever enqueued it
-  (``workers.queues``), or the ``system`` user for schedules;
 - the CLI and anything else outside a request: the ``system`` user, channel ``cli``.
+  (Jobs will carry the identity of whoever enqueued them once the workers exist; the
+  ``job`` channel already resolves to the ``system`` user like the CLI.)
 
 Nothing here decides what a user may do (that is ``services.tenancy``) or writes audit
 rows (``services.audit``).
@@ -22,12 +22,10 @@ rows (``services.audit``).
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
 import re
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -49,18 +47,6 @@ class Identity:
     @property
     def impersonating(self) -> bool:
         return self.impersonation_session_id is not None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "Identity":
-        known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
-# Jobs and CLI commands bind an identity here; requests keep theirs on ``g``.
-_bound: contextvars.ContextVar[Identity | None] = contextvars.ContextVar("atrium_identity", default=None)
 
 
 def system_user_id(session) -> int | None:
@@ -152,9 +138,6 @@ def _tag_sentry(identity: Identity) -> None:
 
 def current() -> Identity:
     """The identity of whatever is running now (request, job, CLI)."""
-    bound = _bound.get()
-    if bound is not None:
-        return bound
     from flask import g, has_request_context
 
     if has_request_context():
@@ -177,23 +160,6 @@ def resolved(session, identity: Identity | None = None) -> Identity:
         system = system_user_id(session)
         return replace(identity, actor_id=system, true_user_id=identity.true_user_id or system)
     return identity
-
-
-@contextlib.contextmanager
-def bound(identity: Identity):
-    """Run a block (a job) as ``identity``."""
-    token = _bound.set(identity)
-    try:
-        yield identity
-    finally:
-        _bound.reset(token)
-
-
-def for_job(enqueued_by: Identity | None) -> Identity:
-    """The identity a job runs with: whoever enqueued it, or the system (schedules)."""
-    if enqueued_by is None:
-        return Identity(channel="job")
-    return replace(enqueued_by, channel="job", read_only=False)
 
 
 class IdentityLogFilter(logging.Filter):

@@ -27,7 +27,6 @@ from app.models import ImpersonationEnd, User
 from app.services import audit, identity
 from app.services import impersonation as service
 from app.services.errors import AtriumError
-from app.services.tenancy import Forbidden
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ def _before_request():
             audit.record(db.session, "logout", commit=True)
         return None
     if row.ended_at is not None:
-        return _forget(row)  # an old cookie naming a finished session
+        return _forget()  # an old cookie naming a finished session
     if getattr(g.user, "id", None) != row.target_user_id:
         return redirect(_finish(row, ImpersonationEnd.ENDED))  # the login changed under it
     if service.is_expired(row):
@@ -174,7 +173,7 @@ def _before_request():
     return None
 
 
-def _forget(row):
+def _forget():
     """The browser names a session that has already ended: drop it from the cookie."""
     session.pop(SESSION_KEY, None)
     session.pop(RETURN_KEY, None)
