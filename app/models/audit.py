@@ -57,7 +57,7 @@ class AuditEvent(TimestampMixin, Model):
     details = sa.Column(JSONType, nullable=True)
     staff_only = sa.Column(sa.Boolean, nullable=False, default=False)  # never shown to clients
     prev_hash = sa.Column(sa.String(64), nullable=True)
-    hash = sa.Column(sa.String(64), nullable=False, unique=True)
+    hash = sa.Column(sa.String(64), nullable=False)  # not unique: seq is, and the hash covers it
 
     actor = relationship("User", primaryjoin="foreign(AuditEvent.actor_id) == User.id", viewonly=True)
     true_user = relationship("User", primaryjoin="foreign(AuditEvent.true_user_id) == User.id", viewonly=True)
@@ -71,14 +71,16 @@ class AuditEvent(TimestampMixin, Model):
 
 
 class AuditChainHead(Model):
-    """The one row holding the chain's last ``seq`` and hash. Appenders lock it (``FOR
-    UPDATE``) so events are chained one after another; it holds no tenant data."""
+    """The one row holding the chain's last ``seq`` and hash (and the hash before it, so
+    a single UPDATE ... RETURNING hands an appender both). Appenders lock it, so events
+    are chained one after another; it holds no tenant data."""
 
     __tablename__ = "audit_chain_head"
 
     id = sa.Column(sa.Integer, primary_key=True)
     seq = sa.Column(sa.BigInteger, nullable=False)
     hash = sa.Column(sa.String(64), nullable=False)
+    prev_hash = sa.Column(sa.String(64), nullable=True)
 
 
 class ImpersonationSession(TimestampMixin, Model):

@@ -15,10 +15,13 @@ Capture
 
 Chain
 - Every event stores ``seq`` (1, 2, 3 ...), the previous event's hash and its own
-  SHA-256 over its canonical JSON plus that previous hash. Appenders are serialised by
-  locking the one row of ``audit_chain_head`` (``SELECT ... FOR UPDATE``), which holds
-  the last ``seq`` and hash; it carries no tenant data, so a client user's transaction
-  chains onto the true head, not onto the last event it may read.
+  SHA-256 over its canonical JSON, which includes ``seq`` and that previous hash.
+  Appenders are serialised on the one row of ``audit_chain_head``, which holds the last
+  ``seq`` and hash; it carries no tenant data, so a client user's transaction chains
+  onto the true head, not onto the last event it may read. On PostgreSQL a flush that
+  writes one event does it in one statement (the head is updated in a CTE and the
+  database finishes the hash, see ``_append_one_statement``); several events, or
+  SQLite, lock the head (``SELECT ... FOR UPDATE``) and hash in Python.
 - ``verify()`` recomputes the chain and names the first broken event.
 - ``prune(before)`` deletes events older than a date and appends a ``audit.checkpoint``
   event recording the last pruned hash, so the remaining chain still verifies.
@@ -89,10 +92,26 @@ def _masked(field: str, value):
     return _plain(value)
 
 
+def _canonical_parts(row: dict) -> tuple[str, str, str]:
+    """The canonical JSON of ``row`` (keys sorted, no spaces) cut where the values of
+    ``prev_hash`` and ``seq`` go: ``_canonical`` joins it in Python, and PostgreSQL joins
+    it with the head it has just locked (``_APPEND_ONE``), so both hash the same bytes."""
+    parts, current = [], "{"
+    for key, prefix in _KEY_PREFIXES:
+        current += prefix
+        if key in ("prev_hash", "seq"):
+            parts.append(current)
+            current = ""
+            continue
+        value = _timestamp(row["occurred_at"]) if key == "occurred_at" else row.get(key)
+        current += _encode(value)
+    parts.append(current + "}")
+    return tuple(parts)
+
+
 def _canonical(row: dict) -> bytes:
-    fields = {k: row.get(k) for k in _HASHED}
-    fields["occurred_at"] = _timestamp(row["occurred_at"])
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    before_prev, before_seq, rest = _canonical_parts(row)
+    return (before_prev + json.dumps(row.get("prev_hash")) + before_seq + json.dumps(row["seq"]) + rest).encode()
 
 
 def _timestamp(value: dt.datetime) -> str:
@@ -104,6 +123,10 @@ def _timestamp(value: dt.datetime) -> str:
 _HASHED = ("seq", "occurred_at", "action", "resource_type", "resource_id", "client_id", "actor_id",
            "true_user_id", "impersonation_session_id", "channel", "ip", "user_agent", "request_id",
            "changes", "details", "staff_only", "prev_hash")
+
+
+_KEY_PREFIXES = tuple((key, ("," if i else "") + json.dumps(key) + ":") for i, key in enumerate(sorted(_HASHED)))
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def compute_hash(row: dict) -> str:
@@ -127,11 +150,47 @@ def _event(session, action: str, *, resource_type=None, resource_id=None, client
     }
 
 
+def _append_one_statement():
+    """PostgreSQL, one event, one statement: the head moves in a CTE (``SET prev_hash =
+    hash, seq = seq + 1, hash = sha256(...)``: every SET reads the row's old values under
+    its row lock) and the event is inserted with what it returns. No head row (an empty
+    log) inserts nothing, and ``_append`` takes the general path."""
+    events, head = AuditEvent.__table__, AuditChainHead.__table__
+    text = sa.Text()
+    content = (sa.bindparam("_before_prev", type_=text) + sa.literal('"', text) + head.c.hash
+               + sa.literal('"', text) + sa.bindparam("_before_seq", type_=text)
+               + sa.cast(head.c.seq + 1, sa.Text) + sa.bindparam("_rest", type_=text))
+    new_hash = sa.func.encode(sa.func.sha256(sa.func.convert_to(content, "UTF8")), "hex")
+    moved = (sa.update(head).where(head.c.id == 1)
+             .values(prev_hash=head.c.hash, seq=head.c.seq + 1, hash=new_hash)
+             .returning(head.c.seq, head.c.prev_hash, head.c.hash).cte("moved_head"))
+    data = [c for c in events.c if c.key not in ("id", "seq", "prev_hash", "hash")]
+    values = sa.select(*[sa.bindparam(c.key, type_=c.type) for c in data], moved.c.seq, moved.c.prev_hash,
+                       moved.c.hash)
+    return sa.insert(events).from_select([*[c.key for c in data], "seq", "prev_hash", "hash"], values), data
+
+
+_APPEND_ONE = None
+
+
 def _append(session: Session, rows: list[dict]) -> None:
     """Chain ``rows`` onto the head and insert them, in the session's transaction."""
+    global _APPEND_ONE
     if not rows:
         return
+    for row in rows:
+        row.setdefault("created_at", row["occurred_at"])
+        row.setdefault("updated_at", row["occurred_at"])
     connection = session.connection()
+    if len(rows) == 1 and connection.dialect.name == "postgresql":
+        if _APPEND_ONE is None:
+            _APPEND_ONE = _append_one_statement()
+        statement, data = _APPEND_ONE
+        row = rows[0]
+        params = {c.key: row.get(c.key) for c in data}
+        params["_before_prev"], params["_before_seq"], params["_rest"] = _canonical_parts(row)
+        if connection.execute(statement, params, execution_options={"preserve_rowcount": True}).rowcount == 1:
+            return
     head = connection.execute(
         sa.select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.id == 1).with_for_update()
     ).first()
@@ -140,18 +199,16 @@ def _append(session: Session, rows: list[dict]) -> None:
         seq += 1
         row["seq"], row["prev_hash"] = seq, prev
         row["hash"] = prev = compute_hash(row)
-        row.setdefault("created_at", row["occurred_at"])
-        row.setdefault("updated_at", row["occurred_at"])
     # ``inline()`` and no RETURNING: the id comes from the sequence inside the INSERT, and a
     # client user's transaction may append (RLS lets every transaction INSERT into the log
     # but read back only its own client's events).
     insert = sa.insert(AuditEvent.__table__).inline()
+    new_head = {"seq": seq, "hash": prev, "prev_hash": rows[-1]["prev_hash"]}
     if head is None:
         connection.execute(insert, rows)
-        connection.execute(sa.insert(AuditChainHead.__table__), [{"id": 1, "seq": seq, "hash": prev}])
+        connection.execute(sa.insert(AuditChainHead.__table__), [{"id": 1, **new_head}])
         return
-    move_head = (sa.update(AuditChainHead.__table__).where(AuditChainHead.id == 1)
-                 .values(seq=seq, hash=prev))
+    move_head = sa.update(AuditChainHead.__table__).where(AuditChainHead.id == 1).values(**new_head)
     if connection.dialect.name == "postgresql":  # one round trip: the head moves in a CTE
         connection.execute(insert.add_cte(move_head.cte("move_head")), rows)
     else:

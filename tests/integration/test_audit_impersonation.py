@@ -284,6 +284,41 @@ def test_chain_verifies_and_names_a_changed_event(app, backend):
     assert f"seq {victim.seq} (id {victim.id}" in result.output and "changed" in result.output
 
 
+def test_concurrent_writers_keep_one_unbroken_chain(app):
+    """Four threads, each its own session, commit single-event and multi-event flushes at
+    once: every event gets its own seq, none is lost, and the chain verifies."""
+    import threading
+
+    before = len(_events())
+    project_ids = db.session.execute(sa.select(m.Project.id).order_by(m.Project.id).limit(4)).scalars().all()
+    errors = []
+
+    def writer(project_id):
+        try:
+            with app.app_context():
+                for i in range(10):
+                    project = db.session.get(m.Project, project_id)
+                    project.description = f"concurrent edit {i}"
+                    if i % 3 == 0:  # two rows, two events in one flush
+                        project.client.internal_notes = f"concurrent note {project_id}-{i}"
+                    db.session.commit()
+                db.session.remove()
+        except Exception as exc:  # reported below, with the thread's project
+            errors.append((project_id, repr(exc)))
+
+    threads = [threading.Thread(target=writer, args=(pid,)) for pid in project_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    events = _events()
+    assert len(events) >= before + 4 * 10
+    assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + len(events)))
+    result = run_cli(app, "audit", "verify")
+    assert result.exit_code == 0, result.output
+
+
 @pytest.mark.postgres_only
 def test_postgresql_refuses_update_and_delete_of_events(app, backend):
     if backend.kind != "postgresql":
