@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import secrets
 
+import sqlalchemy as sa
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_login import login_user
+from markupsafe import Markup
 
 from app.extensions import db
-from app.models import ImpersonationEnd, User
+from app.models import ClientMember, ImpersonationEnd, User
 from app.services import audit, identity
 from app.services import impersonation as service
 from app.services.errors import AtriumError
@@ -205,10 +207,27 @@ def _banner_context():
         "minutes_left": service.minutes_left(row), "expires_at": row.expires_at, "reason": row.reason}}
 
 
+def view_as_button(user_id=None, member_id=None) -> Markup:
+    """The staff console's "View as" button for a client user (by user id, or by the id
+    of their ``ClientMember`` row): a link to the start form, which asks for the reason
+    and mode; shown only to those who may start one."""
+    if not current_app.appbuilder.sm.has_access("can_write", "Impersonation"):
+        return Markup("")
+    if member_id is not None:
+        user_id = db.session.execute(sa.select(ClientMember.user_id).where(ClientMember.id == int(member_id))
+                                     ).scalar_one_or_none()
+    if user_id is None:
+        return Markup("")
+    return Markup('<a class="btn btn-sm btn-default atrium-view-as" href="{}" title="View Atrium as this user">'
+                  '<i class="fa fa-user-secret"></i> View as</a>').format(
+        url_for("ImpersonationView.new", user_id=int(user_id)))
+
+
 def init_app(app) -> None:
     app.before_request(_before_request)
     app.after_request(_after_request)
     app.context_processor(_banner_context)
+    app.jinja_env.globals["view_as_button"] = view_as_button
 
 
 def register(appbuilder) -> None:

@@ -113,6 +113,22 @@ def test_operator_views_as_a_client_read_only_and_returns(app, client):
     assert denied.actor_id == _user_id("basic-co-owner") and denied.true_user_id == _user_id("operator")
 
 
+@pytest.mark.parametrize("who, shown", [("operator", True), ("admin", True), ("developer", False)])
+def test_view_as_button_on_client_members(app, client, who, shown):
+    owner_id = _user_id("basic-co-owner")
+    member_id = db.session.execute(sa.select(m.ClientMember.id).filter_by(user_id=owner_id)).scalar_one()
+    login(client, who)
+    link = f'href="/impersonate/new/{owner_id}"'
+    listing = client.get("/clientmemberview/list/?psize_ClientMemberView=100")
+    page = client.get(f"/clientmemberview/show/{member_id}")
+    assert listing.status_code == 200 and page.status_code == 200
+    assert (link in listing.get_data(as_text=True)) is shown
+    assert (link in page.get_data(as_text=True)) is shown
+    if shown:  # the button leads to the start form
+        form = client.get(f"/impersonate/new/{owner_id}")
+        assert form.status_code == 200 and "basic-co-owner" in form.get_data(as_text=True)
+
+
 def test_target_last_login_is_untouched(app, client):
     target = db.session.get(m.User, _user_id("pro-co-owner"))
     before = (target.last_login, target.login_count)

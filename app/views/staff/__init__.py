@@ -16,6 +16,7 @@ from app.views.base import (
     AtriumModelView, LimitOverridesField, contact_fields, format_limit_overrides, json_list_field, not_before,
     service_validator,
 )
+from app.views.impersonation import view_as_button
 
 PERCENT = service_validator(validation.percent)
 MONEY = service_validator(validation.money)
@@ -284,12 +285,15 @@ class ClientMemberView(AtriumModelView):
     datamodel = AtriumInterface(m.ClientMember)
     class_permission_name = "ClientMember"
     list_title = "Client members"
-    list_columns = ["client.name", "user.username", "user.email", "role"]
+    list_columns = ["client.name", "user.username", "user.email", "role", "user_id"]
     search_columns = ["client", "user", "role"]
     add_columns = ["client", "user", "role"]
     edit_columns = ["role"]
     base_order = ("client_id", "asc")
-    label_columns = {"client.name": "Client", "user.username": "User", "user.email": "Email"}
+    label_columns = {"client.name": "Client", "user.username": "User", "user.email": "Email", "user_id": ""}
+    # "View as" (SPEC §5) on every row and on the member's page, for Admin and Operator.
+    formatters_columns = {"user_id": view_as_button}
+    show_template = "atrium/client_member_show.html"
 
 
 class ReportView(AtriumModelView):
