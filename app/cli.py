@@ -1,10 +1,12 @@
-"""``flask`` commands (SPEC §8): roles, seed, audit. Thin doors over ``app.services``.
+"""``flask`` commands (SPEC §8): roles, seed, audit, jobs. Thin doors over ``app.services``.
 
 Errors a person can cause exit non-zero with a one-line message (``click.ClickException``).
 ``flask db ...`` comes from Flask-Migrate and ``flask fab ...`` from Flask-AppBuilder.
 """
 
 from __future__ import annotations
+
+import json
 
 import click
 from flask import current_app
@@ -17,6 +19,7 @@ from .extensions import db
 roles_cli = AppGroup("roles", help="Roles and permissions (SPEC §1).")
 seed_cli = AppGroup("seed", help="Demo data.")
 audit_cli = AppGroup("audit", help="The audit trail (SPEC §6).")
+jobs_cli = AppGroup("jobs", help="Background jobs (SPEC §7).")
 
 
 @roles_cli.command("sync")
@@ -87,7 +90,42 @@ def audit_prune(before, yes):
     click.echo(f"Pruned {deleted} events before {cutoff:%Y-%m-%d}; checkpoint recorded.")
 
 
+def _job_argument(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise click.BadParameter(f"{text!r}: expected KEY=VALUE, e.g. monitor_id=3", param_hint="--arg")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
+
+
+@jobs_cli.command("run")
+@click.argument("name")
+@click.option("--arg", "arguments", multiple=True, metavar="KEY=VALUE",
+              help="A keyword argument of the job (VALUE is read as JSON when it can be: 3, true, [1,2]).")
+def jobs_run(name, arguments):
+    """Run job NAME now, in this process (recorded as a JobRun, as the system user)."""
+    from workers.queues import enqueue, get_job
+
+    from .services.errors import AtriumError
+
+    kwargs = dict(_job_argument(a) for a in arguments)
+    try:
+        get_job(name)
+        run_id = enqueue(name, inline=True, **kwargs)
+    except AtriumError as exc:
+        raise click.ClickException(exc.message) from None
+    except Exception as exc:  # noqa: BLE001 - the JobRun holds the traceback
+        raise click.ClickException(f"{name} failed: {type(exc).__name__}: {exc}") from None
+    from .models import JobRun
+
+    run = db.session.get(JobRun, run_id)
+    click.echo(f"{name}: {run.status} in {run.duration_ms} ms (JobRun {run_id}) {json.dumps(run.result or {})}")
+
+
 def register_cli(app) -> None:
     app.cli.add_command(roles_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(jobs_cli)

@@ -245,3 +245,47 @@ def as_user(client):
         return client
 
     return _as
+
+
+# --------------------------------------------------------------------------- Redis / RQ
+
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def redis_or_skip():
+    """The test Redis (``TEST_REDIS_URL``); skipped when unreachable, failed in CI."""
+    import redis
+
+    try:
+        connection = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1)
+        connection.ping()
+        return connection
+    except redis.RedisError as exc:
+        if REQUIRE_PG:
+            pytest.fail(f"Redis unreachable at {REDIS_TEST_URL} in CI: {exc}")
+        pytest.skip(f"Redis unreachable at {REDIS_TEST_URL}: {exc}")
+
+
+@pytest.fixture
+def rq_app(app):
+    """``app`` with real RQ queues on the test Redis, under a prefix of this test's own
+    (several suites may share the Redis); the queues are emptied afterwards."""
+    connection = redis_or_skip()
+    prefix = f"atrium-test-{uuid.uuid4().hex[:8]}-"
+    app.config.update(REDIS_URL=REDIS_TEST_URL, RQ_QUEUE_PREFIX=prefix)
+    yield app
+    for key in connection.scan_iter(f"rq:*{prefix}*"):
+        connection.delete(key)
+    app.config.update(REDIS_URL=None, RQ_QUEUE_PREFIX="")
+
+
+def work_off(app, queues=None):
+    """Run every queued job with a real RQ worker (``SimpleWorker``, burst mode) in this
+    process and app context; returns whether all succeeded."""
+    from rq import SimpleWorker
+
+    from workers.queues import QUEUES, redis_connection, rq_queue
+
+    connection = redis_connection()
+    worker = SimpleWorker([rq_queue(name, connection) for name in (queues or QUEUES)], connection=connection)
+    return worker.work(burst=True, with_scheduler=True)

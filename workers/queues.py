@@ -1,14 +1,106 @@
-"""Redis connection and queue names; one ``enqueue`` for every door.
+"""Queues, the job registry and the ONE ``enqueue`` every door uses (SPEC §7).
 
-Without ``REDIS_URL`` jobs run inline in the caller, so every feature works on a laptop
-with no Redis. (Job bodies, retries and JobRun records arrive with the workers issue.)
+- Queues: ``high`` (a person clicked "now"), ``default``, ``sync``, ``reports``,
+  ``maintenance``; ``RQ_QUEUE_PREFIX`` prefixes them where installs share a Redis.
+- A job is a function registered with ``@job(name, queue=..., timeout=..., retries=...)``
+  in a ``workers/<area>.py`` module; it takes keyword arguments that JSON can carry and
+  returns a small JSON summary (shown on the jobs console). Bodies call services; they
+  hold no rules of their own, and are idempotent (upserts by natural keys), so a retry or
+  a second delivery changes nothing twice.
+- ``enqueue(name, **kwargs)`` writes a ``JobRun`` (queued), records ``job.triggered``
+  in the audit log when a person asked for it, and hands the job to RQ with its timeout
+  and ``Retry`` back-off. Without ``REDIS_URL`` the job runs inline in the caller, through
+  the same ``run_job`` and with the same ``JobRun``, so every feature works without Redis.
+- ``run_job`` (what RQ calls) runs the body in its own app context and session, with the
+  identity of whoever enqueued it (channel ``job``; the ``system`` user for schedules),
+  and keeps the ``JobRun`` true: running, succeeded with its summary and duration, or
+  failed with the error and traceback (``queued`` again while RQ still has retries).
+
+What does not live here: the schedule (``workers.cron``), job bodies (``workers.<area>``),
+business rules (``app.services``).
 """
 
 from __future__ import annotations
 
-from flask import current_app
+import dataclasses
+import datetime as dt
+import importlib
+import inspect
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app, has_app_context
 
 QUEUES = ("high", "default", "sync", "reports", "maintenance")
+AREAS = ("workers.monitoring", "workers.sync", "workers.tickets", "workers.maintenance", "workers.reports")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable
+    queue: str
+    timeout: int  # seconds, enforced by the RQ worker
+    retries: tuple[int, ...]  # back-off between attempts, seconds
+    description: str
+
+
+JOBS: dict[str, Job] = {}
+
+
+def job(name: str, *, queue: str = "default", timeout: int = 300, retries: tuple[int, ...] = (30, 120, 600)):
+    """Register a job body under ``name`` (``area.what``)."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+
+    def register(func: Callable) -> Callable:
+        JOBS[name] = Job(name, func, queue, timeout, tuple(retries), (func.__doc__ or "").strip().split("\n")[0])
+        return func
+
+    return register
+
+
+def load_jobs() -> dict[str, Job]:
+    """Import every job module (idempotent) and return the registry."""
+    for module in AREAS:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return JOBS
+
+
+def get_job(name: str) -> Job:
+    from app.services.errors import NotFound
+
+    spec = load_jobs().get(name)
+    if spec is None:
+        raise NotFound(f"There is no job called {name!r}. Known jobs: {', '.join(sorted(JOBS)) or 'none'}.")
+    return spec
+
+
+def check_arguments(spec: Job, kwargs: dict) -> None:
+    """Refuse arguments the job does not take, before anything is queued."""
+    from app.services.errors import InvalidInput
+
+    try:
+        inspect.signature(spec.func).bind(**kwargs)
+    except TypeError as exc:
+        raise InvalidInput(f"{spec.name}: {exc}") from None
+    try:
+        json.dumps(kwargs)
+    except TypeError as exc:
+        raise InvalidInput(f"{spec.name}: arguments must be plain values ({exc})") from None
+
+
+# --------------------------------------------------------------------------- Redis
 
 
 def redis_connection():
@@ -17,14 +109,170 @@ def redis_connection():
     url = current_app.config.get("REDIS_URL")
     if not url:
         return None
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def queue_name(name: str) -> str:
+    return current_app.config.get("RQ_QUEUE_PREFIX", "") + name
+
+
+def rq_queue(name: str, connection=None):
+    from rq import Queue
+
+    return Queue(queue_name(name), connection=connection or redis_connection())
 
 
 def queue_depths() -> dict[str, int]:
-    from rq import Queue
-
     conn = redis_connection()
     if conn is None:
         return {}
     conn.ping()
-    return {name: Queue(name, connection=conn).count for name in QUEUES}
+    return {name: rq_queue(name, conn).count for name in QUEUES}
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _job_context:
+    """A fresh app context (its own ``g`` and session) acting as ``who`` on channel
+    ``job``: tenancy gives it staff scope, audit records ``who``."""
+
+    def __init__(self, app, who):
+        self.app, self.who = app, who
+
+    def __enter__(self):
+        from app.services import identity
+
+        self.ctx = self.app.app_context()
+        self.ctx.push()
+        identity.bind_job(self.who)
+        return self
+
+    def __exit__(self, *exc):
+        self.ctx.pop(exc[1])
+
+
+def _app():
+    """The Flask app for a job: the caller's (inline, tests) or one per worker process."""
+    global _process_app
+    if has_app_context():
+        return current_app._get_current_object()
+    if _process_app is None:
+        from app import create_app
+
+        _process_app = create_app()
+    return _process_app
+
+
+_process_app = None
+
+
+# --------------------------------------------------------------------------- enqueue
+
+
+def enqueue(name: str, *, who=None, inline: bool = False, **kwargs):
+    """Queue job ``name`` with ``kwargs``; returns the ``JobRun`` id. ``inline=True`` (or
+    no ``REDIS_URL``) runs it now in the caller instead (``flask jobs run``).
+
+    ``who``: an ``Identity`` to act as; default, whoever is acting now (the person at the
+    door, or the ``system`` user from the CLI and schedules). The ``JobRun`` and the audit
+    event are committed in the job's own session, so the caller's transaction is left
+    alone (doors commit their own change first, then enqueue)."""
+    from app.extensions import db
+    from app.models import JobRun, JobStatus
+    from app.services import audit, identity
+
+    spec = get_job(name)
+    check_arguments(spec, kwargs)
+    app = _app()
+    who = dataclasses.replace(identity.resolved(db.session, who or identity.current()), channel="job")
+    person = who.true_user_id is not None and who.true_user_id != identity.system_user_id(db.session)
+    with _job_context(app, who):
+        run = JobRun(job_name=name, arguments=kwargs or None, queue=spec.queue, status=JobStatus.QUEUED,
+                     enqueued_at=_now(), triggered_by_id=who.true_user_id if person else None)
+        db.session.add(run)
+        db.session.flush()
+        if person:
+            audit.record(db.session, "job.triggered", resource_type="JobRun", resource_id=run.id,
+                         details={"job": name, "arguments": kwargs, "queue": spec.queue})
+        db.session.commit()
+        run_id = run.id
+    connection = None if inline else redis_connection()
+    if connection is None:
+        run_job(run_id, name, kwargs, dataclasses.asdict(who), inline=True)
+        return run_id
+    from rq import Retry
+
+    queued = rq_queue(spec.queue, connection).enqueue(
+        run_job, args=(run_id, name, kwargs, dataclasses.asdict(who)), job_id=queue_name(f"jobrun-{run_id}"),
+        job_timeout=spec.timeout, retry=Retry(max=len(spec.retries), interval=list(spec.retries))
+        if spec.retries else None, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+        description=f"{name} {kwargs or ''}".strip())
+    with _job_context(app, who):
+        db.session.execute(sa.update(JobRun).where(JobRun.id == run_id).values(rq_job_id=queued.id)
+                           .execution_options(atrium_audit_skip=True))
+        db.session.commit()
+    return run_id
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _retries_left() -> int:
+    try:
+        from rq import get_current_job
+
+        current = get_current_job()
+    except Exception:  # noqa: BLE001 - no RQ job: inline
+        return 0
+    return (current.retries_left or 0) if current is not None else 0
+
+
+def run_job(run_id: int, name: str, kwargs: dict, who: dict, inline: bool = False):
+    """Run job ``name`` for ``JobRun`` ``run_id`` (RQ's entry point, and the inline path).
+
+    Raises what the body raised (RQ then retries or fails the job; an inline caller gets
+    the error); the ``JobRun`` says what happened either way."""
+    from app.extensions import db
+    from app.models import JobRun, JobStatus
+    from app.services import identity
+
+    spec = get_job(name)
+    app = _app()
+    acting = identity.Identity(**{**who, "channel": "job"})
+    with _job_context(app, acting):
+        run = db.session.get(JobRun, run_id)
+        if run is None:  # pruned or never committed: run it anyway, recorded afresh
+            run = JobRun(job_name=name, arguments=kwargs or None, queue=spec.queue, enqueued_at=_now())
+            db.session.add(run)
+        if run.status == JobStatus.SUCCEEDED:
+            return run.result  # delivered twice: it already ran
+        run.status, run.started_at, run.finished_at, run.error = JobStatus.RUNNING, _now(), None, None
+        run.attempts = (run.attempts or 0) + 1
+        db.session.commit()
+        started = time.perf_counter()
+        try:
+            result = spec.func(**kwargs)
+            db.session.commit()
+        except Exception as exc:
+            db.session.rollback()
+            final = inline or _retries_left() == 0
+            run = db.session.get(JobRun, run_id) or run
+            run.status = JobStatus.FAILED if final else JobStatus.QUEUED
+            run.error = f"{type(exc).__name__}: {exc}"[:2000]
+            run.traceback = traceback.format_exc()[-20000:]
+            run.finished_at = _now()
+            run.duration_ms = int((time.perf_counter() - started) * 1000)
+            db.session.commit()
+            log.warning("job %s (run %s) failed%s: %s", name, run_id, "" if final else ", will retry", exc)
+            raise
+        run = db.session.get(JobRun, run_id) or run
+        run.status, run.finished_at = JobStatus.SUCCEEDED, _now()
+        run.duration_ms = int((time.perf_counter() - started) * 1000)
+        run.result = result if isinstance(result, (dict, list)) or result is None else {"result": str(result)}
+        db.session.commit()
+        return result

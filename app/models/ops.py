@@ -74,7 +74,10 @@ class JobRun(TimestampMixin, Model):
     finished_at = sa.Column(UTCDateTime(), nullable=True)
     duration_ms = sa.Column(sa.Integer, nullable=True)
     error = sa.Column(sa.Text, nullable=True)
-    triggered_by_id = user_fk()  # None: the schedule
+    traceback = sa.Column(sa.Text, nullable=True)
+    attempts = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")
+    result = sa.Column(JSONType, nullable=True)  # the job's summary ({"checked": 12, ...})
+    triggered_by_id = user_fk()  # the person who asked for it; None: the schedule
 
     triggered_by = relationship("User")
 

@@ -346,11 +346,32 @@ def _on_execute(state) -> None:
     return result
 
 
+def _keep_old_value(target, value, oldvalue, initiator):
+    return value
+
+
+def _track_old_values() -> None:
+    """Make every audited column load its old value before a change ("active history").
+    Without it, a change to a row whose attributes expired at a commit (a job or service
+    that commits, then edits the same object) would be recorded as ``[None, new]``."""
+    from flask_appbuilder.models.sqla import Model
+
+    sa.orm.configure_mappers()
+    for mapper in Model.registry.mappers:
+        if not _audited_class(mapper.class_):
+            continue
+        for prop in mapper.column_attrs:
+            attribute = getattr(mapper.class_, prop.key)
+            if prop.key not in IGNORED_FIELDS and not sa.event.contains(attribute, "set", _keep_old_value):
+                sa.event.listen(attribute, "set", _keep_old_value, active_history=True, retval=True)
+
+
 def register() -> None:
     global _registered
     if not _registered:
         sa.event.listen(Session, "after_flush", _after_flush)
         sa.event.listen(Session, "do_orm_execute", _on_execute)
+        _track_old_values()
         _registered = True
 
 

@@ -19,3 +19,7 @@ class AtriumError(Exception):
 class InvalidInput(AtriumError):
     status = 422
 
+
+
+class NotFound(AtriumError):
+    status = 404

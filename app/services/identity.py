@@ -12,9 +12,10 @@
 Where it comes from:
 - a request: ``bind_request()`` (``app.views.impersonation`` calls it in
   ``before_request``, after Flask-AppBuilder has set ``g.user``);
+- a job: ``bind_job()`` (``workers.queues`` calls it in the job's own app context) with
+  the identity of whoever enqueued it, channel ``job``; the ``system`` user for
+  schedules;
 - the CLI and anything else outside a request: the ``system`` user, channel ``cli``.
-  (Jobs will carry the identity of whoever enqueued them once the workers exist; the
-  ``job`` channel already resolves to the ``system`` user like the CLI.)
 
 Nothing here decides what a user may do (that is ``services.tenancy``) or writes audit
 rows (``services.audit``).
@@ -136,10 +137,29 @@ def _tag_sentry(identity: Identity) -> None:
     sentry_sdk.set_tag("request_id", identity.request_id or "")
 
 
+def bind_job(identity: Identity) -> Identity:
+    """Act as ``identity`` (channel ``job``) for the rest of this app context; it wins
+    over the request's, since an inline job runs inside the request that enqueued it."""
+    from flask import g
+
+    g.atrium_job_identity = identity
+    _tag_sentry(identity)
+    return identity
+
+
+def job_identity() -> Identity | None:
+    from flask import g, has_app_context
+
+    return g.get("atrium_job_identity") if has_app_context() else None
+
+
 def current() -> Identity:
-    """The identity of whatever is running now (request, job, CLI)."""
+    """The identity of whatever is running now (job, request, CLI)."""
     from flask import g, has_request_context
 
+    bound = job_identity()
+    if bound is not None:
+        return bound
     if has_request_context():
         found = g.get("atrium_identity")
         if found is not None:

@@ -143,13 +143,16 @@ def resolving_scope() -> bool:
 def current_scope() -> Scope:
     """The scope of the acting user of this request, cached on ``g``.
 
-    Outside a request (CLI, workers) the acting identity is the system: staff.
+    Outside a request (CLI) and in jobs (even inline ones, which run inside the request
+    that enqueued them) the acting identity is the system: staff. A job acts on the rows
+    it was given; who asked for it is recorded by the audit trail, not used as a scope.
     """
     from flask import g, has_request_context
 
     from app.extensions import db
+    from app.services.identity import job_identity
 
-    if not has_request_context():
+    if not has_request_context() or job_identity() is not None:
         return STAFF
     user = getattr(g, "user", None)
     # ``g`` lives as long as the app context, which can outlast one request (tests, CLI):

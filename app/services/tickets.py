@@ -72,6 +72,28 @@ def sla_state(ticket, now=None) -> SLAState:
     return SLAState.OK
 
 
+def watch_sla(session, now=None) -> list:
+    """Move open tickets to their current SLA state (``ok`` -> ``at_risk`` -> ``breached``);
+    returns the tickets whose state changed, for the caller to notify their assignees.
+    Idempotent: a second run at the same time changes nothing."""
+    import sqlalchemy as sa
+
+    from app.models import Ticket
+
+    now = now or utcnow()
+    candidates = session.execute(
+        sa.select(Ticket).where(Ticket.status.not_in([s.value for s in CLOSED_STATUSES]),
+                                Ticket.first_response_at.is_(None), Ticket.first_response_due_at.is_not(None),
+                                Ticket.sla_state != SLAState.BREACHED)).scalars()
+    changed = []
+    for ticket in candidates:
+        state = sla_state(ticket, now)
+        if state != ticket.sla_state:
+            ticket.sla_state = state
+            changed.append(ticket)
+    return changed
+
+
 # --------------------------------------------------------------------------- conversations
 
 CLOSED_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
