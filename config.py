@@ -114,6 +114,31 @@ class BaseConfig:
             PERMANENT_SESSION_LIFETIME=_env_int("SESSION_LIFETIME_MINUTES", 12 * 60) * 60,
             DEMO_PASSWORD=_env("ATRIUM_DEMO_PASSWORD"),
             SQL_COUNT_HEADER=_env("ATRIUM_SQL_COUNT_HEADER") == "1",
+            # Workers (SPEC §7). Outside services are reached at these base URLs; tests
+            # point them at servers of their own on loopback.
+            MONITOR_FAILURES_TO_OPEN=_env_int("MONITOR_FAILURES_TO_OPEN", 2),
+            MONITOR_SUCCESSES_TO_RESOLVE=_env_int("MONITOR_SUCCESSES_TO_RESOLVE", 2),
+            MONITOR_CONCURRENCY=_env_int("MONITOR_CONCURRENCY", 200),
+            MONITOR_CHECK_RETENTION_DAYS=_env_int("MONITOR_CHECK_RETENTION_DAYS", 30),
+            JOB_RUN_RETENTION_DAYS=_env_int("JOB_RUN_RETENTION_DAYS", 90),
+            RDAP_BASE_URL=_env("RDAP_BASE_URL", "https://rdap.org"),
+            GOOGLE_ADS_API_URL=_env("GOOGLE_ADS_API_URL", "https://googleads.googleapis.com"),
+            GOOGLE_ADS_API_VERSION=_env("GOOGLE_ADS_API_VERSION", "v21"),
+            GOOGLE_ADS_DEVELOPER_TOKEN=_env("GOOGLE_ADS_DEVELOPER_TOKEN"),
+            GOOGLE_ADS_ACCESS_TOKEN=_env("GOOGLE_ADS_ACCESS_TOKEN"),
+            GOOGLE_ADS_LOGIN_CUSTOMER_ID=_env("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
+            META_GRAPH_URL=_env("META_GRAPH_URL", "https://graph.facebook.com"),
+            META_API_VERSION=_env("META_API_VERSION", "v21.0"),
+            META_ACCESS_TOKEN=_env("META_ACCESS_TOKEN"),
+            CAMPAIGN_SYNC_WINDOW_DAYS=_env_int("CAMPAIGN_SYNC_WINDOW_DAYS", 7),
+            HOSTING_API_URL=_env("HOSTING_API_URL"),
+            HOSTING_API_TOKEN=_env("HOSTING_API_TOKEN"),
+            SMTP_HOST=_env("SMTP_HOST"),
+            SMTP_PORT=_env_int("SMTP_PORT", 587),
+            SMTP_USERNAME=_env("SMTP_USERNAME"),
+            SMTP_PASSWORD=_env("SMTP_PASSWORD"),
+            SMTP_STARTTLS=_env("SMTP_STARTTLS", "1") == "1",
+            MAIL_FROM=_env("MAIL_FROM", "Atrium <atrium@localhost>"),
         )
         return values
 

@@ -14,7 +14,9 @@ from .monitoring import (  # noqa: F401
     HttpMethod, Incident, IncidentSource, IncidentStatus, IncidentUpdate, Monitor, MonitorCheck,
     MonitorState, Severity,
 )
-from .ops import BillingEvent, DailyAnalytics, JobRun, JobStatus, Report, ReportStatus  # noqa: F401
+from .ops import (  # noqa: F401
+    BillingEvent, DailyAnalytics, EmailStatus, JobRun, JobStatus, OutboxEmail, Report, ReportStatus,
+)
 from .projects import (  # noqa: F401
     BackupStatus, Grade, HostingStatus, Infrastructure, Milestone, NetworkUsage, PerformanceMetric,
     Project, ProjectStatus, project_team,

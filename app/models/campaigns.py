@@ -88,6 +88,8 @@ class Campaign(TimestampMixin, Model):
     name = sa.Column(sa.String(200), nullable=False)
     platform = enum_column(AdPlatform, name="platform")
     external_id = sa.Column(sa.String(64), nullable=False)
+    # The platform account the campaign lives in: Google Ads customer id, Meta ad account id.
+    account_id = sa.Column(sa.String(64), nullable=True)
     status = enum_column(CampaignStatus, name="status", default=CampaignStatus.ACTIVE)
     budget_total = money_column()
     budget_daily = money_column()

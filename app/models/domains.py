@@ -45,9 +45,14 @@ class Domain(TimestampMixin, ContactMixin, Model):
     ssl_status = enum_column(SSLStatus, name="ssl_status", default=SSLStatus.NONE)
     ssl_issuer = sa.Column(sa.String(200), nullable=True)
     ssl_expires_at = sa.Column(UTCDateTime(), nullable=True)
+    ssl_checked_at = sa.Column(UTCDateTime(), nullable=True)
+    ssl_error = sa.Column(sa.Text, nullable=True)  # the last handshake's failure, if any
+    ssl_warning_days = sa.Column(sa.Integer, nullable=True)  # last expiry warning given: 21, 7 or 1
     registrar = sa.Column(sa.String(100), nullable=True)
     registered_on = sa.Column(sa.Date, nullable=True)
-    renewal_date = sa.Column(sa.Date, nullable=True)
+    renewal_date = sa.Column(sa.Date, nullable=True)  # registration expiry (RDAP)
+    registration_checked_at = sa.Column(UTCDateTime(), nullable=True)
+    registration_warning_days = sa.Column(sa.Integer, nullable=True)  # last warning given: 60, 30 or 7
     auto_renew = sa.Column(sa.Boolean, nullable=False, default=True)
     internal_notes = sa.Column(sa.Text, nullable=True)
 

@@ -28,6 +28,39 @@ class JobStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class EmailStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxEmail(TimestampMixin, Model):
+    """An email to send (SPEC §7 notifications): written in the same transaction as the
+    change it reports, sent over SMTP by a worker (``workers.maintenance``). ``dedupe_key``
+    makes a notification idempotent ("sla:ticket:12:breached" is written once)."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (
+        sa.Index("ix_email_outbox_status_created", "status", "created_at"),
+        # No RETURNING on insert: a client user's transaction may queue, never read back.
+        {"implicit_returning": False},
+    )
+
+    dedupe_key = sa.Column(sa.String(200), nullable=True, unique=True)
+    kind = sa.Column(sa.String(50), nullable=False)  # ticket_reply, sla_at_risk, incident_opened ...
+    to_address = sa.Column(sa.String(254), nullable=False)
+    subject = sa.Column(sa.String(300), nullable=False)
+    body = sa.Column(sa.Text, nullable=False)
+    client_id = sa.Column(sa.Integer, sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True, index=True)
+    status = enum_column(EmailStatus, name="status", default=EmailStatus.QUEUED)
+    attempts = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")
+    sent_at = sa.Column(UTCDateTime(), nullable=True)
+    last_error = sa.Column(sa.Text, nullable=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to_address}"
+
+
 class Report(TimestampMixin, Model):
     __tablename__ = "reports"
     __table_args__ = (sa.UniqueConstraint("client_id", "period"),)

@@ -36,7 +36,7 @@ from app.services import identity, tenancy
 from app.services.tenancy import Forbidden, NotFound, Scope
 
 # Tables only staff may ever read.
-STAFF_ONLY_MODELS = (m.BillingEvent, m.JobRun, m.DailyAnalytics)
+STAFF_ONLY_MODELS = (m.BillingEvent, m.JobRun, m.DailyAnalytics, m.OutboxEmail)
 # Tenant-owned rows with a nullable client: staff-only when it is NULL.
 CLIENT_OPTIONAL_MODELS = (m.AuditEvent, m.ImpersonationSession)
 SCOPED_MODELS = (*m.TENANT_MODELS, *CLIENT_OPTIONAL_MODELS)
