@@ -73,9 +73,10 @@ def sla_state(ticket, now=None) -> SLAState:
 
 
 def watch_sla(session, now=None) -> list:
-    """Move open tickets to their current SLA state (``ok`` -> ``at_risk`` -> ``breached``);
-    returns the tickets whose state changed, for the caller to notify their assignees.
-    Idempotent: a second run at the same time changes nothing."""
+    """Move open tickets to their current SLA state (``ok`` -> ``at_risk`` -> ``breached``)
+    and tell the assignee (else every Operator) of each change, through the outbox;
+    returns the tickets whose state changed. Idempotent: a second run at the same time
+    changes nothing and tells nobody twice."""
     import sqlalchemy as sa
 
     from app.models import Ticket
@@ -85,12 +86,21 @@ def watch_sla(session, now=None) -> list:
         sa.select(Ticket).where(Ticket.status.not_in([s.value for s in CLOSED_STATUSES]),
                                 Ticket.first_response_at.is_(None), Ticket.first_response_due_at.is_not(None),
                                 Ticket.sla_state != SLAState.BREACHED)).scalars()
+    from app.services import notifications
+
     changed = []
     for ticket in candidates:
         state = sla_state(ticket, now)
         if state != ticket.sla_state:
             ticket.sla_state = state
             changed.append(ticket)
+            due = ticket.first_response_due_at.strftime("%Y-%m-%d %H:%M UTC")
+            notifications.notify(
+                session, kind=f"sla_{state}", recipients=notifications.staff_for_ticket(session, ticket),
+                subject=f"[Atrium] Ticket #{ticket.id} SLA {state.replace('_', ' ')}: {ticket.subject}",
+                body=(f"Ticket #{ticket.id} \"{ticket.subject}\" has no first reply yet; its first response "
+                      f"is due {due}. SLA state: {state.replace('_', ' ')}."),
+                client_id=ticket.client_id, dedupe_key=f"sla:ticket:{ticket.id}:{state}")
     return changed
 
 

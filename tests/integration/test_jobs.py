@@ -81,9 +81,12 @@ def test_cli_runs_a_job_inline_and_records_it(app):
         m.AuditEvent.channel == "job")).scalar_one()
     assert event.changes["sla_state"] == ["ok", "breached"]
     assert event.actor_id == identity.system_user_id(db.session)
+    emails = db.session.execute(sa.select(m.OutboxEmail).filter_by(kind="sla_breached")).scalars().all()
+    assert emails and all(f"Ticket #{ticket.id}" in e.subject and e.status == "queued" for e in emails)
     # a second run at the same moment changes nothing (idempotent)
     assert run_cli(app, "jobs", "run", "tickets.sla_watch").exit_code == 0
     assert _runs("tickets.sla_watch")[-1].result["changed"] == 0
+    assert len(db.session.execute(sa.select(m.OutboxEmail).filter_by(kind="sla_breached")).all()) == len(emails)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,0 +1,69 @@
+"""Notifications (SPEC §7): who is told what, queued in the email outbox.
+
+Every notification is an ``OutboxEmail`` row written in the caller's transaction, so it
+exists exactly when the change it reports was committed; a worker sends the outbox over
+SMTP (``workers.maintenance.send_outbox``). ``dedupe_key`` makes a notification
+idempotent: queuing the same key twice keeps the first (a retried job tells nobody
+twice).
+
+Recipients: ``client_owners(session, client_id)`` (incidents, warnings, reports),
+``staff_for_ticket`` (a client's reply goes to the assignee, else every Operator).
+Sending, SMTP and retries are not here (``app.integrations.mail``, the worker).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.models import ClientMember, MemberRole, OutboxEmail, User
+
+
+def queue_email(session, *, kind: str, to: str, subject: str, body: str, client_id: int | None = None,
+                dedupe_key: str | None = None) -> OutboxEmail | None:
+    """Queue one email; ``None`` when ``dedupe_key`` was already queued (or no address)."""
+    if not to:
+        return None
+    if dedupe_key is not None:
+        pending = [o for o in session.new if isinstance(o, OutboxEmail) and o.dedupe_key == dedupe_key]
+        exists = session.execute(sa.select(OutboxEmail.id).where(OutboxEmail.dedupe_key == dedupe_key)
+                                 ).first() if not pending else True
+        if exists:
+            return None
+    email = OutboxEmail(kind=kind, to_address=to, subject=subject[:300], body=body, client_id=client_id,
+                        dedupe_key=dedupe_key)
+    session.add(email)
+    return email
+
+
+def notify(session, *, kind: str, recipients, subject: str, body: str, client_id: int | None = None,
+           dedupe_key: str | None = None) -> int:
+    """Queue the same message to several addresses (one dedupe key per address)."""
+    queued = 0
+    for address in dict.fromkeys(a for a in recipients if a):
+        key = f"{dedupe_key}:{address}" if dedupe_key else None
+        if queue_email(session, kind=kind, to=address, subject=subject, body=body, client_id=client_id,
+                       dedupe_key=key) is not None:
+            queued += 1
+    return queued
+
+
+def client_owners(session, client_id: int) -> list[str]:
+    """Email addresses of the active owners and admins of a client."""
+    return list(session.execute(
+        sa.select(User.email).join(ClientMember, ClientMember.user_id == User.id)
+        .where(ClientMember.client_id == client_id, User.active.is_(True),
+               ClientMember.role.in_([MemberRole.OWNER, MemberRole.ADMIN]))
+        .order_by(User.email)).scalars())
+
+
+def staff_for_ticket(session, ticket) -> list[str]:
+    """Who on the agency's side hears of a ticket: its assignee, else every Operator."""
+    from app.models import Role
+
+    if ticket.assignee_id is not None:
+        assignee = session.get(User, ticket.assignee_id)
+        if assignee is not None and assignee.active:
+            return [assignee.email]
+    return list(session.execute(
+        sa.select(User.email).join(User.roles).where(Role.name == "Operator", User.active.is_(True))
+        .order_by(User.email)).scalars())
