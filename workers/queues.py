@@ -15,6 +15,8 @@
   identity of whoever enqueued it (channel ``job``; the ``system`` user for schedules),
   and keeps the ``JobRun`` true: running, succeeded with its summary and duration, or
   failed with the error and traceback (``queued`` again while RQ still has retries).
+  A body raising ``app.services.errors.PermanentError`` (bad credentials ...) fails at
+  once: RQ's remaining retries are cancelled.
 
 What does not live here: the schedule (``workers.cron``), job bodies (``workers.<area>``),
 business rules (``app.services``).
@@ -222,14 +224,24 @@ def enqueue(name: str, *, who=None, inline: bool = False, **kwargs):
 # --------------------------------------------------------------------------- running
 
 
-def _retries_left() -> int:
+def _current_rq_job():
     try:
         from rq import get_current_job
 
-        current = get_current_job()
+        return get_current_job()
     except Exception:  # noqa: BLE001 - no RQ job: inline
+        return None
+
+
+def _retries_left(permanent: bool) -> int:
+    """RQ retries still to come for the running job; a permanent error cancels them (the
+    worker reads ``retries_left`` of this same job object when it handles the failure)."""
+    current = _current_rq_job()
+    if current is None:
         return 0
-    return (current.retries_left or 0) if current is not None else 0
+    if permanent:
+        current.retries_left = 0
+    return current.retries_left or 0
 
 
 def run_job(run_id: int, name: str, kwargs: dict, who: dict, inline: bool = False):
@@ -240,6 +252,7 @@ def run_job(run_id: int, name: str, kwargs: dict, who: dict, inline: bool = Fals
     from app.extensions import db
     from app.models import JobRun, JobStatus
     from app.services import identity
+    from app.services.errors import PermanentError
 
     spec = get_job(name)
     app = _app()
@@ -260,7 +273,7 @@ def run_job(run_id: int, name: str, kwargs: dict, who: dict, inline: bool = Fals
             db.session.commit()
         except Exception as exc:
             db.session.rollback()
-            final = inline or _retries_left() == 0
+            final = _retries_left(isinstance(exc, PermanentError)) == 0 or inline
             run = db.session.get(JobRun, run_id) or run
             run.status = JobStatus.FAILED if final else JobStatus.QUEUED
             run.error = f"{type(exc).__name__}: {exc}"[:2000]

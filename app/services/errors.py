@@ -23,3 +23,10 @@ class InvalidInput(AtriumError):
 
 class NotFound(AtriumError):
     status = 404
+
+
+class PermanentError(AtriumError):
+    """A failure that retrying cannot fix (rejected credentials, a refused request): a job
+    raising it ends as failed at once, with this message, instead of burning retries."""
+
+    status = 502

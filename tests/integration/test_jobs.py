@@ -35,6 +35,14 @@ def always_fails() -> dict:
     raise RuntimeError("the platform said no")
 
 
+@job("test.bad_credentials", queue="sync", timeout=30, retries=(1, 1, 1))
+def bad_credentials() -> dict:
+    """Fail in a way no retry can fix."""
+    from app.services.errors import PermanentError
+
+    raise PermanentError("Google Ads refused the credentials (401): check GOOGLE_ADS_ACCESS_TOKEN")
+
+
 def _user(username):
     return db.session.execute(sa.select(m.User).filter_by(username=username)).scalar_one()
 
@@ -144,3 +152,15 @@ def test_a_failing_job_is_retried_then_visibly_failed(rq_app):
     run = _runs("test.always_fails")[-1]
     assert run.id == run_id and run.status == "failed" and run.attempts == 2
     assert "RuntimeError: the platform said no" in run.error and "Traceback" in run.traceback
+
+
+def test_a_permanent_error_fails_at_once_without_retries(rq_app):
+    import time
+
+    enqueue("test.bad_credentials")
+    work_off(rq_app)
+    time.sleep(1.2)
+    work_off(rq_app)  # nothing was scheduled for a retry
+    run = _runs("test.bad_credentials")[-1]
+    assert run.status == "failed" and run.attempts == 1
+    assert "refused the credentials (401)" in run.error
