@@ -4,11 +4,13 @@ Permissions are never created at web start-up (``FAB_UPDATE_PERMS = False``): th
 in ``app.security.roles`` is applied here, idempotently.
 
 Performance: FAB asks the database once per permission check (the menu alone makes
-dozens). Here a request loads the acting user with roles and groups in one statement
-and all of its roles' (permission, view) pairs in one more, then answers every check
-from that set. ``has_access`` itself (about 50 calls per staff page: menu, buttons, the
-view's own check) answers a signed-in browser user from that set directly instead of
-re-resolving the user, its roles and its detached state on every call.
+dozens). Here a request loads the acting user with roles and groups in one statement,
+together with a version of all roles' grants; the (permission, view) pairs of the
+user's roles come from a per-process copy while that version is unchanged (one more
+statement otherwise), and every check is answered from that set. ``has_access`` itself
+(menu, buttons, the view's own check) answers a signed-in browser user from that set
+directly instead of re-resolving the user, its roles and its detached state on every
+call, and the navbar menu, which depends only on that set, is rendered once per set.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import functools
 
 import sqlalchemy as sa
-from flask import g, has_app_context, has_request_context
+from flask import g, has_app_context, has_request_context, request, session
 from flask_login import current_user
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
@@ -31,17 +33,21 @@ from .roles import ADMIN, ROLE_GRANTS, SELF_SERVICE, allowed
 class AtriumSecurityManager(SecurityManager):
     """FAB's SQLA security manager with per-request permission caching."""
 
-    # The two statements every signed-in page runs, built once: SQLAlchemy then reuses
-    # their compiled form and cache key instead of rebuilding both per request.
-    @functools.cached_property
-    def _user_by_id_statement(self):
-        user = self.user_model
-        return (sa.select(user)
-                .options(joinedload(user.roles), joinedload(user.groups).joinedload(Group.roles))
-                .where(user.id == sa.bindparam("pk")))
+    # The version of all roles' grants: the number of (role, permission-view) rows and
+    # their highest id. FAB and ``sync_roles`` only insert and delete those rows (the
+    # ORM manages the association; rows are never updated in place), and on PostgreSQL
+    # ids come from a sequence, never handed out twice: so every grant or revocation,
+    # for any role, changes the pair, and the same pair means the same rows. (SQLite
+    # reuses the highest id after a delete, so there the pair is no proof and the
+    # process-wide copy is not used.) Read with the user and with the pairs, in the
+    # same statements.
+    _grants_version_columns = (
+        sa.select(sa.func.count()).select_from(assoc_permissionview_role).scalar_subquery(),
+        sa.select(sa.func.max(assoc_permissionview_role.c.id)).scalar_subquery(),
+    )
 
     _permission_pairs_statement = (
-        sa.select(Permission.name, ViewMenu.name)
+        sa.select(Permission.name, ViewMenu.name, *_grants_version_columns)
         .select_from(PermissionView)
         .join(Permission, PermissionView.permission_id == Permission.id)
         .join(ViewMenu, PermissionView.view_menu_id == ViewMenu.id)
@@ -49,15 +55,47 @@ class AtriumSecurityManager(SecurityManager):
         .where(assoc_permissionview_role.c.role_id.in_(sa.bindparam("role_ids", expanding=True)))
     )
 
+    # The statements every signed-in page runs, built once: SQLAlchemy then reuses
+    # their compiled form and cache key instead of rebuilding them per request.
+    @functools.cached_property
+    def _user_by_id_statement(self):
+        user = self.user_model
+        return (sa.select(user, *self._grants_version_columns)
+                .options(joinedload(user.roles), joinedload(user.groups).joinedload(Group.roles))
+                .where(user.id == sa.bindparam("pk")))
+
+    @functools.cached_property
+    def _grants_versioned(self) -> bool:
+        """Whether the grants version identifies the grants (ids never reused)."""
+        return self.session.get_bind().dialect.name == "postgresql"
+
     def get_user_by_id(self, pk):
-        return self.session.execute(self._user_by_id_statement, {"pk": pk}).unique().scalar_one_or_none()
+        row = self.session.execute(self._user_by_id_statement, {"pk": pk}).unique().one_or_none()
+        if row is None:
+            return None
+        _set_grants_version((row[1], row[2]))
+        return row[0]
 
     def _role_permission_pairs(self, role_ids) -> frozenset:
+        """The (permission, view) pairs of these roles: once per request at most, and
+        from the process-wide copy when the grants version read with this request's
+        user (``get_user_by_id``) is the one that copy was loaded with (the pairs and
+        their version come from one statement, so a copy is exactly that version's)."""
         key = tuple(sorted(role_ids))
         cache = g.setdefault("_atrium_permissions", {}) if has_app_context() else {}
         if key not in cache:
-            rows = self.session.execute(self._permission_pairs_statement, {"role_ids": list(key)}).all()
-            cache[key] = frozenset((p, v) for p, v in rows)
+            version = _grants_version()
+            shared = self.__dict__.setdefault("_atrium_shared_grants", {})
+            known = shared.get(key)
+            if version is not None and known is not None and known[0] == version and self._grants_versioned:
+                cache[key] = known[1]
+            else:
+                rows = self.session.execute(self._permission_pairs_statement, {"role_ids": list(key)}).all()
+                cache[key] = frozenset((p, v) for p, v, _, _ in rows)
+                if rows and self._grants_versioned:
+                    if len(shared) >= 256:
+                        shared.clear()
+                    shared[key] = ((rows[0][2], rows[0][3]), cache[key])
         return cache[key]
 
     def has_access(self, permission_name, view_name) -> bool:
@@ -106,6 +144,30 @@ class AtriumSecurityManager(SecurityManager):
         state._atrium_grants = (session_user, user, role_ids, active, grants)
         return grants
 
+    def cached_menu(self, caller):
+        """The navbar menu's markup (``templates/appbuilder/navbar_menu.html`` wraps FAB's
+        in ``{% call %}``), rendered once per process for each permission set.
+
+        What FAB's menu shows depends only on the signed-in user's permissions (each
+        entry is checked with ``has_access("menu_access", name)``), the URL prefix and
+        the language; the same grants give the same markup, so it is kept, keyed on
+        exactly those. A permission change gives a different set, hence a fresh render.
+        Users answered by FAB's own check (anonymous, API keys, built-in roles) get a
+        fresh render every time.
+        """
+        grants = self._browser_user_grants()
+        if grants is None:
+            return caller()
+        key = (grants, request.script_root, session.get("locale"))
+        cache = self.__dict__.setdefault("_atrium_menu_html", {})
+        html = cache.get(key)
+        if html is None:
+            html = caller()
+            if len(cache) >= 64:  # a handful of role sets in practice; stay bounded anyway
+                cache.clear()
+            cache[key] = html
+        return html
+
     def exist_permission_on_roles(self, view_name, permission_name, role_ids) -> bool:
         return (permission_name, view_name) in self._role_permission_pairs(role_ids)
 
@@ -133,6 +195,24 @@ class AtriumSecurityManager(SecurityManager):
                      resource_type="User", resource_id=getattr(user, "id", None),
                      details={"username": (username or "")[:150]}, who=who)
         return user
+
+
+_GRANTS_VERSION = "atrium.grants_version"
+
+
+def _set_grants_version(version) -> None:
+    """Remember the grants version read with the user, for this request only (in the
+    WSGI environ: an app context, and its ``g``, can outlive one request)."""
+    if has_request_context():
+        request.environ[_GRANTS_VERSION] = version
+    elif has_app_context():
+        g._atrium_grants_version = version
+
+
+def _grants_version():
+    if has_request_context():
+        return request.environ.get(_GRANTS_VERSION)
+    return g.get("_atrium_grants_version") if has_app_context() else None
 
 
 def _resource_permissions(appbuilder) -> dict[tuple[str, str], str]:
@@ -192,7 +272,9 @@ def sync_roles(appbuilder) -> dict[str, int]:
         role.permissions = wanted
         counts[role_name] = len(wanted)
     session.commit()
+    sm.__dict__.pop("_atrium_shared_grants", None)  # grants changed: drop this process's copy
     if has_app_context():
-        g.pop("_atrium_permissions", None)  # grants changed: drop this request's caches
+        g.pop("_atrium_permissions", None)  # ... and this request's caches
         g.pop("_atrium_grants", None)
+        _set_grants_version(None)
     return counts

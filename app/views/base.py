@@ -10,25 +10,36 @@
 - JSON list columns (DNS records, nameservers, tags) are edited as JSON text.
 - A client's limit overrides are edited as one input per limited resource
   (``LimitOverridesField``); contact data of projects/domains with ``contact_fields()``.
+- Lists at scale: rows are loaded light (the page's columns, related values joined in
+  the same statement), search forms filter a relation to a growing table by the
+  related record's id instead of a drop-down of the whole table, and what FAB rebuilds
+  on every request but never changes (filter lists, search inputs) is built once.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 from decimal import Decimal, InvalidOperation
 
-from flask import abort, current_app, request, url_for
+from flask import abort, current_app, request, session, url_for
 from flask_appbuilder import ModelView, expose, has_access
+from flask_appbuilder.fields import QuerySelectField
+from flask_appbuilder.models.sqla.filters import (
+    FilterRelationOneToManyEqual, FilterRelationOneToManyNotEqual, SQLAFilterConverter,
+)
 from flask_appbuilder.models.sqla.interface import SQLAInterface
-from flask_appbuilder.widgets import ListWidget
+from flask_appbuilder.widgets import ListWidget, SearchWidget
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
 import sqlalchemy as sa
 from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from markupsafe import Markup, escape
-from wtforms import BooleanField, Field, SelectField, StringField, TextAreaField, ValidationError
+from sqlalchemy.orm import joinedload, lazyload, load_only
+from wtforms import BooleanField, Field, IntegerField, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.utils import unset_value
+from wtforms.widgets import TextInput
 from wtforms.validators import InputRequired, Optional
 
 from app.models.base import UTCDateTime
@@ -318,10 +329,153 @@ def _default(column):
     return None if callable(default) else default
 
 
+_MAX_ID = 2**31 - 1  # an INTEGER key
+
+
+def _typed_id(value) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if 1 <= number <= _MAX_ID else None
+
+
+def _foreign_key(filter_):
+    rel = sa.inspect(filter_.model).relationships.get(filter_.column_name)
+    columns = list(rel.local_columns) if rel is not None else []
+    return getattr(filter_.model, columns[0].key) if len(columns) == 1 else None
+
+
+class FilterRelationIdEqual(FilterRelationOneToManyEqual):
+    """FAB's "Relation" filter on a many-to-one relation, by the related row's id: the
+    foreign key is compared with the id chosen or typed (FAB first loads the related
+    row, one more statement, and a value that is not an id ends in a database error
+    message); a value that is not an id matches nothing."""
+
+    arg_name = None  # views only; FAB's own class keeps serving the REST filters
+
+    def apply(self, query, value):
+        key = _foreign_key(self)
+        if key is None:
+            return super().apply(query, value)
+        number = _typed_id(value)
+        return query.filter(key == number if number is not None else sa.false())
+
+
+class FilterRelationIdNotEqual(FilterRelationOneToManyNotEqual):
+    """FAB's "No Relation" filter, by id: rows related to another row (as FAB's,
+    rows without a related row are not listed); a value that is not an id excludes
+    nothing of them."""
+
+    arg_name = None
+
+    def apply(self, query, value):
+        key = _foreign_key(self)
+        if key is None:
+            return super().apply(query, value)
+        number = _typed_id(value)
+        return query.filter(key != number if number is not None else key.is_not(None))
+
+
+_ID_FILTERS = {FilterRelationOneToManyEqual: FilterRelationIdEqual,
+               FilterRelationOneToManyNotEqual: FilterRelationIdNotEqual}
+
+
+class MemoizedFilterConverter(SQLAFilterConverter):
+    """FAB's filter converter, remembering per interface which filters a column gets,
+    with many-to-one relations filtered by id (``FilterRelationIdEqual``).
+
+    FAB builds a ``Filters`` object several times per list request (joined filters,
+    inner filters for the count and for the page, ...) and each one converts every
+    column of the model into filter instances (about 70 per ticket list). The answer
+    depends only on the model and the column, and the filter instances hold no state
+    (column name, interface, model), so each list is built once and copied.
+    """
+
+    def convert(self, col_name):
+        cache = self.datamodel.__dict__.setdefault("_atrium_filter_cache", {})
+        if col_name not in cache:
+            filters = super().convert(col_name)
+            if filters and self.datamodel.is_relation_many_to_one(col_name):
+                filters = [_ID_FILTERS.get(type(f), type(f))(col_name, self.datamodel) for f in filters]
+            cache[col_name] = filters
+        filters = cache[col_name]
+        return None if filters is None else list(filters)
+
+
+# The columns the list page being built shows: set by ``AtriumModelView._get_list_widget``
+# around FAB's list query (a context variable, so threads never see each other's).
+_LIST_COLUMNS = contextvars.ContextVar("atrium_list_columns", default=None)
+
+
+def list_load_options(model, columns) -> tuple:
+    """SQLAlchemy loader options for a list page showing ``columns`` of ``model``.
+
+    - ``rel.leaf`` of a many-to-one relation: joined in the same statement, with only
+      the leaf column (and the key) of the related row, instead of a lazy load per row
+      or a full related row;
+    - a relation shown as such (``author``): joined in full (its ``str()`` is shown);
+    - when every other column is a plain table column, only those columns (and the
+      keys) of the model are loaded, and joined relations the page does not show are
+      not joined. A computed property may read any column, so with one the model's
+      columns are loaded in full.
+    """
+    mapper = sa.inspect(model)
+    own, leaves, plain = [], {}, True  # leaves: relation -> its columns shown (None: the whole row)
+    for name in columns:
+        root, _, leaf = name.partition(".")
+        rel = mapper.relationships.get(root)
+        if rel is not None:
+            if rel.uselist:
+                plain = False
+                continue
+            own.extend(getattr(model, c.key) for c in rel.local_columns if c.key in mapper.column_attrs)
+            shown = leaves.setdefault(root, [])
+            if shown is not None and leaf and leaf in rel.mapper.column_attrs:
+                shown.append(getattr(rel.mapper.class_, leaf))
+            else:
+                leaves[root] = None
+        elif not leaf and root in mapper.column_attrs:
+            own.append(getattr(model, root))
+        else:
+            plain = False
+    options = []
+    for root, shown in leaves.items():
+        option = joinedload(getattr(model, root))
+        options.append(option.load_only(*shown) if shown else option)
+    if plain:
+        if own:
+            options.append(load_only(*own))
+        options.extend(lazyload(getattr(model, rel.key)) for rel in mapper.relationships
+                       if rel.key not in leaves and rel.lazy == "joined")
+    return tuple(options)
+
+
 class AtriumInterface(SQLAInterface):
     """FAB's SQLAlchemy interface; a domain error raised on flush (a tier limit, a
     membership rule) rolls the session back before FAB shows its message, so the page
-    that follows is not rendered from a failed transaction."""
+    that follows is not rendered from a failed transaction.
+
+    List pages load light rows (``list_load_options``): the page's columns only, with
+    the related values it shows joined in the same statement.
+    """
+
+    filter_converter_class = MemoizedFilterConverter
+
+    def query(self, filters=None, order_column="", order_direction="", page=None, page_size=None,
+              select_columns=None, outer_default_load=False):
+        columns = _LIST_COLUMNS.get()
+        if select_columns or not columns:
+            return super().query(filters, order_column, order_direction, page, page_size, select_columns,
+                                 outer_default_load)
+        cache = self.__dict__.setdefault("_atrium_list_options", {})
+        key = tuple(columns)
+        if key not in cache:
+            cache[key] = list_load_options(self.obj, key)
+        count = self.query_count(self.session.query(self.obj), filters)
+        query = self.apply_all(self.session.query(self.obj).options(*cache[key]), filters, order_column,
+                               order_direction, page, page_size)
+        return count, query.all()
 
     def _guarded(self, method, item, commit=True):
         try:
@@ -452,13 +606,104 @@ class AtriumListWidget(ListWidget):
         return Markup("".join(out))
 
 
+class AtriumSearchWidget(SearchWidget):
+    """FAB's search (filter) widget, with the input of each filterable column rendered
+    once per process instead of on every list request.
+
+    The inputs are rendered from an empty search form, so they are the same on every
+    request (the active filters' values travel separately, as JSON), except:
+
+    - an input whose default is computed (a timestamp column's default is "now"): its
+      markup is kept with a placeholder where the value goes, and the value of this
+      request's form is put in (escaped as WTForms escapes it);
+    - a relation's drop-down: its options come from the database, rendered each time.
+    """
+
+    _cache: dict = {}
+    _VALUE = "\x00atrium-value\x00"
+
+    def __call__(self, **kwargs):
+        form, dict_filters = self.template_args["form"], self.filters.get_search_filters()
+        locale = request.args.get("_l_") or session.get("locale")  # what FAB's locale selector reads
+        label_columns, form_fields, search_filters = {}, {}, {}
+        for col in self.template_args["include_cols"]:
+            key = (type(form), col, locale)
+            cached = self._cache.get(key)
+            field = form[col]
+            if cached is None:
+                # Labels and filter names are lazy translations: resolved once here.
+                cached = (str(field.label.text), self._markup(field), [str(flt.name) for flt in dict_filters[col]])
+                if cached[1] is not None:
+                    self._cache[key] = cached
+            label, markup, names = cached
+            if markup is None:
+                markup = field()
+            elif self._VALUE in markup:
+                markup = Markup(markup.replace(self._VALUE, escape(field._value())))
+            label_columns[col], form_fields[col], search_filters[col] = label, markup, names
+        kwargs.update(label_columns=label_columns, form_fields=form_fields, search_filters=search_filters,
+                      active_filters=self.filters.get_filters_values_tojson())
+        return super(SearchWidget, self).__call__(**kwargs)
+
+    def _markup(self, field):
+        """The field's markup to keep (``None``: render it every time)."""
+        if isinstance(field, QuerySelectField):
+            return None
+        html = field()
+        if not callable(field.default):
+            return html
+        value = f'value="{escape(field._value())}"'
+        if html.count(value) != 1 or self._VALUE in html:
+            return None
+        return html.replace(value, f'value="{self._VALUE}"')
+
+
+# Relations whose target is a lookup list small enough for a drop-down of every row in a
+# search form. Every other relation (tickets, projects, domains, campaigns, monitors,
+# incidents, users, ...) grows with the data: its filter takes the record's id instead
+# of a <select> of the whole table.
+DROPDOWN_LOOKUPS = frozenset({"Client"})
+
+
+class IdInputWidget(TextInput):
+    """A text input for a record's id, styled as FAB's inputs ("Ticket id (#)")."""
+
+    def __call__(self, field, **kwargs):
+        kwargs["class"] = "form-control"
+        kwargs.setdefault("placeholder", f"{field.label.text} id (#)")
+        kwargs.setdefault("inputmode", "numeric")
+        return super().__call__(field, **kwargs)
+
+
+def _id_search_fields(model, search_columns, existing, labels) -> dict:
+    mapper = sa.inspect(model)
+    fields = {}
+    for name in search_columns or []:
+        rel = mapper.relationships.get(name)
+        if (rel is None or rel.uselist or name in (existing or {})
+                or rel.mapper.class_.__name__ in DROPDOWN_LOOKUPS):
+            continue
+        fields[name] = IntegerField(str(labels.get(name) or _label(name)), validators=[Optional()],
+                                    widget=IdInputWidget())
+    return fields
+
+
 class AtriumModelView(ModelView):
     """Base for every staff model view."""
 
     method_permission_name = METHOD_PERMISSIONS
     page_size = 25
     list_widget = AtriumListWidget
+    search_widget = AtriumSearchWidget
     show_template = "atrium/show.html"  # FAB's show page plus the record's audit History
+
+    def _get_list_widget(self, filters, **kwargs):
+        """FAB's list, with the rows loaded light (``AtriumInterface.query``)."""
+        token = _LIST_COLUMNS.set(self.list_columns)
+        try:
+            return super()._get_list_widget(filters, **kwargs)
+        finally:
+            _LIST_COLUMNS.reset(token)
 
     @expose("/download/<string:filename>")
     @has_access
@@ -486,6 +731,10 @@ class AtriumModelView(ModelView):
         ).items():
             validators.setdefault(name, []).extend(extra)
         cls.validators_columns = validators
+        search_extra = dict(getattr(cls, "search_form_extra_fields", None) or {})
+        search_extra.update(_id_search_fields(model, getattr(cls, "search_columns", None), search_extra,
+                                             getattr(cls, "label_columns", None) or {}))
+        cls.search_form_extra_fields = search_extra or None
         for columns_attr, extra_attr in (("add_columns", "add_form_extra_fields"),
                                          ("edit_columns", "edit_form_extra_fields")):
             extra = dict(getattr(cls, extra_attr, None) or {})
