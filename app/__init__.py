@@ -46,9 +46,10 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     _fast_english_templates(app)
     _configure_logging(app)
 
-    from .views import impersonation
+    from .views import errors, impersonation
 
     impersonation.init_app(app)  # after FAB's own before_request, which sets g.user
+    errors.init_app(app)
 
     from .views.health import bp as health_bp
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
@@ -56,8 +57,14 @@ def _login_as(user) -> None:
 
 
 def _safe_return(url: str | None) -> str:
-    if url and url.startswith("/") and not url.startswith("//"):
-        return url
+    """A local path to come back to: a path of this site (a full URL of this host, as a
+    browser's Referer gives it, is cut to its path); anything else goes to the index."""
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc == request.host:
+            url = parts.path + (f"?{parts.query}" if parts.query else "")
+        if url.startswith("/") and not url.startswith("//") and "\\" not in url:
+            return url
     return current_app.appbuilder.get_url_for_index
 
 

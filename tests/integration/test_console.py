@@ -87,3 +87,15 @@ def test_list_offers_only_the_buttons_the_role_allows(app, client):
     html = client.get("/clientview/list/").get_data(as_text=True)
     assert re.search(r'href="/clientview/show/\d+"', html)
     assert "/clientview/edit/" not in html and "data-delete-url" not in html
+
+
+def test_error_pages_keep_the_layout_and_api_errors_are_json(app, client):
+    from tests.conftest import login
+
+    login(client, "operator")
+    page = client.get("/no/such/page")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 404 and 'id="error-page"' in html and "Not Found" in html
+    assert "navbar" in html  # the person keeps the navigation
+    api = client.get("/api/v1/no-such-thing/")
+    assert api.status_code == 404 and api.is_json and "message" in api.get_json()

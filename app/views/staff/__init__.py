@@ -290,7 +290,7 @@ class ClientMemberView(AtriumModelView):
     add_columns = ["client", "user", "role"]
     edit_columns = ["role"]
     base_order = ("client_id", "asc")
-    label_columns = {"client.name": "Client", "user.username": "User", "user.email": "Email", "user_id": ""}
+    label_columns = {"client.name": "Client", "user.username": "User", "user.email": "Email", "user_id": "View as"}
     # "View as" (SPEC §5) on every row and on the member's page, for Admin and Operator.
     formatters_columns = {"user_id": view_as_button}
     show_template = "atrium/client_member_show.html"

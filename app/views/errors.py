@@ -1,0 +1,28 @@
+"""Error pages: 4xx answers a person sees inside the console's layout (navigation, the
+view-as banner with its End button, flashed messages), and as JSON under ``/api/``.
+
+Only the rendering lives here; who may do what is decided elsewhere (security,
+impersonation, services), which raise ``abort(4xx, description=...)`` with a message
+written for the person. 500s are left to Flask (and Sentry).
+"""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+HANDLED = (400, 403, 404, 405, 413, 422, 429)
+
+
+def _handle(error: HTTPException):
+    message = error.description or error.name
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify(message=message), error.code
+    appbuilder = current_app.appbuilder
+    return render_template("atrium/error.html", appbuilder=appbuilder, base_template=appbuilder.base_template,
+                           code=error.code, title=error.name, message=message), error.code
+
+
+def init_app(app) -> None:
+    for code in HANDLED:
+        app.register_error_handler(code, _handle)
