@@ -101,3 +101,15 @@ def test_every_api_obeys_the_role_table(app, client, username):
         elif status != 403:
             wrong.append(f"POST {api.resource_name}: {status} (expected 403)")
     assert not wrong, f"{username} ({role}):\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("username", ["admin", "operator", "developer"])
+def test_staff_navigation_has_no_portal_entries(app, client, username):
+    """The portal's menu entries are labelled like the console's ("Projects", "Tickets");
+    staff must see only the console's."""
+    from tests.conftest import login
+
+    login(client, username)
+    html = client.get("/dashboard/").get_data(as_text=True)
+    assert "/ticketview/list/" in html or username == "developer" and "/projectview/list/" in html
+    assert "/portal/" not in html

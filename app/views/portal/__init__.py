@@ -431,5 +431,8 @@ PORTAL_HIDDEN = (PortalMilestoneView, PortalCampaignMetricView, PortalIncidentUp
 def register(appbuilder) -> None:
     for view in PORTAL_HIDDEN:
         appbuilder.add_view_no_menu(view)
+    # Menu entries are named "Portal <label>": FAB shows an entry to whoever holds
+    # ``menu_access`` on its name, and the staff console has entries labelled the same
+    # ("Projects", "Tickets" ...); one shared name showed the portal's to staff.
     for view, label, icon in PORTAL_MENU:
-        appbuilder.add_view(view, label, icon=icon)
+        appbuilder.add_view(view, f"Portal {label}", label=label, icon=icon)
