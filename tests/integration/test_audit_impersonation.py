@@ -272,6 +272,28 @@ def test_cli_writes_are_the_system_users(app):
     assert not db.session.get(m.User, system).active  # the system user cannot sign in
 
 
+def test_cli_user_create_and_password_reset_are_audited_as_the_system(app):
+    from click.testing import CliRunner
+    from flask_appbuilder.cli import fab  # the ``flask fab`` group (registered by entry point)
+
+    from tests.conftest import _script_info
+
+    def run_fab(*args):
+        return CliRunner().invoke(fab, list(args), obj=_script_info(app), catch_exceptions=False)
+
+    system = _user_id("system")
+    created = run_fab("create-user", "--role", "Operator", "--username", "cli-made", "--firstname",
+                      "Cli", "--lastname", "Made", "--email", "cli-made@agency.example", "--password", "s3cret-pass!")
+    assert created.exit_code == 0, created.output
+    reset = run_fab("reset-password", "--username", "cli-made", "--password", "an0ther-pass!")
+    assert reset.exit_code == 0, reset.output
+    user_id = str(_user_id("cli-made"))
+    events = [e for e in _events(resource_type="User") if e.resource_id == user_id]
+    assert [e.action for e in events] == ["create", "user.password_changed"]
+    assert all(e.actor_id == system and e.channel == "cli" for e in events)
+    assert events[0].changes["username"] == [None, "cli-made"] and events[1].changes["password"] == ["***", "***"]
+
+
 def test_secrets_are_masked_and_password_changes_are_named(app):
     user = db.session.get(m.User, _user_id("free-co-viewer"))
     user.password = "pbkdf2:sha256:new-hash"
