@@ -36,6 +36,8 @@ from app.integrations.campaign_sources import DailyMetrics
 MAX_ROWS = 5000
 MAX_PREAMBLE = 10
 MAX_BYTES = 5 * 1024 * 1024
+MAX_AMOUNT = Decimal(10) ** 10  # money and conversions are stored as Numeric(12, 2)
+MAX_COUNT = 10 ** 15  # impressions, clicks
 
 # field -> header names (lower-case, spaces collapsed), in order of preference; a
 # trailing * matches any ending (Meta writes the currency there: "Amount spent (BRL)")
@@ -93,17 +95,19 @@ def _number(raw: str, whole: bool) -> Decimal:
     if text.endswith("%"):
         raise ValueError("a percentage")
     if "," in text:
-        if not re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", text):
+        if not re.fullmatch(r"-?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?", text):
             raise ValueError("a number with a comma that is not a thousands separator (use a dot for decimals)")
         text = text.replace(",", "")
+    if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
+        raise ValueError("not a number")
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise ValueError("not a number") from None
-    if not value.is_finite():
-        raise ValueError("not a number")
     if value < 0:
         raise ValueError("negative")
+    if value >= (MAX_COUNT if whole else MAX_AMOUNT):
+        raise ValueError("too large")
     if whole and value != value.to_integral_value():
         raise ValueError("not a whole number")
     return value
@@ -138,7 +142,10 @@ def parse(data: bytes, *, external_id: str | None = None, today: dt.date | None 
         if not line.strip():
             continue
         delimiter = max(",;\t", key=line.count)
-        cells = next(csv.reader([line], delimiter=delimiter))
+        try:
+            cells = next(csv.reader([line], delimiter=delimiter))
+        except csv.Error:
+            continue
         found = _match_columns(cells)
         if all(f in found for f in REQUIRED):
             header_at, header, columns, dialect = index, cells, found, delimiter
@@ -153,7 +160,14 @@ def parse(data: bytes, *, external_id: str | None = None, today: dt.date | None 
     seen: dict[dt.date, int] = {}
     reader = csv.reader(io.StringIO("\n".join(lines[header_at + 1:])), delimiter=dialect)
     line_no = header_at + 1
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(f"Line {line_no + 1}: cannot be read as CSV ({exc}).")
+            break
         line_no += 1
         if not any(c.strip() for c in cells):
             continue

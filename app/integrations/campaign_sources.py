@@ -95,7 +95,7 @@ def _date(value, platform: str) -> dt.date:
 def _digits(value: str | None, what: str, platform: str, campaign) -> str:
     """Google and Meta ids are numbers; Google customer ids are often written 123-456-7890."""
     cleaned = (value or "").replace("-", "").strip()
-    if not cleaned.isdigit():
+    if not (cleaned.isascii() and cleaned.isdigit()):
         raise PlatformRejected(f"Campaign {campaign.name!r} has {what} {value!r}; {platform} expects a number "
                                f"there. Correct it on the campaign.")
     return cleaned

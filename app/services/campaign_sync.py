@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections import Counter
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -128,7 +129,8 @@ def _already_queued(session) -> set[int]:
     """Campaigns with a sync still queued or running (a repeated daily run skips them)."""
     runs = session.execute(sa.select(JobRun.arguments).where(
         JobRun.job_name == SYNC_JOB, JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))).scalars()
-    return {int(a["campaign_id"]) for a in runs if isinstance(a, dict) and str(a.get("campaign_id", "")).isdigit()}
+    return {int(a["campaign_id"]) for a in runs
+            if isinstance(a, dict) and re.fullmatch(r"[0-9]{1,18}", str(a.get("campaign_id", "")))}
 
 
 def campaigns_due(session, config, now: dt.datetime | None = None, force: bool = False) -> tuple[list[int], dict]:

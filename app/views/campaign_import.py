@@ -50,7 +50,8 @@ class CampaignImportView(BaseView):
     @has_access
     def upload(self):
         raw_id = request.form.get("campaign_id", "")
-        campaign = db.session.get(Campaign, int(raw_id)) if raw_id.isdigit() else None
+        valid_id = raw_id.isascii() and raw_id.isdigit() and len(raw_id) < 10
+        campaign = db.session.get(Campaign, int(raw_id)) if valid_id else None
         selected = campaign.id if campaign else None
         if campaign is None:
             flash("Choose the campaign these figures belong to.", "danger")

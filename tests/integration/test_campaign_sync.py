@@ -399,7 +399,7 @@ def test_csv_import_refuses_missing_parts_and_other_roles(app, client, import_fo
     response = client.post(import_form, data={"csrf_token": token, "campaign_id": str(campaign.id)},
                            content_type="multipart/form-data")
     assert response.status_code == 422 and "Choose the CSV file to import." in response.get_data(as_text=True)
-    response = client.post(import_form, data={"csrf_token": token, "campaign_id": "999999",
+    response = client.post(import_form, data={"csrf_token": token, "campaign_id": "99999999999999999999",
                                               "file": (BytesIO(b"date,cost\n"), "x.csv")},
                            content_type="multipart/form-data")
     assert response.status_code == 422 and "Choose the campaign" in response.get_data(as_text=True)
@@ -427,3 +427,68 @@ def test_csv_import_without_a_csrf_token_is_refused(app, client, import_form):
                            content_type="multipart/form-data")
     assert response.status_code == 400
     assert db.session.execute(sa.select(m.AuditEvent).filter_by(action="campaign.metrics_imported")).first() is None
+
+
+def test_a_utf16_tab_separated_google_export_imports(app, client, import_form):
+    """Google Ads' "Excel .csv" download: UTF-16 with BOM, tab-separated, title lines."""
+    from io import BytesIO
+
+    campaign = _campaign("basic-co", "google_ads")
+    day = TODAY - dt.timedelta(days=4)
+    text = ("Campaign report\n\"1 March 2026 - 31 March 2026\"\n"
+            "Day\tCampaign\tImpr.\tClicks\tConversions\tCost\n"
+            f"{day}\tSearch\t2,500\t75\t4.50\tR$ 123.40\n")
+    login(client, "operator")
+    token = csrf_token(client, import_form)
+    response = client.post(import_form, data={"csrf_token": token, "campaign_id": str(campaign.id),
+                                              "file": (BytesIO(text.encode("utf-16")), "report.csv")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert _metrics(campaign.id)[day][1:] == (2500, 75, Decimal("4.50"), Decimal("123.40"), Decimal("0.00"))
+
+
+# --------------------------------------------------------------------------- passing faults
+
+
+def test_meta_rate_limits_and_timeouts_are_passing_faults(app, platforms):
+    """Meta says "slow down" with HTTP 400 and code 17; a platform that does not answer in
+    time is the same kind of fault: both retried, neither taken for bad credentials."""
+    from types import SimpleNamespace
+
+    import httpx
+
+    from app.integrations.campaign_sources import MetaAdsSource
+    from app.integrations.platform_http import PlatformUnavailable
+
+    campaign_id = _prepare(_campaign("pro-co", "meta_ads"), "2384000111")
+    platforms.meta_error = {"message": "(#17) User request limit reached", "type": "OAuthException", "code": 17,
+                            "is_transient": True, "fbtrace_id": "Z"}
+    with pytest.raises(PlatformUnavailable):
+        enqueue("sync.campaign", campaign_id=campaign_id)
+    [run] = _runs("sync.campaign")
+    assert run.status == "failed"  # inline: no retries here; on a worker RQ retries it
+    assert run.error.startswith("PlatformUnavailable: Meta Ads asked us to retry later (HTTP 400, code 17")
+
+    platforms.delay = 0.5
+    source = MetaAdsSource(platforms.url, "v21.0", "meta-token", timeout=httpx.Timeout(0.2))
+    with pytest.raises(PlatformUnavailable, match="did not answer in time"):
+        source.fetch_daily(SimpleNamespace(name="M", external_id="2384000111"), TODAY, TODAY)
+
+
+def test_the_daily_run_on_a_real_worker_fans_out_and_syncs(rq_app, platforms):
+    campaign_id = _prepare(_campaign("basic-co", "google_ads"), "555000555")
+    db.session.execute(sa.update(m.Campaign).where(m.Campaign.id == campaign_id)
+                       .values(last_synced_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1)))
+    db.session.commit()
+    platforms.google["555000555"] = {TODAY: _google_day(3)}
+
+    run_id = enqueue("sync.campaigns")
+    assert work_off(rq_app)  # the fan-out, then the campaign jobs it queued
+
+    run = db.session.get(m.JobRun, run_id)
+    db.session.refresh(run)
+    assert run.status == "succeeded" and run.result["due"] == 1, run.result
+    [child] = [r for r in _runs("sync.campaign")]
+    assert child.id in run.result["queued_runs"] and child.status == "succeeded" and child.rq_job_id
+    assert child.arguments == {"campaign_id": campaign_id}
+    assert _metrics(campaign_id)[TODAY][1:3] == (1003, 43)

@@ -11,6 +11,8 @@ are the production code; only the far end is ours).
 - Hosting: ``GET /zones/{zone}/analytics/daily`` (the shape ``app.integrations.hosting``
   documents).
 
+``delay`` slows every answer down (timeouts); ``meta_error`` makes the next Meta answer
+an HTTP 400 with that ``error`` object (Meta reports rate limits that way, codes 4/17).
 ``FakePlatforms.fail(prefix, *statuses)`` makes the next requests whose path starts with
 ``prefix`` answer those statuses (one each) before behaving again; ``requests`` records
 what arrived (method, path, query, headers, body).
@@ -52,6 +54,8 @@ class FakePlatforms:
         self.hosting: dict[str, dict[dt.date, dict]] = {}
         self.requests: list[dict] = []
         self._failures: list[tuple[str, int]] = []
+        self.delay = 0.0  # seconds before every answer (timeouts)
+        self.meta_error: dict | None = None  # next Meta answer: HTTP 400 with this ``error`` body
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -122,6 +126,9 @@ class FakePlatforms:
         return 200, batches or [{"fieldMask": mask, "requestId": "req-empty"}]
 
     def _meta(self, path, headers, query):
+        if self.meta_error is not None:
+            error, self.meta_error = self.meta_error, None
+            return 400, {"error": error}
         if headers.get("Authorization") != f"Bearer {self.meta_token}":
             return 400, META_AUTH_ERROR
         campaign = path.split("/")[2]
@@ -173,6 +180,10 @@ class FakePlatforms:
         with self._lock:
             self.requests.append({"method": method, "path": path, "query": query, "headers": dict(headers),
                                   "body": body})
+        if self.delay:
+            import time
+
+            time.sleep(self.delay)
         status = self._scripted_failure(path)
         if status is not None:
             return status, {"error": {"code": status, "message": "The service is currently unavailable.",
