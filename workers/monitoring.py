@@ -5,8 +5,9 @@ service, commit, and return a summary for the JobRun. Names are fixed: ``workers
 schedules them by name.
 
 - ``monitoring.uptime_dispatch`` (every minute): queues ``monitoring.uptime_check`` for
-  the monitors that are due, in batches of ``MONITOR_BATCH_SIZE`` (default 500) so one
-  worker checks hundreds of monitors concurrently in one job.
+  the monitors that are due, in batches of ``MONITOR_BATCH_SIZE`` (default 1000) so one
+  worker checks hundreds of monitors concurrently in one job (every batch waits for its
+  slowest check: fewer, larger batches suit one worker; smaller ones spread over many).
 - ``monitoring.uptime_check``: ``monitor_ids=[...]`` (a batch) or ``monitor_id`` (a
   person's "Run now").
 - ``monitoring.tls_check`` / ``monitoring.domain_expiry``: every active or pending
@@ -26,7 +27,7 @@ from app.models import Monitor
 from app.services.errors import InvalidInput, NotFound, PermanentError
 from workers.queues import enqueue, job
 
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 1000  # one worker checks MONITOR_CONCURRENCY of them at a time
 
 
 @job("monitoring.uptime_dispatch", queue="default", timeout=120, retries=(10, 30))

@@ -41,6 +41,7 @@ and commit. No Flask views, no HTTP routes here.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
@@ -121,10 +122,14 @@ def check_monitors(session, monitor_ids: Sequence[int], now: dt.datetime | None 
                                     ).scalars()) if ids else []
     requests = [_request_for(m) for m in monitors]
     session.commit()  # end the read transaction before waiting on the network
+    started = time.perf_counter()
     results = http_check.run_checks(requests, concurrency=int(_setting("MONITOR_CONCURRENCY", 100)),
                                     ca_bundle=current_app.config.get("TLS_CA_BUNDLE"))
+    network = time.perf_counter()
     summary = apply_results(session, results, now=now)
     summary["skipped"] = len(ids) - len(monitors)
+    summary["network_ms"] = int((network - started) * 1000)
+    summary["apply_ms"] = int((time.perf_counter() - network) * 1000)
     return summary
 
 
