@@ -283,7 +283,11 @@ def test_network_usage_sync_upserts_by_project_and_date(app, platforms):
     run = db.session.get(m.JobRun, run_id)
     assert run.status == "succeeded", run.error
     assert run.result["projects"] == 1 and run.result["created"] == 1 and run.result["updated"] == 1
-    assert zone in run.result["rejected"] or len(run.result["rejected"]) >= 1  # the other sites: unknown zones
+    from app.services.campaign_sync import network_targets
+
+    others = {t.site_url.split("//", 1)[1].split("/")[0] for t in network_targets(db.session)} - {zone}
+    assert others and set(run.result["rejected"]) == others  # sites the CDN does not know: named, skipped
+    assert "Unknown zone" in run.result["rejected"][sorted(others)[0]]
     db.session.expire_all()
     rows = {r.date: r for r in db.session.execute(sa.select(m.NetworkUsage).filter_by(project_id=project.id)
                                                   .where(m.NetworkUsage.date >= yesterday)).scalars()}
@@ -492,3 +496,17 @@ def test_the_daily_run_on_a_real_worker_fans_out_and_syncs(rq_app, platforms):
     assert child.id in run.result["queued_runs"] and child.status == "succeeded" and child.rq_job_id
     assert child.arguments == {"campaign_id": campaign_id}
     assert _metrics(campaign_id)[TODAY][1:3] == (1003, 43)
+
+
+def test_flask_jobs_run_syncs_one_campaign_and_reports_refusals(app, platforms):
+    from tests.conftest import run_cli
+
+    campaign_id = _prepare(_campaign("pro-co", "google_ads"), "111222333")
+    platforms.google["111222333"] = {TODAY: _google_day(0)}
+    result = run_cli(app, "jobs", "run", "sync.campaign", "--arg", f"campaign_id={campaign_id}")
+    assert result.exit_code == 0 and "succeeded" in result.output, result.output
+    assert _metrics(campaign_id)[TODAY][1] == 1000
+    app.config["GOOGLE_ADS_ACCESS_TOKEN"] = None
+    result = run_cli(app, "jobs", "run", "sync.campaign", "--arg", f"campaign_id={campaign_id}")
+    assert result.exit_code != 0 and "Google Ads sync is not configured" in result.output
+    assert "GOOGLE_ADS_ACCESS_TOKEN" in result.output
