@@ -100,6 +100,22 @@ def _job_argument(text: str) -> tuple[str, object]:
         return key, raw
 
 
+@jobs_cli.command("list")
+def jobs_list():
+    """Print the schedule (SPEC §7): name, when, queue, job, last and next run."""
+    from workers.cron import SCHEDULES
+    from workers.queues import load_jobs
+
+    from .services import jobs_overview
+
+    jobs = load_jobs()
+    rows = jobs_overview.schedule(db.session, SCHEDULES, jobs)
+    click.echo(f"{'schedule':<17} {'when':<27} {'queue':<12} {'job':<29} {'last run':<24} next run")
+    for row in rows:
+        click.echo(f"{row['name']:<17} {row['when']:<27} {row['queue']:<12} {row['job']:<29} "
+                   f"{row['last_run']:<24} {row['next_run']}")
+
+
 @jobs_cli.command("run")
 @click.argument("name")
 @click.option("--arg", "arguments", multiple=True, metavar="KEY=VALUE",

@@ -8,14 +8,19 @@ twice).
 
 Recipients: ``client_owners(session, client_id)`` (incidents, warnings, reports),
 ``staff_for_ticket`` (a client's reply goes to the assignee, else every Operator).
-Sending, SMTP and retries are not here (``app.integrations.mail``, the worker).
+Sending: ``send_outbox(session, sender)`` sends queued emails oldest first; a refused
+message fails at once, an unreachable server leaves it queued (``MAX_ATTEMPTS`` tries
+across runs). SMTP itself is ``app.integrations.mail``.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.models import ClientMember, MemberRole, OutboxEmail, User
+from app.models import ClientMember, EmailStatus, MemberRole, OutboxEmail, User
+from app.models.base import utcnow
+
+MAX_ATTEMPTS = 5
 
 
 def queue_email(session, *, kind: str, to: str, subject: str, body: str, client_id: int | None = None,
@@ -67,3 +72,32 @@ def staff_for_ticket(session, ticket) -> list[str]:
     return list(session.execute(
         sa.select(User.email).join(User.roles).where(Role.name == "Operator", User.active.is_(True))
         .order_by(User.email)).scalars())
+
+
+def send_outbox(session, sender, limit: int = 200) -> dict:
+    """Send up to ``limit`` queued emails with ``sender`` (a ``SmtpSender``, entered);
+    commits after each email, so a crash re-sends at most the one in flight. Counts."""
+    from app.integrations.mail import MailRejected, MailUnavailable
+
+    sent = failed = 0
+    queued = session.execute(sa.select(OutboxEmail).where(OutboxEmail.status == EmailStatus.QUEUED)
+                             .order_by(OutboxEmail.created_at, OutboxEmail.id).limit(limit)).scalars().all()
+    for email in queued:
+        email.attempts += 1
+        try:
+            sender(email.to_address, email.subject, email.body)
+        except MailRejected as exc:
+            email.status, email.last_error = EmailStatus.FAILED, str(exc)[:2000]
+            failed += 1
+        except MailUnavailable as exc:
+            email.last_error = str(exc)[:2000]
+            if email.attempts >= MAX_ATTEMPTS:
+                email.status = EmailStatus.FAILED
+                failed += 1
+            session.commit()
+            raise  # the server is down: stop this run, the job retries later
+        else:
+            email.status, email.sent_at, email.last_error = EmailStatus.SENT, utcnow(), None
+            sent += 1
+        session.commit()
+    return {"sent": sent, "failed": failed, "left": max(0, len(queued) - sent - failed)}

@@ -1,0 +1,59 @@
+"""Maintenance jobs (SPEC §7): send the email outbox, daily analytics, cleanup.
+Rules live in the services; these only run them and report what they did."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.extensions import db
+from app.models import EmailStatus, ImpersonationEnd, ImpersonationSession, JobRun, OutboxEmail
+from app.models.base import utcnow
+from app.services import analytics, impersonation, monitoring, notifications
+from workers.queues import job
+
+
+@job("maintenance.send_outbox", queue="default", timeout=300, retries=(60, 300, 900))
+def send_outbox(limit: int = 200) -> dict:
+    """Send queued notification emails over SMTP."""
+    from app.integrations.mail import SmtpSender
+
+    config = current_app.config
+    if not config.get("SMTP_HOST"):
+        waiting = db.session.execute(sa.select(sa.func.count()).select_from(OutboxEmail)
+                                     .where(OutboxEmail.status == EmailStatus.QUEUED)).scalar_one()
+        return {"sent": 0, "queued": int(waiting), "skipped": "SMTP_HOST is not set"}
+    with SmtpSender(config) as send:
+        return notifications.send_outbox(db.session, send, limit=limit)
+
+
+@job("maintenance.daily_analytics", queue="maintenance", timeout=600, retries=(60, 300))
+def daily_analytics(date: str | None = None) -> dict:
+    """Compute one day's DailyAnalytics row (default: yesterday, UTC)."""
+    from app.services.errors import InvalidInput
+
+    try:
+        day = dt.date.fromisoformat(date) if date else utcnow().date() - dt.timedelta(days=1)
+    except ValueError:
+        raise InvalidInput(f"date must be YYYY-MM-DD, not {date!r}") from None
+    row = analytics.compute_day(db.session, day)
+    db.session.commit()
+    return {"date": day.isoformat(), "tickets_opened": row.tickets_opened, "mrr_total": str(row.mrr_total)}
+
+
+@job("maintenance.cleanup", queue="maintenance", timeout=1800, retries=(300,))
+def cleanup() -> dict:
+    """Prune monitor checks and job runs past retention; end expired view-as sessions."""
+    now = utcnow()
+    checks = monitoring.prune_checks(db.session, now=now)
+    keep_days = int(current_app.config.get("JOB_RUN_RETENTION_DAYS") or 90)
+    runs = db.session.execute(sa.delete(JobRun).where(JobRun.finished_at < now - dt.timedelta(days=keep_days))
+                              .execution_options(atrium_audit_skip=True)).rowcount
+    expired = db.session.execute(sa.select(ImpersonationSession).where(
+        ImpersonationSession.ended_at.is_(None), ImpersonationSession.expires_at <= now)).scalars().all()
+    for row in expired:
+        impersonation.end(db.session, row, ImpersonationEnd.EXPIRED, now=now)
+    db.session.commit()
+    return {"monitor_checks_pruned": checks, "job_runs_pruned": runs, "view_as_sessions_ended": len(expired)}
