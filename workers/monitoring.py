@@ -61,15 +61,10 @@ def uptime_check(monitor_ids: list | None = None, monitor_id: int | None = None)
 def tls_check(domain_id: int | None = None) -> dict:
     """Real TLS handshake per domain: SSL status, issuer, expiry; 21/7/1-day warnings."""
     domains = monitoring.domains_to_check(db.session, domain_id)
-    summary = {"checked": 0, "valid": 0, "errors": {}}
-    for domain in domains:
-        result = monitoring.check_domain_tls(db.session, domain)
-        db.session.commit()  # one domain at a time: a later failure undoes nothing here
-        summary["checked"] += 1
-        if result.ok:
-            summary["valid"] += 1
-        else:
-            summary["errors"][domain.name] = result.error
+    results = monitoring.check_domains_tls(db.session, domains)
+    db.session.commit()
+    summary = {"checked": len(results), "valid": sum(r.ok for r in results),
+               "errors": {r.host: r.error for r in results if not r.ok}}
     return summary  # a failed handshake is an observation (ssl_error, status), not a failed job
 
 

@@ -20,7 +20,7 @@ Uptime
   incidents go through the ORM and are audited.
 - ``prune_checks``: ``MonitorCheck`` rows older than ``MONITOR_CHECK_RETENTION_DAYS``.
 
-TLS (``check_domain_tls``) and registration (``check_domain_registration``)
+TLS (``check_domains_tls``) and registration (``check_domain_registration``)
 - TLS: a verifying handshake (``integrations.tls``) to ``TLS_CHECK_ADDRESS or name``:
   ``TLS_CHECK_PORT`` (443), trusting ``TLS_CA_BUNDLE`` in addition to the system roots.
   Valid certificate: status ``active``, issuer, expiry. Expired: status ``expired``.
@@ -285,11 +285,25 @@ def tls_settings() -> dict:
             "timeout": float(_setting("TLS_CHECK_TIMEOUT", 10)), "ca_bundle": current_app.config.get("TLS_CA_BUNDLE")}
 
 
-def check_domain_tls(session, domain, now: dt.datetime | None = None) -> tls.CertificateResult:
-    """Handshake with the domain's server and apply what it showed."""
-    result = tls.check_certificate(domain.name, **tls_settings())
-    apply_tls_result(session, domain, result, now=now)
-    return result
+TLS_PARALLEL_HANDSHAKES = 16
+
+
+def check_domains_tls(session, domains: Sequence[Domain], now: dt.datetime | None = None
+                      ) -> list[tls.CertificateResult]:
+    """Handshake with every domain's server (``TLS_PARALLEL_HANDSHAKES`` at a time, so one
+    slow server does not hold up the rest) and apply what each showed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = tls_settings()
+    names = [d.name for d in domains]
+    if not names:
+        return []
+    session.commit()  # end the read transaction before waiting on the network
+    with ThreadPoolExecutor(max_workers=min(TLS_PARALLEL_HANDSHAKES, len(names))) as pool:
+        results = list(pool.map(lambda name: tls.check_certificate(name, **settings), names))
+    for domain, result in zip(domains, results, strict=True):
+        apply_tls_result(session, domain, result, now=now)
+    return results
 
 
 def apply_tls_result(session, domain, result: tls.CertificateResult, now: dt.datetime | None = None) -> None:

@@ -318,6 +318,20 @@ def test_tls_check_refuses_an_untrusted_or_misnamed_certificate(app, tls_site):
     assert _last_run("monitoring.tls_check").result["valid"] == 0
 
 
+def test_tls_check_of_every_domain_records_each_result(app, tls_site):
+    shop = _domain("shop.atrium-test.com.br")
+    others = db.session.execute(sa.select(m.Domain.id).where(m.Domain.id != shop.id,
+                                                             m.Domain.status.in_(["active", "pending"]))).scalars().all()
+    assert others  # the seeded domains: every one reaches our server here, under a name it does not carry
+    assert _run(app, "monitoring.tls_check").exit_code == 0
+    summary = _last_run("monitoring.tls_check").result
+    assert summary["checked"] == len(others) + 1 and summary["valid"] == 1
+    assert db.session.get(m.Domain, shop.id).ssl_status == "active"
+    assert {db.session.get(m.Domain, i).ssl_status for i in others} == {"none"}
+    assert all("Hostname mismatch" in db.session.get(m.Domain, i).ssl_error for i in others)
+    assert len(_emails("ssl_expiring")) == 1
+
+
 # --------------------------------------------------------------------------- RDAP
 
 
