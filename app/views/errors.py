@@ -8,7 +8,8 @@ written for the person. 500s are left to Flask (and Sentry).
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, g, jsonify, render_template, request
+from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 HANDLED = (400, 403, 404, 405, 413, 422, 429)
@@ -18,6 +19,8 @@ def _handle(error: HTTPException):
     message = error.description or error.name
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         return jsonify(message=message), error.code
+    if "user" not in g:  # refused before Flask-AppBuilder's own hook set it (CSRF runs first)
+        g.user = current_user._get_current_object()
     appbuilder = current_app.appbuilder
     return render_template("atrium/error.html", appbuilder=appbuilder, base_template=appbuilder.base_template,
                            code=error.code, title=error.name, message=message), error.code

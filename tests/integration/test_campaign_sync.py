@@ -418,9 +418,6 @@ def test_csv_import_refuses_missing_parts_and_other_roles(app, client, import_fo
                        ).status_code in (302, 403)
 
 
-@pytest.mark.xfail(strict=True, reason="app/views/errors.py renders the CSRF refusal (400) before Flask-AppBuilder "
-                   "has set g.user, so the error page itself fails (AttributeError: user -> 500); remove this "
-                   "marker with the fix")
 def test_csv_import_without_a_csrf_token_is_refused(app, client, import_form):
     from io import BytesIO
 
