@@ -97,7 +97,7 @@ def _configure_logging(app: Flask) -> None:
 
 def _register_views(appbuilder) -> None:
     from . import api
-    from .views import audit, campaign_import, dashboard, impersonation, portal, staff
+    from .views import audit, campaign_import, dashboard, impersonation, jobs, portal, staff
 
     appbuilder.add_view(dashboard.DashboardView, "Dashboard", icon="fa-dashboard")
     staff.register(appbuilder)
@@ -106,3 +106,4 @@ def _register_views(appbuilder) -> None:
     impersonation.register(appbuilder)
     api.register(appbuilder)
     campaign_import.register(appbuilder)
+    jobs.register(appbuilder)

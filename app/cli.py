@@ -122,20 +122,21 @@ def jobs_list():
               help="A keyword argument of the job (VALUE is read as JSON when it can be: 3, true, [1,2]).")
 def jobs_run(name, arguments):
     """Run job NAME now, in this process (recorded as a JobRun, as the system user)."""
-    from workers.queues import enqueue, get_job
+    from workers.queues import enqueue
 
-    from .services.errors import AtriumError
+    from .services.errors import AtriumError, InvalidInput, NotFound
 
     kwargs = dict(_job_argument(a) for a in arguments)
-    try:
-        get_job(name)
-        run_id = enqueue(name, inline=True, **kwargs)
-    except AtriumError as exc:
-        raise click.ClickException(exc.message) from None
-    except Exception as exc:  # noqa: BLE001 - the JobRun holds the traceback
-        raise click.ClickException(f"{name} failed: {type(exc).__name__}: {exc}") from None
     from .models import JobRun
 
+    try:
+        run_id = enqueue(name, inline=True, **kwargs)
+    except AtriumError as exc:
+        if isinstance(exc, (InvalidInput, NotFound)):  # refused before anything ran
+            raise click.ClickException(exc.message) from None
+        raise click.ClickException(f"{name} failed: {type(exc).__name__}: {exc.message}") from None
+    except Exception as exc:  # noqa: BLE001 - the JobRun holds the traceback
+        raise click.ClickException(f"{name} failed: {type(exc).__name__}: {exc}") from None
     run = db.session.get(JobRun, run_id)
     click.echo(f"{name}: {run.status} in {run.duration_ms} ms (JobRun {run_id}) {json.dumps(run.result or {})}")
 

@@ -178,7 +178,8 @@ _process_app = None
 
 def enqueue(name: str, *, who=None, inline: bool = False, **kwargs):
     """Queue job ``name`` with ``kwargs``; returns the ``JobRun`` id. ``inline=True`` (or
-    no ``REDIS_URL``) runs it now in the caller instead (``flask jobs run``).
+    no ``REDIS_URL``) runs it now in the caller instead (``flask jobs run``); an inline
+    run's failure is raised to the caller after its ``JobRun`` has recorded it.
 
     ``who``: an ``Identity`` to act as; default, whoever is acting now (the person at the
     door, or the ``system`` user from the CLI and schedules). The ``JobRun`` and the audit
@@ -289,3 +290,50 @@ def run_job(run_id: int, name: str, kwargs: dict, who: dict, inline: bool = Fals
         run.result = result if isinstance(result, (dict, list)) or result is None else {"result": str(result)}
         db.session.commit()
         return result
+
+
+# --------------------------------------------------------------------------- console actions
+
+
+def requeue(run_id: int) -> int:
+    """Run a failed (or stuck) job again with the same arguments: a new ``JobRun``,
+    enqueued as whoever asks; returns its id."""
+    from app.extensions import db
+    from app.models import JobRun, JobStatus
+    from app.services.errors import InvalidInput, NotFound
+
+    run = db.session.get(JobRun, run_id)
+    if run is None:
+        raise NotFound(f"There is no job run {run_id}.")
+    if run.status not in (JobStatus.FAILED, JobStatus.RUNNING):
+        raise InvalidInput(f"Job run {run_id} is {run.status}: only failed or stuck runs can be requeued.")
+    return enqueue(run.job_name, **(run.arguments or {}))
+
+
+def cancel(run_id: int) -> None:
+    """Take a queued job off its queue (it will not run); the ``JobRun`` says who did."""
+    from app.extensions import db
+    from app.models import JobRun, JobStatus
+    from app.services import audit, identity
+    from app.services.errors import InvalidInput, NotFound
+
+    run = db.session.get(JobRun, run_id)
+    if run is None:
+        raise NotFound(f"There is no job run {run_id}.")
+    if run.status != JobStatus.QUEUED:
+        raise InvalidInput(f"Job run {run_id} is {run.status}: only queued jobs can be cancelled.")
+    connection = redis_connection()
+    if connection is not None and run.rq_job_id:
+        from rq.exceptions import InvalidJobOperation, NoSuchJobError
+        from rq.job import Job as RqJob
+
+        try:
+            RqJob.fetch(run.rq_job_id, connection=connection).cancel()
+        except (NoSuchJobError, InvalidJobOperation):
+            pass  # already gone from Redis: the row is all that is left to close
+    who = identity.resolved(db.session)
+    run.status, run.finished_at = JobStatus.FAILED, _now()
+    run.error = f"Cancelled by user {who.true_user_id} before it ran."
+    audit.record(db.session, "job.cancelled", resource_type="JobRun", resource_id=run.id,
+                 details={"job": run.job_name, "arguments": run.arguments})
+    db.session.commit()

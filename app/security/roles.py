@@ -18,7 +18,7 @@ RESOURCES = (
     "Infrastructure", "NetworkUsage", "PerformanceMetric", "Domain", "StorageFolder",
     "StorageFile", "Ticket", "TicketMessage", "Monitor", "MonitorCheck", "Incident",
     "IncidentUpdate", "Campaign", "CampaignMetric", "Report", "BillingEvent",
-    "AuditEvent", "ImpersonationSession", "Impersonation",
+    "AuditEvent", "ImpersonationSession", "Impersonation", "Jobs",
 )
 
 # Resources of the client portal (``app.views.portal``). Only the ``Client`` role holds
@@ -67,6 +67,7 @@ ROLE_GRANTS: dict[str, dict[str, frozenset]] = {
         "Monitor": READ, "MonitorCheck": READ,
         # Audit: read the log and view-as sessions; "view as" client users (read-only mode).
         "AuditEvent": READ, "ImpersonationSession": READ, "Impersonation": WRITE,
+        "Jobs": READ,  # the jobs console: read; "Sync now" on campaigns needs Campaign write
     },
     DEVELOPER: {
         "Dashboard": READ,
@@ -77,6 +78,7 @@ ROLE_GRANTS: dict[str, dict[str, frozenset]] = {
         "Client": READ, "ClientMember": READ, "Campaign": READ, "CampaignMetric": READ,
         "Report": READ, "StorageFolder": READ, "StorageFile": READ,
         "AuditEvent": READ, "ImpersonationSession": READ,  # no "view as" (SPEC §5)
+        "Jobs": WRITE,  # engineers operate the queues: requeue, cancel, run a schedule now
     },
     # Client users reach no staff view: only the portal, and the API below. What their
     # membership role (owner/admin/member/viewer) lets them change is decided per write

@@ -4,9 +4,11 @@ last and next run, and JobRun history figures. Reads only; running jobs is
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
-from app.models import JobRun
+from app.models import JobRun, JobStatus
 from app.models.base import utcnow
 
 
@@ -35,4 +37,45 @@ def schedule(session, schedules, jobs: dict) -> list[dict]:
             "next_run": _fmt(plan.next_after(now)) if spec else "not built yet",
             "built": spec is not None,
         })
+    return rows
+
+
+def recent_runs(session, search: str | None = None, limit: int = 50) -> list[JobRun]:
+    """Newest runs; ``search`` matches a JobRun id, an RQ job id or part of a job name."""
+    query = sa.select(JobRun).order_by(JobRun.id.desc()).limit(limit)
+    if search:
+        search = search.strip()
+        conditions = [JobRun.rq_job_id == search, JobRun.job_name.contains(search, autoescape=True)]
+        if search.isdigit():
+            conditions.append(JobRun.id == int(search))
+        query = query.where(sa.or_(*conditions))
+    return list(session.execute(query).scalars())
+
+
+def failures_by_exception(session, days: int = 7) -> list[dict]:
+    """Failed runs of the last ``days`` grouped by exception class (the error's first
+    word), most frequent first, with the jobs they hit and the newest occurrence."""
+    since = utcnow() - dt.timedelta(days=days)
+    groups: dict[str, dict] = {}
+    for name, error, finished in session.execute(
+            sa.select(JobRun.job_name, JobRun.error, JobRun.finished_at)
+            .where(JobRun.status == JobStatus.FAILED, JobRun.finished_at >= since)
+            .order_by(JobRun.finished_at.desc())):
+        exception = (error or "Unknown").split(":", 1)[0][:80]
+        group = groups.setdefault(exception, {"exception": exception, "count": 0, "jobs": set(), "last": finished,
+                                              "example": error})
+        group["count"] += 1
+        group["jobs"].add(name)
+    return sorted(groups.values(), key=lambda g: -g["count"])
+
+
+def queues(connection, queue_for) -> list[dict]:
+    """Per queue: waiting, running, failed and scheduled counts (RQ's registries)."""
+    from workers.queues import QUEUES
+
+    rows = []
+    for name in QUEUES:
+        queue = queue_for(name, connection)
+        rows.append({"name": name, "waiting": queue.count, "running": queue.started_job_registry.count,
+                     "failed": queue.failed_job_registry.count, "scheduled": queue.scheduled_job_registry.count})
     return rows

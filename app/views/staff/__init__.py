@@ -106,6 +106,7 @@ class MonitorCheckView(AtriumModelView):
 class MonitorView(AtriumModelView):
     datamodel = AtriumInterface(m.Monitor)
     class_permission_name = "Monitor"
+    extra_args = {"run_now": ("monitor",)}  # "Check now" on the monitor's page (app.views.jobs)
     list_title = "Uptime monitors"
     list_columns = ["project.name", "url", "method", "expected_status", "interval_seconds", "enabled",
                     "state", "consecutive_failures", "last_checked_at"]
@@ -210,6 +211,7 @@ class CampaignMetricView(AtriumModelView):
 class CampaignView(AtriumModelView):
     datamodel = AtriumInterface(m.Campaign)
     class_permission_name = "Campaign"
+    extra_args = {"run_now": ("campaign",), "csv_import": True}  # "Sync now", "Import CSV"
     list_title = "Ad campaigns"
     list_columns = ["client.name", "name", "platform", "status", "budget_daily", "budget_total",
                     "spent_total", "start_date", "end_date", "last_synced_at"]
@@ -229,6 +231,7 @@ class CampaignView(AtriumModelView):
 class DomainView(AtriumModelView):
     datamodel = AtriumInterface(m.Domain)
     class_permission_name = "Domain"
+    extra_args = {"run_now": ("domain_tls", "domain_expiry")}
     list_title = "Domains"
     list_columns = ["name", "client.name", "status", "ssl_status", "ssl_expires_at", "registrar",
                     "renewal_date", "auto_renew"]

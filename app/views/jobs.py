@@ -1,0 +1,173 @@
+"""The jobs console (SPEC §7, staff): queues with their depth, running/failed/scheduled
+counts, failures grouped by exception, the cron schedule with last and next run, JobRun
+history with durations and tracebacks, search by job id or function; requeue, cancel
+and run-now by POST with CSRF, each audited (``workers.queues`` does the work).
+
+"Run now" on a monitor, domain or campaign page posts here too (``RUN_NOW``): it needs
+write access to that record's resource and enqueues on the job's queue as the person.
+
+Access: Admin and Developer operate the queues; Operator reads them (resource ``Jobs``).
+"""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_appbuilder import BaseView, expose, has_access
+from markupsafe import Markup
+
+from app.extensions import db
+from app.models import JobRun
+from app.services import jobs_overview
+from app.services.errors import AtriumError
+from workers import cron, queues
+
+# Record-level "Run now": button key -> (job, its argument, the resource whose write it needs).
+RUN_NOW = {
+    "monitor": ("monitoring.uptime_check", "monitor_id", "Monitor"),
+    "domain_tls": ("monitoring.tls_check", "domain_id", "Domain"),
+    "domain_expiry": ("monitoring.domain_expiry", "domain_id", "Domain"),
+    "campaign": ("sync.campaign", "campaign_id", "Campaign"),
+}
+RUN_NOW_LABELS = {"monitor": "Check now", "domain_tls": "Check certificate now",
+                  "domain_expiry": "Check registration now", "campaign": "Sync now"}
+
+
+class JobsView(BaseView):
+    route_base = "/jobs"
+    class_permission_name = "Jobs"
+    method_permission_name = {"index": "read", "run": "read", "requeue": "write", "cancel": "write",
+                              "schedule_now": "write"}
+    base_permissions = ["can_read", "can_write"]
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        connection, queue_rows, problem = None, [], None
+        try:
+            connection = queues.redis_connection()
+            if connection is not None:
+                queue_rows = jobs_overview.queues(connection, queues.rq_queue)
+        except Exception as exc:  # noqa: BLE001 - the console still shows the durable history
+            problem = f"Redis unavailable: {exc}"
+        search = request.args.get("q", "").strip()[:100]
+        return self.render_template(
+            "jobs/index.html", queues=queue_rows, redis=connection is not None, problem=problem,
+            failures=jobs_overview.failures_by_exception(db.session),
+            schedule=jobs_overview.schedule(db.session, cron.SCHEDULES, queues.load_jobs()),
+            runs=jobs_overview.recent_runs(db.session, search=search or None), search=search,
+            can_write=self.appbuilder.sm.has_access("can_write", "Jobs"))
+
+    @expose("/run/<int:run_id>")
+    @has_access
+    def run(self, run_id):
+        row = db.session.get(JobRun, run_id)
+        if row is None:
+            abort(404, description=f"There is no job run {run_id}.")
+        return self.render_template("jobs/run.html", run=row,
+                                    can_write=self.appbuilder.sm.has_access("can_write", "Jobs"))
+
+    def _act(self, action, success: str, target: str):
+        try:
+            new_id = action()
+        except AtriumError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            return redirect(target), exc.status
+        except Exception as exc:  # noqa: BLE001 - an inline run failed: its JobRun has the traceback
+            db.session.rollback()
+            flash(f"The job ran and failed: {type(exc).__name__}: {exc}. Its run is at the top of the list.",
+                  "danger")
+            return redirect(url_for("JobsView.index"))
+        flash(success.format(new_id=new_id), "success")
+        return redirect(url_for("JobsView.run", run_id=new_id) if new_id else target)
+
+    @expose("/run/<int:run_id>/requeue", methods=["POST"])
+    @has_access
+    def requeue(self, run_id):
+        return self._act(lambda: queues.requeue(run_id), "Queued again as run {new_id}.",
+                         url_for("JobsView.run", run_id=run_id))
+
+    @expose("/run/<int:run_id>/cancel", methods=["POST"])
+    @has_access
+    def cancel(self, run_id):
+        def cancel_it():
+            queues.cancel(run_id)
+            return run_id
+
+        return self._act(cancel_it, "Cancelled: it will not run.", url_for("JobsView.run", run_id=run_id))
+
+    @expose("/schedule/now", methods=["POST"])
+    @has_access
+    def schedule_now(self):
+        """Run one schedule's job now (on the high queue's worker or inline)."""
+        name = request.form.get("schedule", "")
+        try:
+            plan = cron.by_name(name)
+        except KeyError:
+            abort(404, description=f"There is no schedule called {name!r}.")
+        return self._act(lambda: queues.enqueue(plan.job, **dict(plan.kwargs)), "Started {new_id}.",
+                         url_for("JobsView.index"))
+
+
+class RunNowView(BaseView):
+    """``POST /jobs/now/<kind>/<id>``: the record pages' "Run now" buttons."""
+
+    route_base = "/jobs/now"
+    class_permission_name = "JobsRunNow"
+    base_permissions = []
+
+    @expose("/<kind>/<int:record_id>", methods=["POST"])
+    def now(self, kind, record_id):
+        from flask import g
+
+        if kind not in RUN_NOW:
+            abort(404, description=f"Nothing to run for {kind!r}.")
+        job_name, argument, resource = RUN_NOW[kind]
+        if not getattr(g.user, "is_authenticated", False):
+            return redirect(self.appbuilder.get_url_for_login)
+        if not self.appbuilder.sm.has_access("can_write", resource):
+            abort(403, description=f"Running this needs permission to change {resource.lower()}s.")
+        back = request.referrer or url_for("JobsView.index")
+        try:
+            run_id = queues.enqueue(job_name, **{argument: record_id})
+        except AtriumError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            return redirect(back), exc.status
+        except Exception as exc:  # noqa: BLE001 - an inline run failed: its JobRun has the traceback
+            db.session.rollback()
+            current_app.logger.warning("run now %s %s failed: %s", kind, record_id, exc)
+            flash(f"{job_name} failed: {exc}", "danger")
+            return redirect(back)
+        row = db.session.get(JobRun, run_id)
+        flash(Markup('{} {}: <a href="{}">run {}</a>.').format(
+            job_name, "finished" if row.status == "succeeded" else "queued",
+            url_for("JobsView.run", run_id=run_id), run_id), "success")
+        return redirect(back)
+
+
+def run_now_button(kind: str, record_id) -> Markup:
+    """A POST button for a record page; shown only to those who may run it."""
+    from flask import current_app
+
+    job_name, _, resource = RUN_NOW[kind]
+    if record_id is None or not current_app.appbuilder.sm.has_access("can_write", resource):
+        return Markup("")
+    return Markup('<form method="post" action="{}" class="atrium-inline-form atrium-run-now">'
+                  '<input type="hidden" name="csrf_token" value="{}">'
+                  '<button type="submit" class="btn btn-sm btn-default"><i class="fa fa-play"></i> {}</button>'
+                  '</form>').format(url_for("RunNowView.now", kind=kind, record_id=int(record_id)),
+                                    _csrf(), RUN_NOW_LABELS[kind])
+
+
+def _csrf() -> str:
+    from flask_wtf.csrf import generate_csrf
+
+    return generate_csrf()
+
+
+def register(appbuilder) -> None:
+    appbuilder.add_view(JobsView, "Jobs", category="Audit", icon="fa-cogs")
+    appbuilder.add_view_no_menu(RunNowView)
+    current_app.jinja_env.globals["run_now_button"] = run_now_button
