@@ -119,6 +119,9 @@ class BaseConfig:
             MONITOR_FAILURES_TO_OPEN=_env_int("MONITOR_FAILURES_TO_OPEN", 2),
             MONITOR_SUCCESSES_TO_RESOLVE=_env_int("MONITOR_SUCCESSES_TO_RESOLVE", 2),
             MONITOR_CONCURRENCY=_env_int("MONITOR_CONCURRENCY", 200),
+            # How often the cron process enqueues the uptime dispatch (monitors' own intervals
+            # still decide which are due); the integration test runs it every second.
+            UPTIME_DISPATCH_SECONDS=_env_int("UPTIME_DISPATCH_SECONDS", 60),
             MONITOR_CHECK_RETENTION_DAYS=_env_int("MONITOR_CHECK_RETENTION_DAYS", 30),
             JOB_RUN_RETENTION_DAYS=_env_int("JOB_RUN_RETENTION_DAYS", 90),
             RDAP_BASE_URL=_env("RDAP_BASE_URL", "https://rdap.org"),

@@ -103,13 +103,13 @@ def _job_argument(text: str) -> tuple[str, object]:
 @jobs_cli.command("list")
 def jobs_list():
     """Print the schedule (SPEC §7): name, when, queue, job, last and next run."""
-    from workers.cron import SCHEDULES
+    from workers.cron import SCHEDULES, configured
     from workers.queues import load_jobs
 
     from .services import jobs_overview
 
     jobs = load_jobs()
-    rows = jobs_overview.schedule(db.session, SCHEDULES, jobs)
+    rows = jobs_overview.schedule(db.session, [configured(s, current_app.config) for s in SCHEDULES], jobs)
     click.echo(f"{'schedule':<17} {'when':<27} {'queue':<12} {'job':<29} {'last run':<24} next run")
     for row in rows:
         click.echo(f"{row['name']:<17} {row['when']:<27} {row['queue']:<12} {row['job']:<29} "

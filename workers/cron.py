@@ -16,6 +16,7 @@ and next run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ SCHEDULES = (
     Schedule("uptime dispatch", "monitoring.uptime_dispatch", interval=60),
     Schedule("email outbox", "maintenance.send_outbox", interval=60),
     Schedule("SLA watch", "tickets.sla_watch", cron="*/5 * * * *"),
+    Schedule("lost jobs", "maintenance.reap_lost_jobs", cron="*/5 * * * *"),
     Schedule("network usage", "sync.network_usage", cron="7 * * * *"),
     Schedule("cleanup", "maintenance.cleanup", cron="0 2 * * *"),
     Schedule("daily analytics", "maintenance.daily_analytics", cron="0 3 * * *"),
@@ -69,6 +71,18 @@ SCHEDULES = (
     Schedule("monthly reports", "reports.monthly", cron="0 6 1 * *"),
     Schedule("backups", "maintenance.backups", cron="0 1 * * 0"),
 )
+
+
+# Schedules whose interval is a setting (seconds).
+INTERVAL_SETTINGS = {"monitoring.uptime_dispatch": "UPTIME_DISPATCH_SECONDS"}
+
+
+def configured(schedule: Schedule, config) -> Schedule:
+    """``schedule`` with its interval taken from the settings where one applies."""
+    setting = INTERVAL_SETTINGS.get(schedule.job)
+    if setting and config.get(setting):
+        return dataclasses.replace(schedule, interval=int(config[setting]))
+    return schedule
 
 
 def by_name(name: str) -> Schedule:
@@ -105,11 +119,11 @@ def fire(schedule: str) -> dict:
     from app.services.identity import Identity
     from workers.queues import _app, enqueue, redis_connection
 
-    plan = by_name(schedule)
+    app = _app()
+    plan = configured(by_name(schedule), app.config)
     current = get_current_job()
     at = current.enqueued_at.replace(tzinfo=dt.UTC) if current and current.enqueued_at else dt.datetime.now(dt.UTC)
     slot = plan.slot(at)
-    app = _app()
     with app.app_context():
         connection = redis_connection()
         if connection is not None and not claim(connection, app.config.get("RQ_QUEUE_PREFIX", ""), plan, slot):
@@ -126,8 +140,10 @@ def register_with_rq() -> None:
 
     from config import load_config
 
-    high = (load_config().get("RQ_QUEUE_PREFIX") or "") + "high"
+    config = load_config()
+    high = (config.get("RQ_QUEUE_PREFIX") or "") + "high"
     for schedule in active_schedules():
+        schedule = configured(schedule, config)
         cron.register(fire, high, kwargs={"schedule": schedule.name}, cron=schedule.cron,
                       interval=schedule.interval, name=f"atrium:{schedule.name}", job_timeout=60)
 

@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import EmailStatus, ImpersonationEnd, ImpersonationSession, JobRun, OutboxEmail
 from app.models.base import utcnow
 from app.services import analytics, impersonation, monitoring, notifications
+from workers import queues
 from workers.queues import job
 
 
@@ -57,3 +58,9 @@ def cleanup() -> dict:
         impersonation.end(db.session, row, ImpersonationEnd.EXPIRED, now=now)
     db.session.commit()
     return {"monitor_checks_pruned": checks, "job_runs_pruned": runs, "view_as_sessions_ended": len(expired)}
+
+
+@job("maintenance.reap_lost_jobs", queue="high", timeout=120, retries=(60,))
+def reap_lost_jobs() -> dict:
+    """Jobs whose worker died mid-run: retried by RQ or marked failed, JobRuns in step."""
+    return queues.reap_lost_runs()

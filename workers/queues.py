@@ -30,6 +30,7 @@ import importlib
 import inspect
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -159,18 +160,27 @@ class _job_context:
 
 
 def _app():
-    """The Flask app for a job: the caller's (inline, tests) or one per worker process."""
-    global _process_app
+    """The Flask app for a job: the caller's (inline, tests) or one per worker process,
+    built once (``workers.worker`` builds it before forking); a forked work-horse drops
+    the pooled database connections it inherited and opens its own."""
+    global _process_app, _process_pid
     if has_app_context():
         return current_app._get_current_object()
     if _process_app is None:
         from app import create_app
 
-        _process_app = create_app()
+        _process_app, _process_pid = create_app(), os.getpid()
+    elif _process_pid != os.getpid():
+        from app.extensions import db
+
+        with _process_app.app_context():
+            db.engine.dispose(close=False)
+        _process_pid = os.getpid()
     return _process_app
 
 
 _process_app = None
+_process_pid = None
 
 
 # --------------------------------------------------------------------------- enqueue
@@ -337,3 +347,42 @@ def cancel(run_id: int) -> None:
     audit.record(db.session, "job.cancelled", resource_type="JobRun", resource_id=run.id,
                  details={"job": run.job_name, "arguments": run.arguments})
     db.session.commit()
+
+
+def reap_lost_runs(at: float | None = None) -> dict:
+    """Runs whose worker died mid-job (killed, out of memory, machine lost).
+
+    RQ keeps a started job in its queue's ``StartedJobRegistry`` under a heartbeat; once
+    that expires (at ``at``, a Unix time, default now) the job is abandoned and RQ retries
+    it if it has retries left, else moves it to the failed registry. This runs that
+    clean-up for every queue, then makes each ``JobRun`` still marked running say what
+    became of its job: queued again (retrying) or failed ("the worker running it
+    stopped"). Job bodies are idempotent, so the retry writes no duplicate rows."""
+    from rq.job import Job as RqJob
+    from rq.job import JobStatus as RqStatus
+
+    from app.extensions import db
+    from app.models import JobRun, JobStatus
+
+    connection = redis_connection()
+    if connection is None:
+        return {"reaped": 0}
+    for name in QUEUES:
+        rq_queue(name, connection).started_job_registry.cleanup(timestamp=at)
+    retried = failed = 0
+    running = db.session.execute(sa.select(JobRun).where(JobRun.status == JobStatus.RUNNING,
+                                                         JobRun.rq_job_id.is_not(None))).scalars().all()
+    for run in running:
+        try:
+            status = RqJob.fetch(run.rq_job_id, connection=connection).get_status()
+        except Exception:  # noqa: BLE001 - gone from Redis altogether
+            status = None
+        if status in (RqStatus.QUEUED, RqStatus.SCHEDULED, RqStatus.DEFERRED):
+            run.status, run.error = JobStatus.QUEUED, "The worker running it stopped; RQ is retrying it."
+            retried += 1
+        elif status in (RqStatus.FAILED, RqStatus.STOPPED, RqStatus.CANCELED, None):
+            run.status, run.finished_at = JobStatus.FAILED, _now()
+            run.error = "The worker running it stopped before it finished (no retries left)."
+            failed += 1
+    db.session.commit()
+    return {"retried": retried, "failed": failed}

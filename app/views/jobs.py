@@ -54,7 +54,8 @@ class JobsView(BaseView):
         return self.render_template(
             "jobs/index.html", queues=queue_rows, redis=connection is not None, problem=problem,
             failures=jobs_overview.failures_by_exception(db.session),
-            schedule=jobs_overview.schedule(db.session, cron.SCHEDULES, queues.load_jobs()),
+            schedule=jobs_overview.schedule(db.session, [cron.configured(s, current_app.config)
+                                                         for s in cron.SCHEDULES], queues.load_jobs()),
             runs=jobs_overview.recent_runs(db.session, search=search or None), search=search,
             can_write=self.appbuilder.sm.has_access("can_write", "Jobs"))
 
