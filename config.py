@@ -123,6 +123,10 @@ class BaseConfig:
             # still decide which are due); the integration test runs it every second.
             UPTIME_DISPATCH_SECONDS=_env_int("UPTIME_DISPATCH_SECONDS", 60),
             MONITOR_CHECK_RETENTION_DAYS=_env_int("MONITOR_CHECK_RETENTION_DAYS", 30),
+            MONITOR_BATCH_SIZE=_env_int("MONITOR_BATCH_SIZE", 1000),  # monitors per uptime-check job
+            # Extra CA file trusted by HTTP, TLS and RDAP checks (a private CA); None: the system's.
+            TLS_CA_BUNDLE=_env("TLS_CA_BUNDLE"),
+            TLS_CHECK_TIMEOUT=_env_int("TLS_CHECK_TIMEOUT", 10),
             JOB_RUN_RETENTION_DAYS=_env_int("JOB_RUN_RETENTION_DAYS", 90),
             RDAP_BASE_URL=_env("RDAP_BASE_URL", "https://rdap.org"),
             GOOGLE_ADS_API_URL=_env("GOOGLE_ADS_API_URL", "https://googleads.googleapis.com"),
