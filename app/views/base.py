@@ -619,22 +619,26 @@ class AtriumSearchWidget(SearchWidget):
     - a relation's drop-down: its options come from the database, rendered each time.
     """
 
-    _cache: dict = {}
     _VALUE = "\x00atrium-value\x00"
 
     def __call__(self, **kwargs):
         form, dict_filters = self.template_args["form"], self.filters.get_search_filters()
         locale = request.args.get("_l_") or session.get("locale")  # what FAB's locale selector reads
+        # Kept on the view's search form class: it lives as long as the view.
+        cache = type(form).__dict__.get("_atrium_search_inputs")
+        if cache is None:
+            cache = {}
+            type(form)._atrium_search_inputs = cache
         label_columns, form_fields, search_filters = {}, {}, {}
         for col in self.template_args["include_cols"]:
-            key = (type(form), col, locale)
-            cached = self._cache.get(key)
+            key = (col, locale)
+            cached = cache.get(key)
             field = form[col]
             if cached is None:
                 # Labels and filter names are lazy translations: resolved once here.
                 cached = (str(field.label.text), self._markup(field), [str(flt.name) for flt in dict_filters[col]])
                 if cached[1] is not None:
-                    self._cache[key] = cached
+                    cache[key] = cached
             label, markup, names = cached
             if markup is None:
                 markup = field()

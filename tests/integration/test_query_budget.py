@@ -1,6 +1,7 @@
 """The staff ticket list costs a fixed handful of SQL statements, whatever the page
-size: the user with roles, the permission set, the row-level-security settings (on
-PostgreSQL), the count and the page."""
+size: the user with roles (and the version of the grants), the permission set (on
+PostgreSQL only when the grants changed since this process last read them), the
+row-level-security settings (on PostgreSQL), the count and the page."""
 
 import pytest
 
@@ -29,3 +30,15 @@ def test_ticket_list_uses_at_most_five_statements(counted_client, query):
     response = client.get(f"/ticketview/list/{query}")
     assert response.status_code == 200
     assert int(response.headers["X-SQL-Statements"]) <= 5
+
+
+def test_ticket_list_reads_the_permission_set_once_per_process_on_postgresql(counted_client, backend):
+    if backend.kind != "postgresql":
+        pytest.skip("the per-process copy of the grants is PostgreSQL's (SQLite reuses ids)")
+    client = counted_client
+    client.post("/login/", data={"username": "operator", "password": "test-password-1",
+                                 "csrf_token": csrf_token(client, "/login/")})
+    counts = [int(client.get(f"/ticketview/list/{query}").headers["X-SQL-Statements"])
+              for query in ("", "?psize_TicketView=100", "?_flt_0_status=open", "?page_TicketView=2")]
+    # user (+ grants version), row-level-security settings, count, page
+    assert counts[1:] == [4, 4, 4], counts
