@@ -84,6 +84,13 @@ def seed_demo(appbuilder, session, password: str, scale: int = 1, today: dt.date
 
     if scale < 1:
         raise ValueError("scale must be 1 or more")
+    from app.services import notifications
+
+    with notifications.suppressed(session):  # the demo's history tells nobody
+        return _seed(appbuilder, session, password, scale, today, upload_dir, sync_roles)
+
+
+def _seed(appbuilder, session, password, scale, today, upload_dir, sync_roles) -> dict:
     sync_roles(appbuilder)
     sm = appbuilder.sm
     staff = {u: ensure_user(sm, u, f, la, f"{u}@atrium.example", r, password) for u, f, la, r in STAFF}

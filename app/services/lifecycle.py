@@ -25,7 +25,7 @@ from app.models import (
     TicketMessage, User,
 )
 from app.models.base import utcnow
-from app.services import incidents, performance, tenancy, tickets, tiers, validation
+from app.services import incidents, notifications, performance, tenancy, tickets, tiers, validation
 
 # New rows of these models count against a plan limit (one unit each).
 COUNTED = {Project: "projects", Domain: "domains", ClientMember: "team_members", Ticket: "tickets_per_month"}
@@ -124,6 +124,8 @@ def _before_flush(session: Session, flush_context, instances) -> None:
             if author is not None and ticket is not None and tenancy.is_staff_user(author):
                 tickets.record_staff_reply(ticket, at=obj.created_at)
                 ticket.sla_state = tickets.sla_state(ticket)
+            if author is not None and ticket is not None:
+                notifications.ticket_reply(session, ticket, obj, author)
 
     for obj in dirty:
         if isinstance(obj, Ticket):

@@ -23,10 +23,23 @@ from app.models.base import utcnow
 MAX_ATTEMPTS = 5
 
 
+class suppressed:
+    """``with notifications.suppressed(session):`` — tell nobody (the demo seed's history)."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def __enter__(self):
+        self.session.info["atrium_notifications_off"] = True
+
+    def __exit__(self, *exc):
+        self.session.info.pop("atrium_notifications_off", None)
+
+
 def queue_email(session, *, kind: str, to: str, subject: str, body: str, client_id: int | None = None,
                 dedupe_key: str | None = None) -> OutboxEmail | None:
     """Queue one email; ``None`` when ``dedupe_key`` was already queued (or no address)."""
-    if not to:
+    if not to or session.info.get("atrium_notifications_off"):
         return None
     if dedupe_key is not None:
         pending = [o for o in session.new if isinstance(o, OutboxEmail) and o.dedupe_key == dedupe_key]
@@ -50,6 +63,25 @@ def notify(session, *, kind: str, recipients, subject: str, body: str, client_id
                        dedupe_key=key) is not None:
             queued += 1
     return queued
+
+
+def ticket_reply(session, ticket, message, author) -> int:
+    """A public message on a ticket goes to the other side: a staff reply to whoever
+    opened the ticket (else the client's owners), a client's reply to the assignee (else
+    every Operator). Internal notes tell nobody; the author is never told of their own."""
+    from app.services import tenancy
+
+    if message.internal:
+        return 0
+    if tenancy.is_staff_user(author):
+        opener = session.get(User, ticket.opened_by_id) if ticket.opened_by_id else None
+        recipients = [opener.email] if opener is not None and opener.active else client_owners(session, ticket.client_id)
+    else:
+        recipients = staff_for_ticket(session, ticket)
+    name = " ".join(filter(None, [author.first_name, author.last_name])) or author.username
+    return notify(session, kind="ticket_reply", recipients=[r for r in recipients if r != author.email],
+                  subject=f"[Atrium] Re: #{ticket.id} {ticket.subject}",
+                  body=f"{name} wrote on ticket #{ticket.id}:\n\n{message.body}\n", client_id=ticket.client_id)
 
 
 def client_owners(session, client_id: int) -> list[str]:

@@ -147,3 +147,31 @@ def test_two_cron_ticks_for_one_slot_enqueue_the_job_once(rq_app):
     assert work_off(rq_app)
     runs = db.session.execute(sa.select(m.JobRun).filter_by(job_name="tickets.sla_watch")).scalars().all()
     assert len(runs) == 1 and runs[0].status == "succeeded" and runs[0].triggered_by_id is None
+
+
+def test_ticket_replies_notify_the_other_side_and_internal_notes_nobody(app, client):
+    """A client's reply goes to the assignee; a staff reply to whoever opened the ticket."""
+    from tests.conftest import csrf_token, login
+
+    ticket = db.session.execute(sa.select(m.Ticket).join(m.Client).where(
+        m.Client.slug == "pro-co", m.Ticket.status.in_(["open", "in_progress", "waiting_client"]),
+        m.Ticket.assignee_id.is_not(None)).limit(1)).scalar_one()
+    assignee_email, opener_email = ticket.assignee.email, ticket.opened_by.email
+    assert db.session.execute(sa.select(m.OutboxEmail)).first() is None  # the demo seed told nobody
+    login(client, "pro-co-owner")
+    page = f"/portal/tickets/show/{ticket.id}"
+    response = client.post(f"/portal/tickets/reply/{ticket.id}",
+                           data={"csrf_token": csrf_token(client, page), "body": "Still broken on mobile."})
+    assert response.status_code == 302
+    db.session.expire_all()
+    [to_staff] = db.session.execute(sa.select(m.OutboxEmail).filter_by(kind="ticket_reply")).scalars().all()
+    assert to_staff.to_address == assignee_email and "Still broken on mobile." in to_staff.body
+    assert f"#{ticket.id}" in to_staff.subject
+    db.session.add(m.TicketMessage(ticket_id=ticket.id, client_id=ticket.client_id, author=ticket.assignee,
+                                   body="Internal: check the CDN logs", internal=True))
+    db.session.add(m.TicketMessage(ticket_id=ticket.id, client_id=ticket.client_id, author=ticket.assignee,
+                                   body="Fixed, please check again"))
+    db.session.commit()
+    emails = db.session.execute(sa.select(m.OutboxEmail).filter_by(kind="ticket_reply")
+                                .order_by(m.OutboxEmail.id)).scalars().all()
+    assert [(e.to_address, "Fixed" in e.body) for e in emails] == [(assignee_email, False), (opener_email, True)]
