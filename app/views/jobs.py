@@ -32,6 +32,23 @@ RUN_NOW_LABELS = {"monitor": "Check now", "domain_tls": "Check certificate now",
                   "domain_expiry": "Check registration now", "campaign": "Sync now"}
 
 
+def _from_door(action, back: str):
+    """Run ``action`` (it enqueues, or runs inline without Redis): ``(result, None)``, or
+    ``(None, response)`` when it was refused (the message, 4xx) or ran inline and failed
+    (the message; its JobRun has the traceback)."""
+    try:
+        return action(), None
+    except AtriumError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return None, (redirect(back), exc.status)
+    except Exception as exc:  # noqa: BLE001 - an inline run failed: its JobRun has the traceback
+        db.session.rollback()
+        current_app.logger.warning("job from %s failed: %s", request.path, exc)
+        flash(f"The job ran and failed: {type(exc).__name__}: {exc}. Its run is on the jobs page.", "danger")
+        return None, redirect(back)
+
+
 class JobsView(BaseView):
     route_base = "/jobs"
     class_permission_name = "Jobs"
@@ -69,17 +86,9 @@ class JobsView(BaseView):
                                     can_write=self.appbuilder.sm.has_access("can_write", "Jobs"))
 
     def _act(self, action, success: str, target: str):
-        try:
-            new_id = action()
-        except AtriumError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            return redirect(target), exc.status
-        except Exception as exc:  # noqa: BLE001 - an inline run failed: its JobRun has the traceback
-            db.session.rollback()
-            flash(f"The job ran and failed: {type(exc).__name__}: {exc}. Its run is at the top of the list.",
-                  "danger")
-            return redirect(url_for("JobsView.index"))
+        new_id, refused = _from_door(action, target)
+        if refused is not None:
+            return refused
         flash(success.format(new_id=new_id), "success")
         return redirect(url_for("JobsView.run", run_id=new_id) if new_id else target)
 
@@ -130,17 +139,9 @@ class RunNowView(BaseView):
         if not self.appbuilder.sm.has_access("can_write", resource):
             abort(403, description=f"Running this needs permission to change {resource.lower()}s.")
         back = request.referrer or url_for("JobsView.index")
-        try:
-            run_id = queues.enqueue(job_name, **{argument: record_id})
-        except AtriumError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            return redirect(back), exc.status
-        except Exception as exc:  # noqa: BLE001 - an inline run failed: its JobRun has the traceback
-            db.session.rollback()
-            current_app.logger.warning("run now %s %s failed: %s", kind, record_id, exc)
-            flash(f"{job_name} failed: {exc}", "danger")
-            return redirect(back)
+        run_id, refused = _from_door(lambda: queues.enqueue(job_name, **{argument: record_id}), back)
+        if refused is not None:
+            return refused
         row = db.session.get(JobRun, run_id)
         flash(Markup('{} {}: <a href="{}">run {}</a>.').format(
             job_name, "finished" if row.status == "succeeded" else "queued",
