@@ -158,34 +158,43 @@ def campaigns_due(session, config, now: dt.datetime | None = None, force: bool =
 # --------------------------------------------------------------------------- storing
 
 
+def _upsert_daily(session, model, parent_column, parent, items, values_of, same) -> dict:
+    """One row of ``model`` per (parent, date): created, or updated where ``same(name,
+    stored, new)`` says a value changed; returns the counts (created/updated/unchanged)."""
+    existing = {row.date: row for row in session.execute(sa.select(model).where(
+        parent_column == parent.id, model.date.in_([item.date for item in items]))).scalars()}
+    counts = Counter(created=0, updated=0, unchanged=0)
+    for item in items:
+        values = values_of(item)
+        row = existing.get(item.date)
+        if row is None:
+            session.add(model(client_id=parent.client_id, date=item.date, **{parent_column.key: parent.id},
+                              **values))
+            counts["created"] += 1
+            continue
+        changed = [name for name, value in values.items() if not same(name, getattr(row, name), value)]
+        for name in changed:
+            setattr(row, name, values[name])
+        counts["updated" if changed else "unchanged"] += 1
+    session.flush()
+    return dict(counts)
+
+
+def _metric_values(day: DailyMetrics) -> dict:
+    return {"impressions": int(day.impressions), "clicks": int(day.clicks), "conversions": _money(day.conversions),
+            "cost": _money(day.spend), "revenue": _money(day.revenue)}
+
+
+def _same_metric(name, stored, value) -> bool:
+    return (int(stored or 0) == value) if isinstance(value, int) else (_money(stored) == value)
+
+
 def upsert_metrics(session, campaign, days: list[DailyMetrics]) -> dict:
     """Create or update one ``CampaignMetric`` per day; returns counts."""
     if not days:
         return {"created": 0, "updated": 0, "unchanged": 0}
-    dates = [d.date for d in days]
-    existing = {row.date: row for row in session.execute(sa.select(CampaignMetric).where(
-        CampaignMetric.campaign_id == campaign.id, CampaignMetric.date.in_(dates))).scalars()}
-    counts = Counter(created=0, updated=0, unchanged=0)
-    for day in days:
-        values = {"impressions": int(day.impressions), "clicks": int(day.clicks),
-                  "conversions": _money(day.conversions), "cost": _money(day.spend),
-                  "revenue": _money(day.revenue)}
-        row = existing.get(day.date)
-        if row is None:
-            session.add(CampaignMetric(client_id=campaign.client_id, campaign_id=campaign.id, date=day.date,
-                                       **values))
-            counts["created"] += 1
-            continue
-        changed = False
-        for name, value in values.items():
-            current = getattr(row, name)
-            same = (int(current or 0) == value) if isinstance(value, int) else (_money(current) == value)
-            if not same:
-                setattr(row, name, value)
-                changed = True
-        counts["updated" if changed else "unchanged"] += 1
-    session.flush()
-    return dict(counts)
+    return _upsert_daily(session, CampaignMetric, CampaignMetric.campaign_id, campaign, days, _metric_values,
+                         _same_metric)
 
 
 # --------------------------------------------------------------------------- campaigns
@@ -250,37 +259,26 @@ def zone_of(project) -> str | None:
     return host or None
 
 
+def _traffic_values(day) -> dict:
+    return {"requests_total": day.requests_total, "requests_2xx": day.requests_2xx,
+            "requests_4xx": day.requests_4xx, "requests_5xx": day.requests_5xx,
+            "bandwidth_gb": day.bandwidth_gb, "geo_distribution": day.geo_distribution or None,
+            "peak_at": day.peak_at, "peak_rps": day.peak_rps}
+
+
+def _same_traffic(name, stored, value) -> bool:
+    if name == "bandwidth_gb":
+        return Decimal(str(stored or 0)).quantize(Decimal("0.001")) == value
+    if name == "peak_at":
+        return (stored is None and value is None) or (
+            stored is not None and value is not None and stored.replace(microsecond=0) == value.replace(microsecond=0))
+    return stored == value
+
+
 def upsert_network_usage(session, project, traffic) -> dict:
-    existing = {row.date: row for row in session.execute(sa.select(NetworkUsage).where(
-        NetworkUsage.project_id == project.id, NetworkUsage.date.in_([t.date for t in traffic]))).scalars()}
-    counts = Counter(created=0, updated=0, unchanged=0)
-    for day in traffic:
-        values = {"requests_total": day.requests_total, "requests_2xx": day.requests_2xx,
-                  "requests_4xx": day.requests_4xx, "requests_5xx": day.requests_5xx,
-                  "bandwidth_gb": day.bandwidth_gb, "geo_distribution": day.geo_distribution or None,
-                  "peak_at": day.peak_at, "peak_rps": day.peak_rps}
-        row = existing.get(day.date)
-        if row is None:
-            session.add(NetworkUsage(client_id=project.client_id, project_id=project.id, date=day.date, **values))
-            counts["created"] += 1
-            continue
-        changed = False
-        for name, value in values.items():
-            current = getattr(row, name)
-            if name == "bandwidth_gb":
-                same = Decimal(str(current or 0)).quantize(Decimal("0.001")) == value
-            elif name == "peak_at":
-                same = (current is None and value is None) or (current is not None and value is not None
-                                                                and current.replace(microsecond=0)
-                                                                == value.replace(microsecond=0))
-            else:
-                same = current == value
-            if not same:
-                setattr(row, name, value)
-                changed = True
-        counts["updated" if changed else "unchanged"] += 1
-    session.flush()
-    return dict(counts)
+    """Create or update one ``NetworkUsage`` per day; returns counts."""
+    return _upsert_daily(session, NetworkUsage, NetworkUsage.project_id, project, traffic, _traffic_values,
+                         _same_traffic)
 
 
 def network_targets(session) -> list:
