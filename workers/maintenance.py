@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.extensions import db
-from app.models import EmailStatus, ImpersonationEnd, ImpersonationSession, JobRun, OutboxEmail
+from app.models import EmailStatus, OutboxEmail
 from app.models.base import utcnow
 from app.services import analytics, impersonation, monitoring, notifications
 from workers import queues
@@ -50,14 +50,10 @@ def cleanup() -> dict:
     now = utcnow()
     checks = monitoring.prune_checks(db.session, now=now)
     keep_days = int(current_app.config.get("JOB_RUN_RETENTION_DAYS") or 90)
-    runs = db.session.execute(sa.delete(JobRun).where(JobRun.finished_at < now - dt.timedelta(days=keep_days))
-                              .execution_options(atrium_audit_skip=True)).rowcount
-    expired = db.session.execute(sa.select(ImpersonationSession).where(
-        ImpersonationSession.ended_at.is_(None), ImpersonationSession.expires_at <= now)).scalars().all()
-    for row in expired:
-        impersonation.end(db.session, row, ImpersonationEnd.EXPIRED, now=now)
+    runs = queues.prune_runs(db.session, before=now - dt.timedelta(days=keep_days))
+    ended = impersonation.end_expired(db.session, now=now)
     db.session.commit()
-    return {"monitor_checks_pruned": checks, "job_runs_pruned": runs, "view_as_sessions_ended": len(expired)}
+    return {"monitor_checks_pruned": checks, "job_runs_pruned": runs, "view_as_sessions_ended": ended}
 
 
 @job("maintenance.reap_lost_jobs", queue="high", timeout=120, retries=(60,))

@@ -13,7 +13,7 @@ schedules them by name.
 - ``monitoring.tls_check`` / ``monitoring.domain_expiry``: every active or pending
   domain, or ``domain_id``. With one domain a failure fails the job with its reason;
   with all of them each failure is reported in the summary and the others go on.
-- ``monitoring.prune_checks``: checks past ``MONITOR_CHECK_RETENTION_DAYS``.
+Checks past ``MONITOR_CHECK_RETENTION_DAYS`` are pruned by ``maintenance.cleanup``.
 """
 
 from __future__ import annotations
@@ -89,12 +89,3 @@ def domain_expiry(domain_id: int | None = None) -> dict:
         db.session.commit()
         summary["updated"] += 1
     return summary
-
-
-@job("monitoring.prune_checks", queue="maintenance", timeout=600, retries=(60, 300))
-def prune_checks() -> dict:
-    """Delete uptime checks older than the retention window."""
-    deleted = monitoring.prune_checks(db.session)
-    db.session.commit()
-    return {"deleted": deleted,
-            "retention_days": int(current_app.config.get("MONITOR_CHECK_RETENTION_DAYS") or 30)}

@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 
 QUEUES = ("high", "default", "sync", "reports", "maintenance")
-AREAS = ("workers.monitoring", "workers.sync", "workers.tickets", "workers.maintenance", "workers.reports")
+AREAS = ("workers.monitoring", "workers.sync", "workers.tickets", "workers.maintenance")
 log = logging.getLogger(__name__)
 
 
@@ -72,11 +72,7 @@ def job(name: str, *, queue: str = "default", timeout: int = 300, retries: tuple
 def load_jobs() -> dict[str, Job]:
     """Import every job module (idempotent) and return the registry."""
     for module in AREAS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)
     return JOBS
 
 
@@ -126,11 +122,14 @@ def rq_queue(name: str, connection=None):
 
 
 def queue_depths() -> dict[str, int]:
+    """Jobs waiting per queue (``/health/ready``); the console shows the full picture."""
+    from app.services import jobs_overview
+
     conn = redis_connection()
     if conn is None:
         return {}
     conn.ping()
-    return {name: rq_queue(name, conn).count for name in QUEUES}
+    return {row["name"]: row["waiting"] for row in jobs_overview.queues(conn, rq_queue)}
 
 
 # --------------------------------------------------------------------------- identity
@@ -347,6 +346,14 @@ def cancel(run_id: int) -> None:
     audit.record(db.session, "job.cancelled", resource_type="JobRun", resource_id=run.id,
                  details={"job": run.job_name, "arguments": run.arguments})
     db.session.commit()
+
+
+def prune_runs(session, before: dt.datetime) -> int:
+    """Delete finished ``JobRun`` rows older than ``before`` (retention); not committed."""
+    from app.models import JobRun
+
+    return session.execute(sa.delete(JobRun).where(JobRun.finished_at < before)
+                           .execution_options(atrium_audit_skip=True)).rowcount or 0
 
 
 def reap_lost_runs(at: float | None = None) -> dict:

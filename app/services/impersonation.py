@@ -130,3 +130,14 @@ def end(session, row: ImpersonationSession, how: ImpersonationEnd, now: dt.datet
                                        impersonation_session_id=row.id, channel=current.channel,
                                        ip=current.ip, user_agent=current.user_agent,
                                        request_id=current.request_id))
+
+
+def end_expired(session, now: dt.datetime | None = None) -> int:
+    """End (and record) every session past its expiry that no request ended: the browser
+    was closed. Returns how many; not committed."""
+    now = now or utcnow()
+    expired = session.execute(sa.select(ImpersonationSession).where(
+        ImpersonationSession.ended_at.is_(None), ImpersonationSession.expires_at <= now)).scalars().all()
+    for row in expired:
+        end(session, row, ImpersonationEnd.EXPIRED, now=now)
+    return len(expired)

@@ -247,12 +247,12 @@ def test_old_checks_are_pruned_past_retention(app):
                                       status_code=200, latency_ms=50))
     db.session.commit()
     app.config["MONITOR_CHECK_RETENTION_DAYS"] = 30
-    assert _run(app, "monitoring.prune_checks").exit_code == 0
-    assert _last_run("monitoring.prune_checks").result["deleted"] >= 2  # ours plus any seeded past retention
+    assert _run(app, "maintenance.cleanup").exit_code == 0  # the nightly cleanup prunes checks
+    assert _last_run("maintenance.cleanup").result["monitor_checks_pruned"] >= 2  # ours plus seeded ones
     left = sorted((now - c.checked_at).days for c in _checks(monitor))
     assert left == [1, 29]
-    assert _run(app, "monitoring.prune_checks").exit_code == 0
-    assert _last_run("monitoring.prune_checks").result["deleted"] == 0
+    assert _run(app, "maintenance.cleanup").exit_code == 0
+    assert _last_run("maintenance.cleanup").result["monitor_checks_pruned"] == 0
 
 
 # --------------------------------------------------------------------------- TLS
