@@ -1,4 +1,4 @@
-"""``flask`` commands (SPEC §8): roles, seed, audit, jobs. Thin doors over ``app.services``.
+"""``flask`` commands (SPEC §8): roles, seed, audit, jobs, members. Thin doors over ``app.services``.
 
 Errors a person can cause exit non-zero with a one-line message (``click.ClickException``).
 ``flask db ...`` comes from Flask-Migrate and ``flask fab ...`` from Flask-AppBuilder.
@@ -20,6 +20,7 @@ roles_cli = AppGroup("roles", help="Roles and permissions (SPEC §1).")
 seed_cli = AppGroup("seed", help="Demo data.")
 audit_cli = AppGroup("audit", help="The audit trail (SPEC §6).")
 jobs_cli = AppGroup("jobs", help="Background jobs (SPEC §7).")
+members_cli = AppGroup("members", help="A client's portal users (staff offboarding and role changes).")
 
 
 @roles_cli.command("sync")
@@ -141,8 +142,85 @@ def jobs_run(name, arguments):
     click.echo(f"{name}: {run.status} in {run.duration_ms} ms (JobRun {run_id}) {json.dumps(run.result or {})}")
 
 
+def _member_command(work):
+    """Run ``work(session, staff scope)`` for a members command; refusals exit 1 with their message."""
+    from .services import tenancy
+    from .services.errors import AtriumError
+
+    try:
+        message = work(db.session, tenancy.STAFF)
+        db.session.commit()
+    except AtriumError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    click.echo(message)
+
+
+@members_cli.command("add")
+@click.option("--client", "slug", required=True, help="The client's slug, e.g. pro-co.")
+@click.option("--username", required=True)
+@click.option("--email", required=True)
+@click.option("--first-name", required=True)
+@click.option("--last-name", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "member", "viewer"]))
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The first password (at least 10 characters); asked for when omitted.")
+def members_add(slug, username, email, first_name, last_name, role, password):
+    """Give a client a new portal user (within the plan's team-member limit)."""
+    from .models import Client
+    from .services import team, tenancy
+    from .services.errors import NotFound
+
+    def work(session, _staff):
+        client = session.query(Client).filter_by(slug=slug).one_or_none()
+        if client is None:
+            raise NotFound(f"No client has the slug {slug!r}.")
+        scope = tenancy.Scope(is_staff=True, client_id=client.id)
+        member = team.add_member(session, current_app.appbuilder.sm, scope, username=username, email=email,
+                                 first_name=first_name, last_name=last_name, role=role, password=password)
+        return f"{member.user.username} ({role}) can now sign in to {client.name}'s portal."
+
+    _member_command(work)
+
+
+@members_cli.command("role")
+@click.option("--client", "slug", required=True, help="The client's slug, e.g. pro-co.")
+@click.option("--user", "username", required=True, help="The member's username.")
+@click.option("--role", required=True, type=click.Choice(["admin", "member", "viewer"]))
+def members_role(slug, username, role):
+    """Change a member's role (the owner is changed in the console)."""
+    from .services import team
+
+    def work(session, staff):
+        member = team.change_role(session, staff, team.find_member(session, slug, username), role)
+        return f"{username} is now {member.role} at {member.client.name}."
+
+    _member_command(work)
+
+
+@members_cli.command("remove")
+@click.option("--client", "slug", required=True, help="The client's slug, e.g. pro-co.")
+@click.option("--user", "username", required=True, help="The member's username.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def members_remove(slug, username, yes):
+    """Remove a member from a client and deactivate their account (offboarding)."""
+    from .services import team
+
+    if not yes:
+        click.confirm(f"Remove {username} from {slug} and deactivate the account?", abort=True)
+
+    def work(session, staff):
+        member = team.find_member(session, slug, username)
+        client_name = member.client.name
+        team.remove_member(session, staff, member)
+        return f"{username} was removed from {client_name}; the account is deactivated."
+
+    _member_command(work)
+
+
 def register_cli(app) -> None:
     app.cli.add_command(roles_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(jobs_cli)
+    app.cli.add_command(members_cli)

@@ -3,6 +3,12 @@
 Only the owner adds members (``tenancy.check_write``), within the plan's team-member
 limit (``tiers``, checked again on flush for every door). A new member is a FAB user
 with the ``Client`` role and a ``ClientMember`` row on the owner's client.
+
+The owner is set by the agency and is never demoted or removed here (a client always
+has someone who manages its team). Removing a member deletes the membership and
+deactivates the account: a portal user belongs to exactly one client, so the account
+would reach nothing, and keeping it (inactive) keeps their tickets and messages
+attributed. Staff do this from the CLI (``flask members``), owners from the portal.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import re
 from app import models as m
 from app.security.roles import CLIENT
 from app.services import tenancy, tiers
-from app.services.errors import InvalidInput
+from app.services.errors import InvalidInput, NotFound
 
 INVITABLE_ROLES = ("admin", "member", "viewer")  # one owner per client, set by the agency
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
@@ -45,3 +51,38 @@ def add_member(session, sm, scope, *, username: str, email: str, first_name: str
     member = m.ClientMember(client_id=client.id, user=user, role=role)
     session.add(member)
     return member
+
+
+def find_member(session, client_slug: str, username: str) -> m.ClientMember:
+    """The membership of ``username`` in the client ``client_slug``, or ``NotFound`` saying which is missing."""
+    client = session.query(m.Client).filter_by(slug=client_slug).one_or_none()
+    if client is None:
+        raise NotFound(f"No client has the slug {client_slug!r}.")
+    member = (session.query(m.ClientMember).join(m.ClientMember.user)
+              .filter(m.ClientMember.client_id == client.id, m.User.username == username.strip().lower())
+              .one_or_none())
+    if member is None:
+        raise NotFound(f"{username!r} is not a member of {client.name}.")
+    return member
+
+
+def _refuse_owner(member: m.ClientMember, doing: str) -> None:
+    if member.role == m.MemberRole.OWNER:
+        raise InvalidInput(f"{member.user.username} is the owner of {member.client.name}; the owner cannot be "
+                           f"{doing}. Make another member the owner in the console first.", field="role")
+
+
+def change_role(session, scope, member: m.ClientMember, role: str) -> m.ClientMember:
+    tenancy.check_write(scope, "ClientMember", "update")
+    if role not in INVITABLE_ROLES:
+        raise InvalidInput(f"Choose a role: {', '.join(INVITABLE_ROLES)}.", field="role")
+    _refuse_owner(member, "given another role")
+    member.role = role
+    return member
+
+
+def remove_member(session, scope, member: m.ClientMember) -> None:
+    tenancy.check_write(scope, "ClientMember", "delete")
+    _refuse_owner(member, "removed")
+    member.user.active = False
+    session.delete(member)

@@ -272,6 +272,49 @@ def test_cli_writes_are_the_system_users(app):
     assert not db.session.get(m.User, system).active  # the system user cannot sign in
 
 
+def test_cli_create_update_delete_of_a_member_leave_events_with_diffs(app):
+    system = _user_id("system")
+    added = run_cli(app, "members", "add", "--client", "pro-co", "--username", "pro-co-intern", "--email",
+                    "intern@pro-co.example", "--first-name", "Ana", "--last-name", "Souza", "--role", "member",
+                    "--password", "a-long-first-pass")
+    assert added.exit_code == 0, added.output
+    member = db.session.execute(sa.select(m.ClientMember).join(m.ClientMember.user)
+                                .where(m.User.username == "pro-co-intern")).scalar_one()
+    member_id, user_id = str(member.id), member.user_id
+    changed = run_cli(app, "members", "role", "--client", "pro-co", "--user", "pro-co-intern", "--role", "viewer")
+    assert changed.exit_code == 0 and "now viewer" in changed.output
+    removed = run_cli(app, "members", "remove", "--client", "pro-co", "--user", "pro-co-intern", "--yes")
+    assert removed.exit_code == 0, removed.output
+
+    events = _events(resource_type="ClientMember", resource_id=member_id)
+    assert [e.action for e in events] == ["create", "update", "delete"]
+    assert events[0].changes["role"] == [None, "member"]
+    assert events[1].changes["role"] == ["member", "viewer"]
+    assert events[2].changes["role"] == ["viewer", None]
+    assert all(e.actor_id == e.true_user_id == system and e.channel == "cli" for e in events)
+    assert all(e.client_id == _client_id("pro-co") for e in events)
+    db.session.expire_all()
+    assert db.session.get(m.User, user_id).active is False  # offboarded: the account cannot sign in
+    assert run_cli(app, "audit", "verify").exit_code == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["remove", "--client", "nope-co", "--user", "pro-co-viewer", "--yes"], "No client has the slug 'nope-co'"),
+    (["remove", "--client", "pro-co", "--user", "basic-co-viewer", "--yes"], "is not a member of"),
+    (["remove", "--client", "pro-co", "--user", "pro-co-owner", "--yes"], "the owner cannot be removed"),
+    (["role", "--client", "pro-co", "--user", "pro-co-owner", "--role", "viewer"], "the owner cannot be given"),
+    (["add", "--client", "free-co", "--username", "free-co-two", "--email", "two@free.example", "--first-name",
+      "A", "--last-name", "B", "--role", "member", "--password", "a-long-first-pass"], "Your Free plan allows"),
+])
+def test_cli_member_refusals_exit_1_and_change_nothing(app, args, message):
+    before = len(_events())
+    result = run_cli(app, "members", *args)
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert len(_events()) == before
+    db.session.expire_all()
+    assert db.session.execute(sa.select(m.User.active).filter_by(username="pro-co-owner")).scalar_one()
+
+
 def test_cli_user_create_and_password_reset_are_audited_as_the_system(app):
     from click.testing import CliRunner
     from flask_appbuilder.cli import fab  # the ``flask fab`` group (registered by entry point)
