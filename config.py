@@ -105,6 +105,8 @@ class BaseConfig:
             RQ_QUEUE_PREFIX=_env("RQ_QUEUE_PREFIX", ""),
             RATELIMIT_STORAGE_URI=redis_url or "memory://",
             UPLOAD_DIR=_env("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads")),
+            # Monthly report PDFs (``services.reports``); Report rows keep paths relative to it.
+            REPORT_DIR=_env("REPORT_DIR", str(BASE_DIR / "instance" / "reports")),
             MAX_UPLOAD_MB=_env_int("MAX_UPLOAD_MB", 25),
             # Requests larger than one upload (plus form overhead) are refused with 413.
             MAX_CONTENT_LENGTH=(_env_int("MAX_UPLOAD_MB", 25) + 1) * 1024 * 1024,

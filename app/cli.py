@@ -218,9 +218,42 @@ def members_remove(slug, username, yes):
     _member_command(work)
 
 
+reports_cli = AppGroup("reports", help="Monthly client reports (SPEC §3, §7).")
+
+
+@reports_cli.command("generate")
+@click.option("--client", "slug", required=True, help="The client's slug, e.g. pro-co.")
+@click.option("--month", default=None, metavar="YYYY-MM", help="The month to report on (default: last month).")
+def reports_generate(slug, month):
+    """Render a client's monthly PDF report now (recorded as a JobRun); print its path."""
+    import sqlalchemy as sa
+
+    from workers.queues import enqueue
+
+    from .models import Report
+    from .services import reports
+    from .services.errors import AtriumError
+
+    try:  # refused before anything is written: no client, a malformed or unfinished month
+        client = reports.client_by_slug(db.session, slug)
+        period = reports.check_reportable(reports.parse_month(month) if month else reports.last_complete_month())
+    except AtriumError as exc:
+        raise click.ClickException(exc.message) from None
+    client_id, label = client.id, f"{client.name}, {reports.month_label(period)}"
+    try:
+        run_id = enqueue("reports.generate", inline=True, client_id=client_id, month=f"{period:%Y-%m}")
+    except Exception as exc:  # noqa: BLE001 - the JobRun and the Report row hold the error
+        raise click.ClickException(f"The report of {label} failed: {getattr(exc, 'message', exc)}") from None
+    db.session.expire_all()
+    report = db.session.execute(sa.select(Report).where(Report.client_id == client_id, Report.period == period)
+                                ).scalar_one()
+    click.echo(f"Report of {label}: {reports.file_of(report, current_app.config)} (JobRun {run_id})")
+
+
 def register_cli(app) -> None:
     app.cli.add_command(roles_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(jobs_cli)
     app.cli.add_command(members_cli)
+    app.cli.add_command(reports_cli)

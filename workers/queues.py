@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 
 QUEUES = ("high", "default", "sync", "reports", "maintenance")
-AREAS = ("workers.monitoring", "workers.sync", "workers.tickets", "workers.maintenance")
+AREAS = ("workers.monitoring", "workers.sync", "workers.tickets", "workers.maintenance", "workers.reports")
 log = logging.getLogger(__name__)
 
 

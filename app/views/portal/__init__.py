@@ -206,17 +206,26 @@ class PortalReportView(PortalModelView):
     list_columns = ["period", "status", "generated_at", "id"]
     show_columns = ["period", "status", "generated_at", "id"]
     label_columns = {"id": "PDF"}
-    formatters_columns = {"id": lambda pk: _download_link("PortalReportView", pk)}
+    formatters_columns = {"id": lambda pk: _download_link("PortalReportView", pk),
+                          "period": lambda d: f"{d:%Y-%m}" if d else ""}
     base_order = ("period", "desc")
 
     @expose("/download/<int:pk>")
     @has_access
     def download(self, pk):
+        """The PDF under ``REPORT_DIR``; another client's report id is not found (404)."""
+        from app.services import reports
+
         report = self._get_or_404(m.Report, pk)
-        if report.status != "done" or not report.file_path:
+        if report.status != m.ReportStatus.DONE or not report.file_path:
             flash("This report is not ready yet.", "warning")
             return redirect(url_for(".list"))
-        return _send_stored(report.file_path, f"atrium-report-{report.period:%Y-%m}.pdf", "application/pdf")
+        path = reports.file_of(report, current_app.config)
+        if path is None:
+            log.error("report %s: PDF missing under REPORT_DIR (%s)", report.id, report.file_path)
+            abort(404, description="The report file is missing. Please tell your account manager.")
+        return send_file(path, mimetype="application/pdf", as_attachment=True,
+                         download_name=reports.download_name(db.session, report))
 
 
 class PortalTicketView(PortalModelView):

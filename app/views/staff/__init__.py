@@ -18,6 +18,18 @@ from app.views.base import (
 )
 from app.views.impersonation import view_as_button
 
+# Reports (ReportView and the client page's "Generate report").
+from flask import abort, current_app, flash, request, send_file, url_for
+from flask_appbuilder import expose, has_access
+from markupsafe import Markup
+from wtforms import ValidationError
+
+from app.extensions import db
+from app.services import reports
+from app.services.errors import InvalidInput
+from app.views import jobs as jobs_views
+from workers import queues
+
 PERCENT = service_validator(validation.percent)
 MONEY = service_validator(validation.money)
 CHILD_EXCLUDE = ["client", "created_at", "updated_at"]
@@ -299,16 +311,70 @@ class ClientMemberView(AtriumModelView):
     show_template = "atrium/client_member_show.html"
 
 
+# "Generate report" buttons go through the jobs console's Run now (``app.views.jobs``):
+# POST with CSRF, Report write needed, enqueued as the person (inline without Redis).
+jobs_views.RUN_NOW.update({"report": ("reports.generate", "report_id", "Report"),
+                           "client_report": ("reports.generate", "client_id", "Report")})
+jobs_views.RUN_NOW_LABELS.update({"report": "Generate report", "client_report": "Generate last month's report"})
+
+
+def _report_month(form, field):
+    """The add form's period: any day of a finished month, stored as its first day."""
+    if field.data is None:
+        return
+    try:
+        field.data = reports.check_reportable(field.data.replace(day=1))
+    except InvalidInput as exc:
+        raise ValidationError(exc.message) from None
+
+
+def _report_actions(pk) -> Markup:
+    """The PDF link; on the list also each row's "Generate report" (the report's page
+    has that button above the record)."""
+    generate = jobs_views.run_now_button("report", pk) if (request.endpoint or "").endswith(".list") else ""
+    return Markup('<a class="btn btn-sm btn-default" href="{}"><i class="fa fa-download"></i> PDF</a> {}').format(
+        url_for("ReportView.download", pk=pk), generate)
+
+
 class ReportView(AtriumModelView):
+    """Monthly client reports (``services.reports``): the PDF's download (Report read) and
+    "Generate report" (Report write); adding a report for a client and month renders it."""
+
     datamodel = AtriumInterface(m.Report)
     class_permission_name = "Report"
+    extra_args = {"run_now": ("report",)}  # "Generate report" on the report's page
     list_title = "Reports"
-    list_columns = ["client.name", "period", "status", "generated_at", "error"]
+    list_columns = ["client.name", "period", "status", "generated_at", "error", "id"]
+    show_columns = ["client", "period", "status", "generated_at", "error", "id", "created_at", "updated_at"]
     search_columns = ["client", "period", "status"]
     add_columns = ["client", "period"]
     edit_columns = ["status"]
+    validators_columns = {"period": [_report_month]}
     base_order = ("period", "desc")
-    label_columns = {"client.name": "Client"}
+    label_columns = {"client.name": "Client", "id": "PDF"}
+    description_columns = {"period": "Any day of the month to report on (a month that is over)."}
+    formatters_columns = {"id": _report_actions, "period": lambda d: f"{d:%Y-%m}" if d else ""}
+
+    def post_add(self, item):
+        """Render the new report now (or queue it on the reports queue)."""
+        try:
+            queues.enqueue("reports.generate", report_id=item.id)
+        except Exception as exc:  # noqa: BLE001 - the Report row and its JobRun say why
+            db.session.rollback()
+            flash(f"The report was added but its generation failed: {getattr(exc, 'message', exc)}", "danger")
+
+    @expose("/download/<int:pk>")
+    @has_access
+    def download(self, pk):
+        report = db.session.get(m.Report, pk)
+        if report is None:
+            abort(404, description=f"There is no report {pk}.")
+        path = reports.file_of(report, current_app.config)
+        if report.status != m.ReportStatus.DONE or path is None:
+            abort(404, description=f"The report of {report.client.name} for {report.period:%Y-%m} has no PDF "
+                                   f"yet (status: {report.status}). Generate it from its page.")
+        return send_file(path, mimetype="application/pdf", as_attachment=True,
+                         download_name=reports.download_name(db.session, report))
 
 
 class StorageFolderView(AtriumModelView):
@@ -339,6 +405,7 @@ class StorageFileView(AtriumModelView):
 class ClientView(AtriumModelView):
     datamodel = AtriumInterface(m.Client)
     class_permission_name = "Client"
+    extra_args = {"run_now": ("client_report",)}  # "Generate last month's report" (Report write)
     list_title = "Clients"
     list_columns = ["name", "slug", "tier", "status", "contact_email", "created_at"]
     search_columns = ["name", "slug", "tier", "status", "contact_email"]
