@@ -222,9 +222,9 @@ class SamplingWorker:
         from rq import SimpleWorker
 
         class Worker(SimpleWorker):
-            def handle_job_success(self, job, queue, started_job_registry):
-                super().handle_job_success(job, queue, started_job_registry)
-                if job.description.startswith("reports.generate"):
+            def execute_job(self, job, queue):
+                super().execute_job(job, queue)
+                if (job.description or "").startswith("reports.generate"):
                     samples.append(rss_kb())
 
         return Worker(queues, connection=connection)

@@ -57,7 +57,7 @@ def monthly(month: str | None = None, force: bool = False) -> dict:
         raise PermanentError(exc.message) from None
     due = reports.clients_due(db.session, period, force=bool(force))
     for client_id in due:  # the rows say "queued" until a worker takes them
-        reports.request(db.session, client_id, period)
+        reports.request_report(db.session, client_id, period)
     db.session.commit()
     queued, failed_inline = [], {}
     for client_id in due:

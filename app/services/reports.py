@@ -9,7 +9,7 @@ What lives here:
   ``services.performance``, downtime ``services.incidents``.
 - ``insights(data)``: the automated insights of Pro and Enterprise reports, one
   documented rule each (below).
-- The ``Report`` row's lifecycle (``request`` → queued, ``generate`` → running →
+- The ``Report`` row's lifecycle (``request_report`` → queued, ``generate`` → running →
   done/failed with the error), the PDF file under ``REPORT_DIR`` (the row keeps the
   path relative to it), and the "your report is ready" email to the client's owners.
 
@@ -468,7 +468,7 @@ def gather(session, client, period: dt.date, config=None, now: dt.datetime | Non
         branding=branding_for(client, config), sla_hours=plan.first_response_sla_hours,
         ads_included=bool(plan.ad_platforms), kpis=kpis, days=days,
         sites=sites, incidents=incident_rows, campaigns=campaigns,
-        expiring=_expiring(session, cid, end, horizon, now), expiry_horizon=horizon,
+        expiring=_expiring(session, cid, horizon, now), expiry_horizon=horizon,
         grades=_grades(session, cid, end), traffic=traffic, traffic_total=traffic_total)
     if plan.insights:
         data.insights = insights(data)
@@ -567,13 +567,12 @@ def _reliability(session, cid, start, end, prev_start, now):
             "uptime_prev": _uptime(down_before, len(prev_sites), prev_start, start),
             "minutes": minutes_total, "minutes_prev": minutes_prev}
     counts = {"incidents": sum(per_project.values()), "incidents_prev": incidents_prev,
-              "per_project": {site_names.get(k, str(k)): v for k, v in per_project.items()},
               "downtime_by_day": {d: math.ceil(v) for d, v in by_day_minutes.items()},
               "incidents_by_day": by_day_count}
     return sites, incident_rows, down, counts
 
 
-def _expiring(session, cid, end, horizon: dt.date, now) -> list[ExpiringItem]:
+def _expiring(session, cid, horizon: dt.date, now) -> list[ExpiringItem]:
     d = m.Domain
     horizon_at = dt.datetime.combine(horizon + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     rows = session.execute(
@@ -702,7 +701,7 @@ def client_by_slug(session, slug: str) -> m.Client:
     return client
 
 
-def request(session, client_id: int, period: dt.date) -> m.Report:
+def request_report(session, client_id: int, period: dt.date) -> m.Report:
     """The client's Report row for ``period``, queued for generation (created when new).
     Not committed. A done report stays downloadable until its new file replaces it."""
     report = session.execute(sa.select(m.Report).where(m.Report.client_id == client_id, m.Report.period == period)
@@ -754,7 +753,7 @@ def generate(session, client_id: int, period: dt.date, config, now: dt.datetime 
     if client is None:
         raise NotFound(f"There is no client with id {client_id}.", field="client")
     check_reportable(period, now)
-    report = request(session, client.id, period)
+    report = request_report(session, client.id, period)
     report.status = m.ReportStatus.RUNNING
     session.commit()
     report_id, old_path = report.id, report.file_path
