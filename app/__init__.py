@@ -97,9 +97,10 @@ def _configure_logging(app: Flask) -> None:
 
 def _register_views(appbuilder) -> None:
     from . import api
-    from .views import audit, campaign_import, dashboard, impersonation, jobs, portal, staff
+    from .views import audit, bi, campaign_import, dashboard, impersonation, jobs, portal, staff
 
     appbuilder.add_view(dashboard.DashboardView, "Dashboard", icon="fa-dashboard")
+    appbuilder.add_view(bi.AnalyticsView, "Business", icon="fa-bar-chart")  # the BI dashboard
     staff.register(appbuilder)
     portal.register(appbuilder)
     audit.register(appbuilder)

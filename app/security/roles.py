@@ -19,6 +19,7 @@ RESOURCES = (
     "StorageFile", "Ticket", "TicketMessage", "Monitor", "MonitorCheck", "Incident",
     "IncidentUpdate", "Campaign", "CampaignMetric", "Report", "BillingEvent",
     "AuditEvent", "ImpersonationSession", "Impersonation", "Jobs",
+    "Analytics",  # the business dashboard (MRR is billing: not Developer)
 )
 
 # Resources of the client portal (``app.views.portal``). Only the ``Client`` role holds
@@ -68,6 +69,7 @@ ROLE_GRANTS: dict[str, dict[str, frozenset]] = {
         # Audit: read the log and view-as sessions; "view as" client users (read-only mode).
         "AuditEvent": READ, "ImpersonationSession": READ, "Impersonation": WRITE,
         "Jobs": READ,  # the jobs console: read; "Sync now" on campaigns needs Campaign write
+        "Analytics": READ,  # the business dashboard; "Recompute" is Admin's (write)
     },
     DEVELOPER: {
         "Dashboard": READ,

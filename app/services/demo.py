@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from app import models as m
 from app.models.base import utcnow
+from app.services import bi
 from app.services import tickets as ticket_rules
 from app.services import tiers
 from app.security import roles as role_table
@@ -111,6 +112,8 @@ def _seed(appbuilder, session, password, scale, today, upload_dir, sync_roles) -
             if slug == "basic-co":
                 _record_view_as_session(session, staff["operator"], owner)
         session.commit()
+    bi.seed_history(session, today)  # 90 days of DailyAnalytics (missing days only) for the BI dashboard
+    session.commit()
     return {"created": created, "users": len(STAFF) + 2 * len(CLIENTS)}
 
 

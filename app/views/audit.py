@@ -2,19 +2,14 @@
 
 Read-only by construction: these views expose no add, edit or delete route at all (the
 methods are replaced by plain ones without a URL), so nobody can change an event from
-the UI; the database refuses it as well on PostgreSQL. The CSV export (Admin) applies the
-list's filters and is itself an audit event. Clients read their own organisation's
+the UI; the database refuses it as well on PostgreSQL. The CSV export of the log and of
+the view-as sessions (Admin) is the base view's (``AtriumModelView.export``): the list's
+filters and ordering, itself an audit event. Clients read their own organisation's
 activity through the same tenant scoping as everything else (staff-only events and the
 per-field changes never reach them).
 """
 
 from __future__ import annotations
-
-import datetime as dt
-
-from flask import Response
-from flask_appbuilder import expose, has_access
-from flask_appbuilder.urltools import get_filter_args
 
 from app import models as m
 from app.extensions import db
@@ -73,20 +68,11 @@ class AuditEventView(ReadOnlyModelView):
                       "occurred_at", "channel", "impersonation_session_id"]
     base_order = ("seq", "desc")
     label_columns = EVENT_LABELS
-    list_template = "atrium/audit_list.html"
-
-    @expose("/export.csv")
-    @has_access
-    def export(self):
-        """The filtered log as CSV (Admin); recorded as an ``audit.export`` event."""
-        get_filter_args(self._filters)
-        count, events = self.datamodel.query(self._filters, "seq", "asc")
-        text = audit.export_csv(events)
-        audit.record(db.session, "audit.export", commit=True, resource_type="AuditEvent",
-                     details={"rows": count, "filters": self._filters.get_filters_values_tojson()})
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-        return Response(text, mimetype="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="atrium-audit-{stamp}.csv"'})
+    # "Export CSV" (the base view's export, Admin's ``can_export``): the list's filters and
+    # ordering, with who/where, the changes and the hash; an ``audit.export`` event.
+    export_columns = audit.CSV_COLUMNS
+    export_header_labels = False
+    export_action = "audit.export"
 
 
 class ImpersonationEventView(AuditEventView):
@@ -99,6 +85,8 @@ class ImpersonationEventView(AuditEventView):
 class ImpersonationSessionView(ReadOnlyModelView):
     datamodel = AtriumInterface(m.ImpersonationSession)
     class_permission_name = "ImpersonationSession"
+    method_permission_name = {**METHOD_PERMISSIONS, "export": "export"}  # audit export: Admin (SPEC §1)
+    base_permissions = ["can_read", "can_export"]
     list_title = "View-as sessions"
     list_columns = ["started_at", "staff_user", "target_user", "client", "mode", "reason", "ended_at",
                     "end_reason"]

@@ -19,17 +19,19 @@
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
 import json
 import re
 from decimal import Decimal, InvalidOperation
 
-from flask import abort, current_app, request, session, url_for
+from flask import Response, abort, current_app, request, session, stream_with_context, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.models.sqla.filters import (
     FilterRelationOneToManyEqual, FilterRelationOneToManyNotEqual, SQLAFilterConverter,
 )
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.urltools import get_filter_args, get_order_args
 from flask_appbuilder.widgets import ListWidget, SearchWidget
 from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
 import sqlalchemy as sa
@@ -46,7 +48,7 @@ from app.models.base import UTCDateTime
 from app.services import tiers, validation
 from app.services.errors import AtriumError, InvalidInput
 
-READ_METHODS = ("list", "show", "download", "api", "api_read", "api_get", "api_readvalues")
+READ_METHODS = ("list", "show", "download", "export", "api", "api_read", "api_get", "api_readvalues")
 WRITE_METHODS = ("add", "edit", "delete", "action", "action_post", "api_create", "api_update",
                  "api_delete", "api_column_add", "api_column_edit")
 METHOD_PERMISSIONS = {**{m: "read" for m in READ_METHODS}, **{m: "write" for m in WRITE_METHODS}}
@@ -692,6 +694,16 @@ def _id_search_fields(model, search_columns, existing, labels) -> dict:
     return fields
 
 
+def _export_value(value, formatter):
+    """A list cell's value for an export: the list's own formatter when it gives plain
+    text (a size in words, overrides in words); the raw value for times (exported as
+    ISO 8601), and where the list shows markup (a link or a button)."""
+    if formatter is None or isinstance(value, (dt.date, dt.datetime)):
+        return value
+    shown = formatter(value)
+    return value if isinstance(shown, Markup) else shown
+
+
 class AtriumModelView(ModelView):
     """Base for every staff model view."""
 
@@ -701,13 +713,71 @@ class AtriumModelView(ModelView):
     search_widget = AtriumSearchWidget
     show_template = "atrium/show.html"  # FAB's show page plus the record's audit History
 
+    # CSV export of the list (SPEC §6), one mechanism for every staff and portal list:
+    # ``export_columns`` (default: the list's), headed by their labels (or their names,
+    # ``export_header_labels = False``), recorded as ``export_action``. The permission is
+    # the one ``method_permission_name`` gives ``export`` ("read" by default: whoever may
+    # read the list may export it; the audit log maps it to Admin's "export").
+    export_columns: list | tuple | None = None
+    export_header_labels = True
+    export_action = "export"
+
     def _get_list_widget(self, filters, **kwargs):
-        """FAB's list, with the rows loaded light (``AtriumInterface.query``)."""
+        """FAB's list, with the rows loaded light (``AtriumInterface.query``); the list
+        page of this view itself (not a related list on another record's page) gets the
+        "Export CSV" link with this request's filters and ordering."""
+        if request.endpoint == f"{self.endpoint}.list" and self._may_export():
+            kwargs["export_url"] = url_for(f"{self.endpoint}.export", **request.args.to_dict(flat=False))
         token = _LIST_COLUMNS.set(self.list_columns)
         try:
             return super()._get_list_widget(filters, **kwargs)
         finally:
             _LIST_COLUMNS.reset(token)
+
+    def _may_export(self) -> bool:
+        permission = "can_" + (self.method_permission_name or {}).get("export", "export")
+        return permission in (self.base_permissions or []) and self.appbuilder.sm.has_access(
+            permission, self.class_permission_name)
+
+    @expose("/export.csv")
+    @has_access
+    def export(self):
+        """Every row of the list's current search and ordering (all pages) as CSV,
+        streamed: read through the same query path as the list (``base_filters``, the
+        search filters, and the session's tenant scope, so a client user gets their own
+        client's rows); cells by ``services.audit.csv_cell`` (secrets masked, formulas
+        neutralised); recorded as an audit event before the first row is sent."""
+        from app.services import audit, tenancy
+
+        columns = list(self.export_columns or self.list_columns)
+        order_column, order_direction = get_order_args().get(self.__class__.__name__) or ("", "")
+        if order_column not in (self.order_columns or []) or order_direction not in ("asc", "desc"):
+            order_column, order_direction = self.base_order or ("", "")
+        get_filter_args(self._filters)
+        filters = self._filters.get_joined_filters(self._base_filters)
+        datamodel = self.datamodel
+        count = datamodel.query_count(datamodel.session.query(datamodel.obj), filters)
+        audit.record_export(
+            datamodel.session, datamodel.obj.__name__, rows=count, action=self.export_action,
+            client_id=tenancy.current_scope().client_id,
+            details={"view": self.__class__.__name__, "filters": self._filters.get_filters_values_tojson(),
+                     "order": [order_column, order_direction] if order_column else None})
+        query = datamodel.apply_all(
+            datamodel.session.query(datamodel.obj).options(*list_load_options(datamodel.obj, tuple(columns))),
+            filters, order_column, order_direction)
+        header = [str(self.label_columns.get(c, c)) if self.export_header_labels else c for c in columns]
+        formatters = self.formatters_columns or {}
+
+        def rows():
+            for item in query.yield_per(500):
+                values = datamodel.get_values_item(item, columns)
+                yield [audit.csv_cell(c, _export_value(v, formatters.get(c))) for c, v in zip(columns, values)]
+
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        name = re.sub(r"[^a-z0-9]+", "-", str(self.list_title or self.__class__.__name__).lower()).strip("-")
+        return Response(stream_with_context(audit.csv_stream(header, rows())), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="atrium-{name}-{stamp}.csv"',
+                                 "Cache-Control": "no-store"})
 
     @expose("/download/<string:filename>")
     @has_access

@@ -49,6 +49,9 @@ def test_every_staff_view_obeys_the_role_table(app, client, username):
     dashboard = client.get("/dashboard/").status_code
     if (role == "Client") != (dashboard in (302, 403)):
         wrong.append(f"/dashboard/: {dashboard}")
+    analytics = client.get("/analytics/").status_code  # the business dashboard (a page, not a model view)
+    if (analytics == 200) != allowed(role, "Analytics", "read") or analytics not in (200, 302, 403):
+        wrong.append(f"/analytics/: {analytics}")
     assert not wrong, f"{username} ({role}):\n" + "\n".join(wrong)
 
 
