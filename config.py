@@ -33,6 +33,13 @@ def _env_int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (_env(name) or default).lower()
+    if value not in choices:
+        raise RuntimeError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
 def _database_url() -> str:
     return _normalise_url(_env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'atrium.db'}"))
 
@@ -89,6 +96,9 @@ class BaseConfig:
     # proves PostgreSQL's row-level security alone isolates tenants turns it off.
     ATRIUM_TENANT_FILTER = True
     BABEL_DEFAULT_LOCALE = "en"
+    # Log lines: ``text`` (one readable line) or ``json`` (one object per line, for a log
+    # collector). Production defaults to JSON; ``LOG_FORMAT`` chooses in any environment.
+    LOG_FORMAT = "text"
     LANGUAGES = {"en": {"flag": "gb", "name": "English"}}
 
     @classmethod
@@ -112,6 +122,11 @@ class BaseConfig:
             MAX_CONTENT_LENGTH=(_env_int("MAX_UPLOAD_MB", 25) + 1) * 1024 * 1024,
             SENTRY_DSN=_env("SENTRY_DSN"),
             LOG_LEVEL=_env("LOG_LEVEL", "INFO"),
+            LOG_FORMAT=_env_choice("LOG_FORMAT", cls.LOG_FORMAT, ("json", "text")),
+            # Stripe webhooks (``/webhooks/stripe``): the endpoint's signing secret and which
+            # Stripe price is which plan, "price_basic:basic,price_pro:pro" (checked at start).
+            STRIPE_WEBHOOK_SECRET=_env("STRIPE_WEBHOOK_SECRET"),
+            STRIPE_PRICE_TIERS=_env("STRIPE_PRICE_TIERS", ""),
             IMPERSONATION_MAX_MINUTES=_env_int("IMPERSONATION_MAX_MINUTES", 30),
             PERMANENT_SESSION_LIFETIME=_env_int("SESSION_LIFETIME_MINUTES", 12 * 60) * 60,
             DEMO_PASSWORD=_env("ATRIUM_DEMO_PASSWORD"),
@@ -180,6 +195,7 @@ class TestConfig(BaseConfig):
 
 class ProductionConfig(BaseConfig):
     ENV_NAME = "production"
+    LOG_FORMAT = "json"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
 

@@ -44,7 +44,10 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         appbuilder.init_app(app, db.session)
         _register_views(appbuilder)
     _fast_english_templates(app)
-    _configure_logging(app)
+
+    from . import observability
+
+    observability.init_app(app)  # log lines (JSON or text), one access line per request, Sentry
 
     from .views import errors, impersonation
 
@@ -54,6 +57,10 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from .views.health import bp as health_bp
 
     app.register_blueprint(health_bp)
+
+    from .views import webhooks
+
+    webhooks.init_app(app)  # /webhooks/stripe: no login, no CSRF (Stripe's signature instead)
 
     from . import instrumentation
 
@@ -73,26 +80,6 @@ def _fast_english_templates(app: Flask) -> None:
     """
     if list(app.config.get("LANGUAGES", {})) == ["en"]:
         app.jinja_env.install_null_translations(newstyle=True)
-
-
-def _configure_logging(app: Flask) -> None:
-    """Log lines carry the request id, the acting user, the true user and the view-as
-    session (``services.identity``). Structured JSON logs come with the hardening work."""
-    import logging
-
-    from .services.identity import IdentityLogFilter
-
-    root = logging.getLogger()
-    if any(getattr(h, "_atrium", False) for h in root.handlers):
-        return
-    handler = logging.StreamHandler()
-    handler._atrium = True
-    handler.addFilter(IdentityLogFilter())
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s user=%(user)s true_user=%(true_user)s "
-        "view_as=%(impersonation)s] %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
 
 
 def _register_views(appbuilder) -> None:

@@ -40,7 +40,8 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 
 QUEUES = ("high", "default", "sync", "reports", "maintenance")
-AREAS = ("workers.monitoring", "workers.sync", "workers.tickets", "workers.maintenance", "workers.reports")
+AREAS = ("workers.monitoring", "workers.sync", "workers.tickets", "workers.maintenance", "workers.reports",
+         "workers.billing")
 log = logging.getLogger(__name__)
 
 

@@ -182,16 +182,39 @@ def resolved(session, identity: Identity | None = None) -> Identity:
     return identity
 
 
+def log_context() -> dict:
+    """Whoever is acting now, as plain values for log lines and Sentry tags:
+    ``request_id``, ``user`` (acting), ``true_user``, ``impersonation_session`` and
+    ``client`` (``None`` where there is none).
+
+    Never queries the database (a line may be logged while a transaction is failing):
+    ``client`` is the tenant this request has already resolved, i.e. the client of a
+    client user or of the user viewed as; staff, the CLI and jobs have none."""
+    try:
+        who = current()
+    except Exception:  # noqa: BLE001 - logging must never fail
+        who = Identity()
+    return {"request_id": who.request_id, "user": who.actor_id, "true_user": who.true_user_id,
+            "impersonation_session": who.impersonation_session_id, "client": _resolved_client(who)}
+
+
+def _resolved_client(who: Identity) -> int | None:
+    from flask import g, has_request_context
+
+    if not has_request_context() or job_identity() is not None:
+        return None
+    cached = g.get("atrium_scope")  # ``tenancy.current_scope()``: (user id, Scope)
+    if cached is not None and cached[0] == who.actor_id and cached[1].client_id is not None:
+        return cached[1].client_id
+    row = g.get("atrium_impersonation")
+    if row is not None and who.impersonating:
+        return sa.inspect(row).dict.get("client_id")  # loaded state only: no refresh query
+    return None
+
+
 class IdentityLogFilter(logging.Filter):
-    """Adds ``request_id``, ``user``, ``true_user`` and ``impersonation`` to log records."""
+    """Adds the fields of ``log_context()`` to every log record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            identity = current()
-        except Exception:  # noqa: BLE001 - logging must never fail
-            identity = Identity()
-        record.request_id = identity.request_id or "-"
-        record.user = identity.actor_id or "-"
-        record.true_user = identity.true_user_id or "-"
-        record.impersonation = identity.impersonation_session_id or "-"
+        record.atrium_context = log_context()
         return True
