@@ -6,12 +6,18 @@ The door only: ``services.billing`` verifies (``read_webhook``), stores once
 so Stripe gets its answer without waiting (inline in this request without Redis).
 
 Answers, always JSON:
-- 200 ``{"status": "queued"|"processed", ...}``: a new event, stored (and processed when
-  inline, with its ``outcome``);
-- 200 ``{"status": "already received"}``: a redelivery; it is not processed again;
+- 200 ``{"status": "received", "processing": "done"|"queued", ...}``: a new event, stored,
+  and processed (inline, with its ``outcome``) or queued;
+- 200 ``{"status": "already received", "processing": "done", ...}``: a redelivery of an
+  event already applied; it is not applied again. A redelivery of an event stored but
+  not yet processed queues its processing again (harmless: processing applies an event
+  once, under a row lock), so a delivery that found the queue down is completed by
+  Stripe's own retry;
 - 400 ``{"error": ...}``: missing or wrong signature, a timestamp past the tolerance, a
   body that is not a Stripe event; nothing is written;
-- 503: this install has no ``STRIPE_WEBHOOK_SECRET`` (Stripe retries later).
+- 503 ``{"error": ...}``: no ``STRIPE_WEBHOOK_SECRET`` here (nothing written), or the
+  event is stored but its processing could not start or failed inline (queue down):
+  Stripe delivers it again later.
 
 Stripe is nobody in Atrium: the request stores and enqueues as the ``system`` user, on
 channel ``webhook``, in an app context (and database session) of its own, the way jobs
@@ -51,20 +57,22 @@ def stripe_webhook():
         return jsonify(error=exc.message), exc.status
     with _as_system():
         row, new = billing.receive(db.session, event)
-        answer = {"received": True, "event": row.provider_event_id, "type": row.type}
-        if not new:
-            return jsonify({**answer, "status": "already received"}), 200
+        answer = {"received": True, "event": row.provider_event_id, "type": row.type,
+                  "status": "received" if new else "already received"}
+        if row.processed_at is not None:  # a redelivery of an event already applied
+            return jsonify({**answer, "processing": "done", "outcome": row.outcome}), 200
         from workers.queues import enqueue
 
         try:
             run_id = enqueue("billing.process_event", billing_event_id=row.id)
-        except Exception:  # noqa: BLE001 - inline run failed: its JobRun says why; the event is kept
-            log.exception("Stripe event %s stored but its processing failed", row.provider_event_id)
-            return jsonify({**answer, "status": "stored; processing failed (see the jobs console)"}), 200
+        except Exception:  # noqa: BLE001 - queue unreachable, or the inline run failed (its JobRun says why)
+            log.exception("Stripe event %s is stored but could not be processed now", row.provider_event_id)
+            return jsonify({**answer, "error": "The event is stored but could not be processed now; deliver it "
+                                               "again later (Stripe retries by itself)."}), 503
         db.session.refresh(row)
         if row.processed_at is None:
-            return jsonify({**answer, "status": "queued", "job_run": run_id}), 200
-        return jsonify({**answer, "status": "processed", "job_run": run_id, "outcome": row.outcome}), 200
+            return jsonify({**answer, "processing": "queued", "job_run": run_id}), 200
+        return jsonify({**answer, "processing": "done", "job_run": run_id, "outcome": row.outcome}), 200
 
 
 @contextmanager

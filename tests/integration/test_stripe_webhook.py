@@ -162,7 +162,7 @@ def test_subscription_updated_with_the_pro_price_moves_basic_co_to_pro(stripe_ap
     response = _post(client, _subscription("customer.subscription.updated", price="price_pro"))
     assert response.status_code == 200
     answer = response.get_json()
-    assert answer["status"] == "processed" and answer["event"] == "evt_sub_1"
+    assert (answer["status"], answer["processing"], answer["event"]) == ("received", "done", "evt_sub_1")
     assert answer["outcome"] == "updated: tier basic -> pro, subscription active"
 
     basic_co = _client()
@@ -195,8 +195,10 @@ def test_the_same_event_delivered_twice_is_processed_once(stripe_app, client):
     first = _post(client, event)
     again = _post(client, event)  # Stripe redelivers when it missed our first answer
 
-    assert first.get_json()["status"] == "processed"
-    assert again.status_code == 200 and again.get_json()["status"] == "already received"
+    assert (first.get_json()["status"], first.get_json()["processing"]) == ("received", "done")
+    assert again.status_code == 200
+    assert (again.get_json()["status"], again.get_json()["processing"]) == ("already received", "done")
+    assert again.get_json()["outcome"] == "updated: tier basic -> pro, subscription active"
     assert len(_billing_events()) == 1
     assert len(_tier_changes(_client().id)) == 1
     runs = db.session.execute(sa.select(m.JobRun).filter_by(job_name="billing.process_event")).scalars().all()
@@ -275,15 +277,37 @@ def test_with_redis_the_webhook_answers_before_processing_and_the_worker_applies
     basic_co.stripe_customer_id, basic_co.stripe_subscription_id = "cus_basic", "sub_basic"
     db.session.commit()
 
-    response = _post(client, _subscription("customer.subscription.updated", price="price_pro"))
-    assert response.status_code == 200 and response.get_json()["status"] == "queued"
+    event = _subscription("customer.subscription.updated", price="price_pro")
+    response = _post(client, event)
+    assert response.status_code == 200
+    assert (response.get_json()["status"], response.get_json()["processing"]) == ("received", "queued")
     (stored,) = _billing_events()
     assert stored.processed_at is None and _client().tier == "basic"  # answered before processing
+    # Stripe delivers it again before the worker got to it: queued again, applied once.
+    again = _post(client, event)
+    assert (again.get_json()["status"], again.get_json()["processing"]) == ("already received", "queued")
 
-    assert work_off(rq_app, ["default"])
+    work_off(rq_app, ["default"])
     (stored,) = _billing_events()
     assert stored.processed_at is not None
     assert stored.outcome == "updated: tier basic -> pro, subscription active"
     assert _client().tier == "pro"
-    run = db.session.execute(sa.select(m.JobRun).filter_by(job_name="billing.process_event")).scalar_one()
-    assert run.status == "succeeded" and run.queue == "default" and run.rq_job_id
+    assert len(_tier_changes(_client().id)) == 1
+    runs = db.session.execute(sa.select(m.JobRun).filter_by(job_name="billing.process_event")).scalars().all()
+    assert [(r.status, r.queue, bool(r.rq_job_id)) for r in runs] == [("succeeded", "default", True)] * 2
+
+
+def test_an_event_stored_while_the_queue_is_down_is_applied_when_stripe_delivers_it_again(stripe_app, client):
+    stripe_app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    event = _subscription("customer.subscription.updated", price="price_pro")
+    down = _post(client, event)
+    assert down.status_code == 503
+    assert "stored but could not be processed now" in down.get_json()["error"]
+    (stored,) = _billing_events()
+    assert stored.processed_at is None and _client().tier == "basic"
+
+    stripe_app.config["REDIS_URL"] = None  # the queue is back (here: inline)
+    retried = _post(client, event)  # Stripe's own retry
+    assert retried.status_code == 200
+    assert (retried.get_json()["status"], retried.get_json()["processing"]) == ("already received", "done")
+    assert _client().tier == "pro" and len(_billing_events()) == 1
