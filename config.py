@@ -62,12 +62,13 @@ class BaseConfig:
     APP_THEME = ""
     SECRET_KEY = DEFAULT_SECRET_KEY
     SQLALCHEMY_TRACK_MODIFICATIONS = False
-    # No "pre-ping" round trip on every connection checkout (about 0.8 ms of a 15 ms
-    # list page on loopback, more across a network): a connection the server dropped is
-    # detected when used, that one request fails and SQLAlchemy discards the whole pool,
-    # so the next requests reconnect. Connections are renewed after 30 minutes, before
-    # idle timeouts of proxies and firewalls close them unnoticed.
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False, "pool_recycle": 1800}
+    # "Pre-ping" on every connection checkout: a connection the server dropped (a
+    # database restart or fail-over, an idle timeout of a proxy) is replaced before the
+    # request uses it, so no person sees a 500 for it. It costs one round trip per
+    # checkout (about 0.8 ms of a 15 ms list page on loopback; it is not an SQL statement
+    # of the request: X-SQL-Statements does not count it). Connections are also renewed
+    # after 30 minutes, before idle timeouts of proxies and firewalls close them.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_recycle": 1800}
 
     # Flask-AppBuilder: migrations and `flask roles sync` own schema and permissions.
     AUTH_TYPE = AUTH_DB
@@ -82,16 +83,53 @@ class BaseConfig:
     FAB_SECURITY_MANAGER_CLASS = "app.security.manager.AtriumSecurityManager"
     FAB_INDEX_VIEW = "app.views.dashboard.AtriumIndexView"
     FAB_BASE_TEMPLATE = "atrium_baselayout.html"
-    AUTH_RATE_LIMITED = True
-    AUTH_RATE_LIMIT = "10 per 1 minute"
+    # Rate limits (``app.security.limits``, one Flask-Limiter per app). FAB's own
+    # AUTH_RATE_LIMITED is off: it counts every POST to the HTML form (successful sign-ins
+    # too) and not the REST login; Atrium's login limit counts failed password checks at
+    # both doors, per address. API limits per user come from the tier table (SPEC §2).
+    AUTH_RATE_LIMITED = False
     RATELIMIT_ENABLED = True
+    RATELIMIT_HEADERS_ENABLED = True  # X-RateLimit-Limit/-Remaining/-Reset, Retry-After on 429
+    RATELIMIT_STRATEGY = "fixed-window"
+    RATELIMIT_KEY_PREFIX = "atrium"
+    # Redis down: count in this process's memory until it answers again (probed with
+    # back-off), and never fail a request because the counter store failed.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    # A user's plan is looked up once per this many seconds per process (one statement).
+    RATELIMIT_PLAN_CACHE_SECONDS = 60
     JWT_ACCESS_TOKEN_EXPIRES = 3600
 
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None
+    # The session cookie: never readable by scripts, not sent on cross-site subrequests
+    # or POSTs, Secure in production. Its signature is refused once it is older than
+    # PERMANENT_SESSION_LIFETIME (SESSION_LIFETIME_MINUTES): a sign-in lasts that long.
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Security headers (``app.security.headers``) on every response. ``{nonce}`` is the
+    # response's own CSP nonce, which every inline <script> of FAB's and Atrium's
+    # templates carries. ``style-src-attr 'unsafe-inline'``: FAB's templates (login form,
+    # show/edit pages, list pagination) and select2/datepicker write style="" attributes;
+    # attributes only, <style> elements still need 'self' or the nonce.
+    CONTENT_SECURITY_POLICY = {
+        "default-src": "'self'",
+        "script-src": "'self' 'nonce-{nonce}'",
+        "style-src": "'self' 'nonce-{nonce}'",
+        "style-src-attr": "'unsafe-inline'",
+        "img-src": "'self' data:",
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }
+    PERMISSIONS_POLICY = ("accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+                          "microphone=(), payment=(), usb=(), browsing-topics=()")
+    HSTS_SECONDS = 0  # Strict-Transport-Security: production only (HSTS_SECONDS there)
     # Row scoping of client users in the ORM (``app.security.scoping``). Only the test that
     # proves PostgreSQL's row-level security alone isolates tenants turns it off.
     ATRIUM_TENANT_FILTER = True
@@ -129,6 +167,12 @@ class BaseConfig:
             STRIPE_PRICE_TIERS=_env("STRIPE_PRICE_TIERS", ""),
             IMPERSONATION_MAX_MINUTES=_env_int("IMPERSONATION_MAX_MINUTES", 30),
             PERMANENT_SESSION_LIFETIME=_env_int("SESSION_LIFETIME_MINUTES", 12 * 60) * 60,
+            # Failed sign-ins per address (HTML form and REST login together); the next is 429.
+            LOGIN_RATE_LIMIT=_env("LOGIN_RATE_LIMIT", "5 per 1 minute"),
+            # API requests per minute of a staff user (client users: their plan's, SPEC §2).
+            API_RATE_LIMIT_STAFF=_env_int("API_RATE_LIMIT_STAFF", 10000),
+            RATELIMIT_ENABLED=_env("RATELIMIT_ENABLED", "1" if cls.RATELIMIT_ENABLED else "0") == "1",
+            HSTS_SECONDS=_env_int("HSTS_SECONDS", cls.HSTS_SECONDS),
             DEMO_PASSWORD=_env("ATRIUM_DEMO_PASSWORD"),
             SQL_COUNT_HEADER=_env("ATRIUM_SQL_COUNT_HEADER") == "1",
             # Workers (SPEC §7). Outside services are reached at these base URLs; tests
@@ -198,6 +242,7 @@ class ProductionConfig(BaseConfig):
     LOG_FORMAT = "json"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    HSTS_SECONDS = 365 * 24 * 3600  # browsers then refuse plain HTTP to this host for a year
 
     @classmethod
     def check_required(cls, config: dict) -> None:

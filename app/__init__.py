@@ -26,6 +26,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app.config.update(overrides or {})
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    from .security import headers
+
+    headers.init_app(app)  # first: its after_request hook runs last, on every response
     db.init_app(app)
     csrf.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))

@@ -20,6 +20,8 @@ migrate = Migrate(compare_type=True, render_as_batch=True)
 csrf = CSRFProtect()
 # The AppBuilder is created per application in create_app (``current_app.appbuilder``):
 # FAB keeps its registered views on the instance, so one instance serves one app.
+# The rate limiter is per application as well: the security manager makes it through
+# FAB's ``create_limiter`` hook (``app.security.limits``), so FAB's views and ours share one.
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")

@@ -17,6 +17,8 @@
   failed with the error and traceback (``queued`` again while RQ still has retries).
   A body raising ``app.services.errors.PermanentError`` (bad credentials ...) fails at
   once: RQ's remaining retries are cancelled.
+- Redis configured but unreachable: ``enqueue`` fails the ``JobRun`` with the cause and
+  raises ``QueueUnavailable`` (a message for the person, 503), never a bare Redis error.
 
 What does not live here: the schedule (``workers.cron``), job bodies (``workers.<area>``),
 business rules (``app.services``).
@@ -39,6 +41,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import current_app, has_app_context
 
+from app.services.errors import AtriumError
+
 QUEUES = ("high", "default", "sync", "reports", "maintenance")
 AREAS = ("workers.monitoring", "workers.sync", "workers.tickets", "workers.maintenance", "workers.reports",
          "workers.billing")
@@ -56,6 +60,16 @@ class Job:
 
 
 JOBS: dict[str, Job] = {}
+
+QUEUE_UNAVAILABLE_MESSAGE = "The job queue (Redis) is unreachable; try again shortly."
+
+
+class QueueUnavailable(AtriumError):
+    """Redis did not take the job (``enqueue``): its JobRun is failed with the cause, and
+    the doors show the message (a flash on the page; 503 from an API)."""
+
+    status = 503
+
 
 
 def job(name: str, *, queue: str = "default", timeout: int = 300, retries: tuple[int, ...] = (30, 120, 600)):
@@ -218,13 +232,24 @@ def enqueue(name: str, *, who=None, inline: bool = False, **kwargs):
     if connection is None:
         run_job(run_id, name, kwargs, dataclasses.asdict(who), inline=True)
         return run_id
+    from redis.exceptions import RedisError
     from rq import Retry
 
-    queued = rq_queue(spec.queue, connection).enqueue(
-        run_job, args=(run_id, name, kwargs, dataclasses.asdict(who)), job_id=queue_name(f"jobrun-{run_id}"),
-        job_timeout=spec.timeout, retry=Retry(max=len(spec.retries), interval=list(spec.retries))
-        if spec.retries else None, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
-        description=f"{name} {kwargs or ''}".strip())
+    try:
+        queued = rq_queue(spec.queue, connection).enqueue(
+            run_job, args=(run_id, name, kwargs, dataclasses.asdict(who)), job_id=queue_name(f"jobrun-{run_id}"),
+            job_timeout=spec.timeout, retry=Retry(max=len(spec.retries), interval=list(spec.retries))
+            if spec.retries else None, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+            description=f"{name} {kwargs or ''}".strip())
+    except RedisError as exc:
+        log.warning("job %s (run %s) not queued, Redis unreachable: %s", name, run_id, exc)
+        with _job_context(app, who):
+            db.session.execute(sa.update(JobRun).where(JobRun.id == run_id).values(
+                status=JobStatus.FAILED, finished_at=_now(),
+                error=f"Not queued: the job queue (Redis) was unreachable ({type(exc).__name__}: {exc})"[:2000])
+                .execution_options(atrium_audit_skip=True))
+            db.session.commit()
+        raise QueueUnavailable(QUEUE_UNAVAILABLE_MESSAGE) from exc
     with _job_context(app, who):
         db.session.execute(sa.update(JobRun).where(JobRun.id == run_id).values(rq_job_id=queued.id)
                            .execution_options(atrium_audit_skip=True))

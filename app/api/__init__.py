@@ -253,5 +253,8 @@ APIS = (ClientApi, ProjectApi, DomainApi, TicketApi, CampaignApi, IncidentApi, M
 
 
 def register(appbuilder) -> None:
+    from app.security import limits
+
     for api in APIS:
         appbuilder.add_api(api)
+    limits.limit_apis(appbuilder)  # per-user budget of the plan (SPEC §2) on every API

@@ -179,15 +179,32 @@ class AtriumSecurityManager(SecurityManager):
         return {v for p, v in pairs if p == permission_name and v in wanted}
 
 
+    def create_limiter(self, app):
+        """Atrium's rate limiter (``app.security.limits``) in place of FAB's bare one."""
+        from . import limits
+
+        return limits.create_limiter(app)
+
+    def register_views(self):
+        """FAB's security views, then the failed-sign-in limit on both login doors."""
+        super().register_views()
+        from . import limits
+
+        limits.throttle_logins(self)
+
     def auth_user_db(self, username, password):
         """FAB's password check, plus the audit events of SPEC §6: ``login.success`` or
         ``login.failed`` with the username tried (never the password), for the HTML form
-        and the REST login alike."""
+        and the REST login alike. A failure counts against the address's sign-in limit."""
         from dataclasses import replace
 
         from app.services import audit, identity
 
+        from . import limits
+
         user = super().auth_user_db(username, password)
+        if user is None:
+            limits.login_failed()
         who = identity.current()
         if user is not None:
             who = replace(who, actor_id=user.id, true_user_id=user.id)
@@ -246,6 +263,9 @@ def sync_roles(appbuilder) -> dict[str, int]:
     """Create every permission, then set each role's grants exactly as the table says."""
     sm = appbuilder.sm
     session = sm.session
+    # FAB grants each new permission to the Admin role as it creates it: on an empty
+    # database that role must exist first, or every permission logs an error.
+    sm.find_role(ADMIN) or sm.add_role(ADMIN)
     appbuilder.add_permissions(update_perms=True)
     sm.security_cleanup(appbuilder.baseviews, appbuilder.menu)
     resource_perms = _resource_permissions(appbuilder)

@@ -34,10 +34,15 @@ RUN_NOW_LABELS = {"monitor": "Check now", "domain_tls": "Check certificate now",
 
 def _from_door(action, back: str):
     """Run ``action`` (it enqueues, or runs inline without Redis): ``(result, None)``, or
-    ``(None, response)`` when it was refused (the message, 4xx) or ran inline and failed
-    (the message; its JobRun has the traceback)."""
+    ``(None, response)`` when it was refused (the message, 4xx), could not be queued
+    (Redis unreachable: the message, back to the page) or ran inline and failed (the
+    message; its JobRun has the traceback)."""
     try:
         return action(), None
+    except queues.QueueUnavailable as exc:  # Redis down: back to the page, which says so
+        db.session.rollback()
+        flash(exc.message, "warning")
+        return None, redirect(back)
     except AtriumError as exc:
         db.session.rollback()
         flash(exc.message, "danger")

@@ -1,0 +1,223 @@
+"""Rate limits (SPEC §2 API limits per plan, §10 login throttling), on Flask-Limiter.
+
+One limiter per application, made by the security manager (``create_limiter``, FAB's
+hook, so FAB's own views and ours share it). Counters live in Redis when ``REDIS_URL`` is
+set (``RATELIMIT_STORAGE_URI``), else in the process's memory. When Redis stops
+answering, counting goes on in memory and nothing fails (``RATELIMIT_IN_MEMORY_FALLBACK_*``,
+``RATELIMIT_SWALLOW_ERRORS``); Redis is tried again with back-off.
+
+- **Sign-in**: ``LOGIN_RATE_LIMIT`` (default 5 per minute) failed password checks per
+  address, one budget shared by the HTML form (``/login/``) and the REST login
+  (``/api/v1/security/login``). Only failures count (``login_failed()``, called by
+  ``AtriumSecurityManager.auth_user_db``), so signing in correctly never uses it up; once
+  it is used up, every sign-in from that address is refused with 429 until the window
+  ends, right password or not. FAB's ``AUTH_RATE_LIMITED`` stays off (one mechanism).
+- **API**: every ``/api/v1`` API except the login itself, one budget per user across all
+  of them, keyed by the JWT's identity: the user's plan's ``api_requests_per_minute``
+  (``services.tiers.PLANS``: free 100, basic 300, pro 1000, enterprise 10000), staff
+  ``API_RATE_LIMIT_STAFF`` (10000: staff work across every client, like the highest
+  plan). Requests without a valid token are counted per address at the free plan's
+  rate. The plan is read once per ``RATELIMIT_PLAN_CACHE_SECONDS`` per user and process
+  (one statement, on a connection of its own), not on every request; a plan change
+  therefore applies within that time.
+
+Responses under a limit carry ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (Unix
+time); a refusal is a 429 with ``Retry-After`` (seconds) and a message naming the plan
+and when to retry (``app.views.errors`` renders it as a page or as JSON).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app, has_request_context, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from limits import parse_many
+
+LOGIN_ENDPOINTS = frozenset({"AuthDBView.login", "SecurityApi.login"})
+_LOGIN_FAILED = "atrium.login_failed"
+_QUOTA = "atrium.api_quota"
+_PLANS_CACHE = "atrium_api_plans"
+
+
+def create_limiter(app) -> Limiter:
+    try:
+        parse_many(app.config["LOGIN_RATE_LIMIT"])
+    except ValueError:
+        raise RuntimeError(f"LOGIN_RATE_LIMIT must read like '5 per 1 minute'; got "
+                           f"{app.config['LOGIN_RATE_LIMIT']!r}") from None
+    # Registered before the limiter's own hook, so it runs after it (Flask runs
+    # after_request hooks last-registered first).
+    app.after_request(_retry_after_only_on_refusals)
+    limiter = Limiter(key_func=get_remote_address)
+    limiter.init_app(app)
+    app.extensions[_PLANS_CACHE] = {}
+    return limiter
+
+
+def _retry_after_only_on_refusals(response):
+    """Flask-Limiter writes ``Retry-After`` on every limited response; it means something
+    only on a refusal."""
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+def retry_after_seconds() -> int | None:
+    """Seconds until the limit that refused this request lets requests through again."""
+    limiter = current_app.extensions.get("limiter")
+    for each in limiter or ():
+        current = each.current_limit
+        if current is not None and current.breached:
+            return max(1, int(current.reset_at - time.time()))  # as Retry-After counts
+    return None
+
+
+def _in_words(seconds: int | None) -> str:
+    if seconds is None:
+        return "shortly"
+    return f"in {seconds} second{'s' if seconds != 1 else ''}"
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+def login_failed() -> None:
+    """A password check failed in this request: the login limit counts it."""
+    if has_request_context():
+        request.environ[_LOGIN_FAILED] = True
+
+
+def _login_message() -> str:
+    return (f"Too many failed sign-in attempts from your address. Try again "
+            f"{_in_words(retry_after_seconds())}.")
+
+
+def throttle_logins(security_manager) -> None:
+    """The failed-sign-in limit on the HTML login form and the REST login."""
+    from flask_appbuilder.security.api import SecurityApi
+
+    limit = security_manager.limiter.shared_limit(
+        lambda: current_app.config["LOGIN_RATE_LIMIT"], scope="login", key_func=get_remote_address,
+        methods=["POST"], exempt_when=lambda: request.endpoint not in LOGIN_ENDPOINTS,
+        deduct_when=lambda response: bool(request.environ.get(_LOGIN_FAILED)),
+        error_message=_login_message)
+    if getattr(security_manager, "auth_view", None) is not None:  # FAB_ADD_SECURITY_VIEWS
+        limit(security_manager.auth_view.blueprint)
+    for view in security_manager.appbuilder.baseviews:
+        if isinstance(view, SecurityApi):
+            limit(view.blueprint)
+
+
+# --------------------------------------------------------------------------- API
+
+
+@dataclass(frozen=True)
+class Quota:
+    key: str  # the counter: one per user, or per address without a valid token
+    holder: str  # who the budget is, in words: "your Free plan", "staff accounts"...
+    per_minute: int
+    anonymous: bool = False
+
+
+def _token_user_id() -> int | None:
+    """The user id of the request's JWT, if it carries a valid one (no database read)."""
+    from flask_jwt_extended import decode_token
+
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        subject = decode_token(token.strip()).get("sub")
+        return int(subject)
+    except Exception:  # noqa: BLE001 - expired, forged or malformed: FAB answers 401 itself
+        return None
+
+
+def _lookup_plan(user_id: int) -> tuple[str, int]:
+    """(whose budget, requests per minute) of ``user_id``: staff first, then the plan of
+    their client; a user who is neither (no membership: FAB refuses them anyway) gets the
+    free plan's rate. One statement, in a short transaction of its own that reads as the
+    system (on PostgreSQL the row-level-security settings say staff for it alone)."""
+    from flask_appbuilder.security.sqla.models import Role, assoc_user_role
+
+    from app.extensions import db
+    from app.models import Client, ClientMember, Tier
+    from app.security.roles import STAFF_ROLES
+    from app.services.tiers import PLANS
+
+    clients, members = Client.__table__, ClientMember.__table__
+    statement = sa.select(
+        sa.exists().where(assoc_user_role.c.user_id == user_id, assoc_user_role.c.role_id == Role.id,
+                          Role.name.in_(STAFF_ROLES)),
+        sa.select(clients.c.tier).join(members, members.c.client_id == clients.c.id)
+        .where(members.c.user_id == user_id).scalar_subquery(),
+    )
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT set_config('atrium.staff', 'on', true)"))
+        is_staff, tier = connection.execute(statement).one()
+    if is_staff:
+        return "staff accounts", int(current_app.config["API_RATE_LIMIT_STAFF"])
+    if tier is None:
+        return "accounts without a plan", PLANS[Tier.FREE].api_requests_per_minute
+    plan = PLANS[Tier(tier)]
+    return f"your {plan.label} plan", plan.api_requests_per_minute
+
+
+def _plan_of(user_id: int) -> tuple[str, int]:
+    cache = current_app.extensions.setdefault(_PLANS_CACHE, {})
+    now = time.monotonic()
+    known = cache.get(user_id)
+    if known is not None and known[0] > now:
+        return known[1]
+    found = _lookup_plan(user_id)
+    if len(cache) >= 10000:
+        cache.clear()
+    cache[user_id] = (now + float(current_app.config.get("RATELIMIT_PLAN_CACHE_SECONDS", 60)), found)
+    return found
+
+
+def api_quota() -> Quota:
+    """This request's API budget (resolved once per request)."""
+    quota = request.environ.get(_QUOTA)
+    if quota is None:
+        from app.models import Tier
+        from app.services.tiers import PLANS
+
+        user_id = _token_user_id()
+        if user_id is None:
+            quota = Quota(f"address:{get_remote_address()}", "requests without a valid token",
+                          PLANS[Tier.FREE].api_requests_per_minute, anonymous=True)
+        else:
+            holder, per_minute = _plan_of(user_id)
+            quota = Quota(f"user:{user_id}", holder, per_minute)
+        request.environ[_QUOTA] = quota
+    return quota
+
+
+def _api_message() -> str:
+    quota = api_quota()
+    when = _in_words(retry_after_seconds())
+    if quota.anonymous:
+        return (f"Too many API requests without a valid token from your address (at most "
+                f"{quota.per_minute} a minute). Try again {when}.")
+    verb = "allows" if quota.holder.startswith("your ") else "are allowed"
+    return (f"API rate limit reached: {quota.holder} {verb} {quota.per_minute} requests per minute. "
+            f"Try again {when}.")
+
+
+def limit_apis(appbuilder) -> None:
+    """The per-user budget on every registered REST API but the login's own."""
+    from flask_appbuilder.api import BaseApi
+    from flask_appbuilder.security.api import SecurityApi
+
+    limit = appbuilder.sm.limiter.shared_limit(
+        lambda: f"{api_quota().per_minute} per 1 minute", scope="api", key_func=lambda: api_quota().key,
+        error_message=_api_message)
+    for view in appbuilder.baseviews:
+        if isinstance(view, BaseApi) and not isinstance(view, SecurityApi):
+            limit(view.blueprint)
