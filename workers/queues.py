@@ -71,7 +71,6 @@ class QueueUnavailable(AtriumError):
     status = 503
 
 
-
 def job(name: str, *, queue: str = "default", timeout: int = 300, retries: tuple[int, ...] = (30, 120, 600)):
     """Register a job body under ``name`` (``area.what``)."""
     if queue not in QUEUES:
