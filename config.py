@@ -155,6 +155,11 @@ class BaseConfig:
             UPLOAD_DIR=_env("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads")),
             # Monthly report PDFs (``services.reports``); Report rows keep paths relative to it.
             REPORT_DIR=_env("REPORT_DIR", str(BASE_DIR / "instance" / "reports")),
+            # Weekly client backups (``services.backup``): BACKUP_DIR/<slug>/<slug>-<UTC time>.json,
+            # the newest BACKUP_KEEP per client; file bytes included only with BACKUP_WITH_FILES=1.
+            BACKUP_DIR=_env("BACKUP_DIR", str(BASE_DIR / "instance" / "backups")),
+            BACKUP_KEEP=_env_int("BACKUP_KEEP", 8),
+            BACKUP_WITH_FILES=_env("BACKUP_WITH_FILES", "0") == "1",
             MAX_UPLOAD_MB=_env_int("MAX_UPLOAD_MB", 25),
             # Requests larger than one upload (plus form overhead) are refused with 413.
             MAX_CONTENT_LENGTH=(_env_int("MAX_UPLOAD_MB", 25) + 1) * 1024 * 1024,

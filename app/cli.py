@@ -1,4 +1,5 @@
-"""``flask`` commands (SPEC §8): roles, seed, audit, jobs, members. Thin doors over ``app.services``.
+"""``flask`` commands (SPEC §8): roles, seed, audit, jobs, members, reports, backup, gdpr.
+Thin doors over ``app.services``.
 
 Errors a person can cause exit non-zero with a one-line message (``click.ClickException``).
 ``flask db ...`` comes from Flask-Migrate and ``flask fab ...`` from Flask-AppBuilder.
@@ -250,6 +251,115 @@ def reports_generate(slug, month):
     click.echo(f"Report of {label}: {reports.file_of(report, current_app.config)} (JobRun {run_id})")
 
 
+backup_cli = AppGroup("backup", help="Client backups (SPEC §7): export and restore one client.")
+gdpr_cli = AppGroup("gdpr", help="A client user's personal data: export and erase (SPEC §8).")
+
+
+@backup_cli.command("export")
+@click.option("--client", "slug", required=True, help="The client's slug, e.g. pro-co.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="The file to write (a secret: it holds password hashes).")
+@click.option("--with-files", is_flag=True, help="Include the stored files' bytes (base64).")
+def backup_export(slug, out, with_files):
+    """Write one client, its users and every row that belongs to it as a JSON backup."""
+    from .services import backup
+    from .services.errors import AtriumError
+
+    try:
+        result = backup.write_export(db.session, slug, out, with_files=with_files,
+                                     upload_dir=current_app.config.get("UPLOAD_DIR"))
+    except AtriumError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Backup of {slug}: {sum(result['rows'].values())} rows in {len(result['rows'])} tables"
+               f"{' with file contents' if with_files else ''} written to {result['path']}.")
+
+
+@backup_cli.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False))
+def backup_restore(file):
+    """Create the client of backup FILE, with its users and rows (all or nothing)."""
+    from .services import backup
+    from .services.errors import AtriumError
+
+    try:
+        with open(file, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise click.ClickException(f"{file} cannot be read: {exc.strerror}.") from None
+    try:
+        document = backup.read_document(raw, source=file)
+        result = backup.restore(db.session, document, migrations_dir=current_app.extensions["migrate"].directory,
+                                upload_dir=current_app.config.get("UPLOAD_DIR"), source=file)
+    except AtriumError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Restored {document['client']} (client id {result['client_id']}): "
+               f"{sum(result['rows'].values())} rows in {len(result['rows'])} tables.")
+    if result["ids_remapped"]:
+        click.echo("Ids already taken here were given new ones: " + ", ".join(
+            f"{table} {n}" for table, n in sorted(result["ids_remapped"].items())) + ".")
+    if result["staff_created"]:
+        click.echo("Staff missing here were created inactive, without roles: "
+                   + ", ".join(result["staff_created"]) + ".")
+    if result["files_missing"]:
+        click.echo(f"{result['files_missing']} stored files are neither in the backup nor under UPLOAD_DIR: "
+                   "restore UPLOAD_DIR from the file-system backup.")
+
+
+@gdpr_cli.command("export")
+@click.option("--user", "email", required=True, help="The person's email address.")
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")
+def gdpr_export(email, out):
+    """Every piece of personal data held about one user, as JSON."""
+    from .services import gdpr
+    from .services.errors import AtriumError
+
+    try:
+        document = gdpr.export_user(db.session, email)
+        text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+        if out:
+            with open(out, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+        db.session.commit()
+    except AtriumError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    except OSError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{out} cannot be written: {exc.strerror}.") from None
+    if out:
+        click.echo(f"Personal data of {email} written to {out}.")
+    else:
+        click.echo(text)
+
+
+@gdpr_cli.command("erase")
+@click.option("--user", "email", required=True, help="The person's email address.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def gdpr_erase(email, yes):
+    """Anonymise a client user: account, their traces in texts and in the audit trail."""
+    from .services import gdpr
+    from .services.errors import AtriumError
+
+    try:
+        user = gdpr.find_user(db.session, email)
+        gdpr.check_erasable(db.session, user)
+        if not yes:
+            click.confirm(f"Erase {user.username} <{user.email}> for good? This cannot be undone.", abort=True)
+        result = gdpr.erase_user(db.session, email)
+        db.session.commit()
+    except AtriumError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    if result["already_erased"]:
+        click.echo(f"User {result['user_id']} was already erased; nothing to do.")
+        return
+    click.echo(f"User {result['user_id']} erased: " + ", ".join(
+        f"{table} {n}" for table, n in sorted(result["rows"].items()))
+        + f"; {result['redacted_events']} audit events redacted.")
+
+
 def register_cli(app) -> None:
     app.cli.add_command(roles_cli)
     app.cli.add_command(seed_cli)
@@ -257,3 +367,5 @@ def register_cli(app) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(members_cli)
     app.cli.add_command(reports_cli)
+    app.cli.add_command(backup_cli)
+    app.cli.add_command(gdpr_cli)

@@ -1,4 +1,4 @@
-"""Maintenance jobs (SPEC §7): send the email outbox, daily analytics, cleanup.
+"""Maintenance jobs (SPEC §7): send the email outbox, daily analytics, cleanup, backups.
 Rules live in the services; these only run them and report what they did."""
 
 from __future__ import annotations
@@ -54,6 +54,16 @@ def cleanup() -> dict:
     ended = impersonation.end_expired(db.session, now=now)
     db.session.commit()
     return {"monitor_checks_pruned": checks, "job_runs_pruned": runs, "view_as_sessions_ended": ended}
+
+
+@job("maintenance.backups", queue="maintenance", timeout=3600, retries=(600, 1800))
+def backups() -> dict:
+    """Weekly per-client JSON backups into BACKUP_DIR, keeping the newest BACKUP_KEEP."""
+    from app.services import backup
+
+    config = current_app.config
+    return backup.backup_all(db.session, backup_dir=config["BACKUP_DIR"], keep=int(config["BACKUP_KEEP"]),
+                             with_files=bool(config.get("BACKUP_WITH_FILES")), upload_dir=config.get("UPLOAD_DIR"))
 
 
 @job("maintenance.reap_lost_jobs", queue="high", timeout=120, retries=(60,))

@@ -58,6 +58,11 @@ class AuditEvent(TimestampMixin, Model):
     staff_only = sa.Column(sa.Boolean, nullable=False, default=False)  # never shown to clients
     prev_hash = sa.Column(sa.String(64), nullable=True)
     hash = sa.Column(sa.String(64), nullable=False)  # not unique: seq is, and the hash covers it
+    # GDPR erasure (``services.gdpr``): the personal fields (changes, details, ip, user agent)
+    # were rewritten; ``personal_digest`` keeps the digest of what they held, which the
+    # chain hashes over, so the event still verifies (see ``services.audit``).
+    redacted = sa.Column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
+    personal_digest = sa.Column(sa.String(64), nullable=True)
 
     actor = relationship("User", primaryjoin="foreign(AuditEvent.actor_id) == User.id", viewonly=True)
     true_user = relationship("User", primaryjoin="foreign(AuditEvent.true_user_id) == User.id", viewonly=True)

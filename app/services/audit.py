@@ -14,8 +14,12 @@ Capture
   impersonating), impersonation session, channel, IP, user agent, request id.
 
 Chain
-- Every event stores ``seq`` (1, 2, 3 ...), the previous event's hash and its own
-  SHA-256 over its canonical JSON, which includes ``seq`` and that previous hash.
+- Every event stores ``seq`` (1, 2, 3 ...), the previous event's hash and its own:
+  ``hash = SHA-256("<seq>|<prev_hash>|<content digest>")``. The content digest is the
+  SHA-256 of the canonical JSON of the event's public fields (time, action, resource,
+  client, actor, true user, session, channel, request id, staff-only) plus the
+  *personal digest*, the SHA-256 of its personal fields (``changes``, ``details``,
+  ``ip``, ``user_agent``): those are what a GDPR erasure may have to rewrite.
   Appenders are serialised on the one row of ``audit_chain_head``, which holds the last
   ``seq`` and hash; it carries no tenant data, so a client user's transaction chains
   onto the true head, not onto the last event it may read. On PostgreSQL a flush that
@@ -23,6 +27,16 @@ Chain
   database finishes the hash, see ``_append_one_statement``); several events, or
   SQLite, lock the head (``SELECT ... FOR UPDATE``) and hash in Python.
 - ``verify()`` recomputes the chain and names the first broken event.
+- Redaction (GDPR erasure, ``services.gdpr``): ``redact()`` rewrites the personal fields
+  of named events, marks them ``redacted`` and stores their personal digest as it was,
+  so the chain still verifies; the public fields of a redacted event are still
+  recomputed. The caller appends a ``gdpr.erase`` event listing the redacted event ids
+  in the same transaction; ``verify()`` fails on a redacted event that no later
+  ``gdpr.erase`` event names, so flagging an event by hand is itself detected. On
+  PostgreSQL the append-only trigger lets an UPDATE through only while the transaction
+  set ``atrium.audit_redaction``, and a row trigger then refuses any change but the
+  personal fields, the flag, the digest (set once) and ``updated_at`` (migration
+  ``b8c9d0e1f2a3``).
 - ``prune(before)`` deletes events older than a date and appends a ``audit.checkpoint``
   event recording the last pruned hash, so the remaining chain still verifies.
 - PostgreSQL refuses UPDATE and DELETE on ``audit_events`` (a trigger, migration
@@ -92,45 +106,47 @@ def _masked(field: str, value):
     return _plain(value)
 
 
-def _canonical_parts(row: dict) -> tuple[str, str, str]:
-    """The canonical JSON of ``row`` (keys sorted, no spaces) cut where the values of
-    ``prev_hash`` and ``seq`` go: ``_canonical`` joins it in Python, and PostgreSQL joins
-    it with the head it has just locked (``_APPEND_ONE``), so both hash the same bytes."""
-    parts, current = [], "{"
-    for key, prefix in _KEY_PREFIXES:
-        current += prefix
-        if key in ("prev_hash", "seq"):
-            parts.append(current)
-            current = ""
-            continue
-        value = _timestamp(row["occurred_at"]) if key == "occurred_at" else row.get(key)
-        current += _encode(value)
-    parts.append(current + "}")
-    return tuple(parts)
-
-
-def _canonical(row: dict) -> bytes:
-    before_prev, before_seq, rest = _canonical_parts(row)
-    return (before_prev + json.dumps(row.get("prev_hash")) + before_seq + json.dumps(row["seq"]) + rest).encode()
-
-
 def _timestamp(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-_HASHED = ("seq", "occurred_at", "action", "resource_type", "resource_id", "client_id", "actor_id",
-           "true_user_id", "impersonation_session_id", "channel", "ip", "user_agent", "request_id",
-           "changes", "details", "staff_only", "prev_hash")
+# What the content digest covers: the public fields in this order, then the personal digest.
+PUBLIC_FIELDS = ("occurred_at", "action", "resource_type", "resource_id", "client_id", "actor_id", "true_user_id",
+                 "impersonation_session_id", "channel", "request_id", "staff_only")
+# What a GDPR erasure may rewrite (``redact``): the personal digest covers these.
+PERSONAL_FIELDS = ("changes", "details", "ip", "user_agent")
+_HASHED = ("seq", "prev_hash", *PUBLIC_FIELDS, *PERSONAL_FIELDS)
+ERASE_ACTION = "gdpr.erase"
 
-
-_KEY_PREFIXES = tuple((key, ("," if i else "") + json.dumps(key) + ":") for i, key in enumerate(sorted(_HASHED)))
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
+def personal_digest(row: dict) -> str:
+    """SHA-256 of the canonical JSON of the event's personal fields."""
+    return hashlib.sha256(_encode([row.get(k) for k in PERSONAL_FIELDS]).encode()).hexdigest()
+
+
+def content_digest(row: dict, personal: str | None = None) -> str:
+    """SHA-256 of the public fields and the personal digest (``personal``: a stored one,
+    for a redacted event; else computed from the row)."""
+    values = [_timestamp(row["occurred_at"]), row.get("action"), row.get("resource_type"), row.get("resource_id"),
+              row.get("client_id"), row.get("actor_id"), row.get("true_user_id"),
+              row.get("impersonation_session_id"), row.get("channel"), row.get("request_id"),
+              bool(row.get("staff_only")), personal or personal_digest(row)]
+    return hashlib.sha256(_encode(values).encode()).hexdigest()
+
+
+def chain_hash(seq: int, prev_hash: str | None, digest: str) -> str:
+    """The event's hash: its position, the previous hash and its content digest."""
+    return hashlib.sha256(f"{seq}|{prev_hash or ''}|{digest}".encode()).hexdigest()
+
+
 def compute_hash(row: dict) -> str:
-    return hashlib.sha256(_canonical(row)).hexdigest()
+    """The hash ``row`` should carry (a redacted row: over its stored personal digest)."""
+    stored = row.get("personal_digest") if row.get("redacted") else None
+    return chain_hash(row["seq"], row.get("prev_hash"), content_digest(row, stored))
 
 
 # --------------------------------------------------------------------------- writing
@@ -152,22 +168,24 @@ def _event(session, action: str, *, resource_type=None, resource_id=None, client
 
 def _append_one_statement():
     """PostgreSQL, one event, one statement: the head moves in a CTE (``SET prev_hash =
-    hash, seq = seq + 1, hash = sha256(...)``: every SET reads the row's old values under
-    its row lock) and the event is inserted with what it returns. No head row (an empty
-    log) inserts nothing, and ``_append`` takes the general path."""
+    hash, seq = seq + 1, hash = sha256(seq || '|' || hash || '|' || digest)``: every SET
+    reads the row's old values under its row lock) and the event is inserted with what
+    it returns; Python computed the content digest. No head row (an empty log) inserts
+    nothing, and ``_append`` takes the general path."""
     events, head = AuditEvent.__table__, AuditChainHead.__table__
     text = sa.Text()
-    content = (sa.bindparam("_before_prev", type_=text) + sa.literal('"', text) + head.c.hash
-               + sa.literal('"', text) + sa.bindparam("_before_seq", type_=text)
-               + sa.cast(head.c.seq + 1, sa.Text) + sa.bindparam("_rest", type_=text))
+    content = (sa.cast(head.c.seq + 1, sa.Text) + sa.literal("|", text) + head.c.hash + sa.literal("|", text)
+               + sa.bindparam("_digest", type_=text))
     new_hash = sa.func.encode(sa.func.sha256(sa.func.convert_to(content, "UTF8")), "hex")
     moved = (sa.update(head).where(head.c.id == 1)
              .values(prev_hash=head.c.hash, seq=head.c.seq + 1, hash=new_hash)
              .returning(head.c.seq, head.c.prev_hash, head.c.hash).cte("moved_head"))
-    data = [c for c in events.c if c.key not in ("id", "seq", "prev_hash", "hash")]
+    # ``redacted`` takes its server default (false); ``personal_digest`` stays empty.
+    data = [c for c in events.c if c.key not in ("id", "seq", "prev_hash", "hash", "redacted", "personal_digest")]
     values = sa.select(*[sa.bindparam(c.key, type_=c.type) for c in data], moved.c.seq, moved.c.prev_hash,
                        moved.c.hash)
-    return sa.insert(events).from_select([*[c.key for c in data], "seq", "prev_hash", "hash"], values), data
+    return sa.insert(events).from_select([*[c.key for c in data], "seq", "prev_hash", "hash"], values,
+                                         include_defaults=False), data
 
 
 _APPEND_ONE = None
@@ -181,6 +199,7 @@ def _append(session: Session, rows: list[dict]) -> None:
     for row in rows:
         row.setdefault("created_at", row["occurred_at"])
         row.setdefault("updated_at", row["occurred_at"])
+        row.setdefault("redacted", False)
     connection = session.connection()
     if len(rows) == 1 and connection.dialect.name == "postgresql":
         if _APPEND_ONE is None:
@@ -188,7 +207,7 @@ def _append(session: Session, rows: list[dict]) -> None:
         statement, data = _APPEND_ONE
         row = rows[0]
         params = {c.key: row.get(c.key) for c in data}
-        params["_before_prev"], params["_before_seq"], params["_rest"] = _canonical_parts(row)
+        params["_digest"] = content_digest(row)
         if connection.execute(statement, params, execution_options={"preserve_rowcount": True}).rowcount == 1:
             return
     head = connection.execute(
@@ -198,7 +217,7 @@ def _append(session: Session, rows: list[dict]) -> None:
     for row in rows:
         seq += 1
         row["seq"], row["prev_hash"] = seq, prev
-        row["hash"] = prev = compute_hash(row)
+        row["hash"] = prev = chain_hash(seq, prev, content_digest(row))
     # ``inline()`` and no RETURNING: the id comes from the sequence inside the INSERT, and a
     # client user's transaction may append (RLS lets every transaction INSERT into the log
     # but read back only its own client's events).
@@ -390,13 +409,26 @@ class disabled:
 # --------------------------------------------------------------------------- reading
 
 
+def _erasures(session: Session) -> dict[int, int]:
+    """Event id -> ``seq`` of the first ``gdpr.erase`` event that names it as redacted."""
+    named: dict[int, int] = {}
+    for seq, details in session.execute(sa.select(AuditEvent.seq, AuditEvent.details)
+                                        .where(AuditEvent.action == ERASE_ACTION).order_by(AuditEvent.seq)):
+        for event_id in (details or {}).get("redacted_events") or ():
+            named.setdefault(event_id, seq)
+    return named
+
+
 def verify(session: Session, batch: int = 5000) -> tuple[bool, str, int]:
     """Recompute the chain: ``(ok, message, events checked)``; the message names the
-    first broken event (by ``seq`` and id)."""
-    columns = [AuditEvent.id, AuditEvent.hash, *[getattr(AuditEvent, k) for k in _HASHED]]
+    first broken event (by ``seq`` and id). A redacted event verifies over its stored
+    personal digest, and only when a later ``gdpr.erase`` event names it."""
+    columns = [AuditEvent.id, AuditEvent.hash, AuditEvent.redacted, AuditEvent.personal_digest,
+               *[getattr(AuditEvent, k) for k in _HASHED]]
     checkpoints = {
         (d or {}).get("last_pruned_hash") for d in session.execute(
             sa.select(AuditEvent.details).where(AuditEvent.action == "audit.checkpoint")).scalars()}
+    erasures = _erasures(session)
     expected_prev, expected_seq, checked, last_seq = None, None, 0, 0
     while True:
         rows = session.execute(sa.select(*columns).where(AuditEvent.seq > last_seq)
@@ -414,11 +446,55 @@ def verify(session: Session, batch: int = 5000) -> tuple[bool, str, int]:
                                "are missing"), checked
             elif row["prev_hash"] != expected_prev:
                 return False, f"chain broken at {where}: previous hash does not match", checked
+            if row["redacted"] and (row["personal_digest"] is None or erasures.get(row["id"], 0) <= row["seq"]):
+                return False, (f"chain broken at {where}: it is marked redacted but no later "
+                               f"{ERASE_ACTION} event names it"), checked
             if compute_hash(row) != row["hash"]:
                 return False, f"chain broken at {where}: its content was changed", checked
             expected_prev, expected_seq, last_seq = row["hash"], row["seq"] + 1, row["seq"]
             checked += 1
     return True, f"audit chain intact: {checked} events", checked
+
+
+def redact(session: Session, rewrites: dict[int, dict]) -> list[int]:
+    """Rewrite the personal fields of events (GDPR erasure): ``rewrites`` maps an event id
+    to its new ``changes``/``details``/``ip``/``user_agent`` (keys left out keep their
+    value). Each event must verify as it stands (else ``AtriumError`` naming it, nothing
+    written); it keeps its personal digest as it was (the one already stored, if it was
+    redacted before) and is marked ``redacted``. Returns the ids actually changed; the
+    caller appends the ``gdpr.erase`` event naming them in the same transaction."""
+    from app.services.errors import AtriumError
+
+    if not rewrites:
+        return []
+    table = AuditEvent.__table__
+    columns = [table.c.id, table.c.hash, table.c.redacted, table.c.personal_digest, *[table.c[k] for k in _HASHED]]
+    updates = []
+    ids = sorted(rewrites)
+    for start in range(0, len(ids), 1000):
+        for row in session.execute(sa.select(*columns).where(table.c.id.in_(ids[start:start + 1000]))).mappings():
+            row = dict(row)
+            if compute_hash(row) != row["hash"]:
+                raise AtriumError(f"The audit trail is broken at event seq {row['seq']} (id {row['id']}): run "
+                                  "`flask audit verify`; nothing was erased.")
+            new = {k: _plain(rewrites[row["id"]].get(k, row[k])) for k in PERSONAL_FIELDS}
+            if all(new[k] == row[k] for k in PERSONAL_FIELDS):
+                continue
+            digest = row["personal_digest"] if row["redacted"] else personal_digest(row)
+            updates.append({"_id": row["id"], "_personal_digest": digest, **{f"_{k}": v for k, v in new.items()}})
+    if not updates:
+        return []
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:  # the one UPDATE the append-only triggers let through (migration b8c9d0e1f2a3)
+        connection.execute(sa.text("SELECT set_config('atrium.audit_redaction', 'on', true)"))
+    rewritten = {k: sa.bindparam(f"_{k}", type_=table.c[k].type) for k in ("personal_digest", *PERSONAL_FIELDS)}
+    statement = (sa.update(table).where(table.c.id == sa.bindparam("_id"))
+                 .values(redacted=True, updated_at=utcnow(), **rewritten))
+    connection.execute(statement, updates)
+    if postgres:  # and closed again at once: nothing else in this transaction may update the log
+        connection.execute(sa.text("SELECT set_config('atrium.audit_redaction', 'off', true)"))
+    return [u["_id"] for u in updates]
 
 
 def prune(session: Session, before: dt.datetime) -> int:

@@ -1,0 +1,707 @@
+"""Client backups (SPEC §7): one client as a versioned JSON document, and its restore.
+
+What a backup holds (``export_client``)
+- The ``clients`` row and every row that belongs to it: the tables reached from
+  ``clients`` through NOT NULL foreign keys, found in the SQLAlchemy metadata
+  (``owned_tables``), so a new table with a ``client_id`` (or under a project, a ticket,
+  a campaign...) is in the next backup without anyone editing a list. That is exactly
+  what deleting the client deletes (those keys cascade). Rows that merely mention the
+  client through a nullable link and outlive it are not in it: view-as sessions, the
+  email outbox and billing events (the agency's records, in the database backup), and
+  the audit trail (one chain for the whole install; a restore is itself audited).
+- The client's users: the ``ab_user`` rows of its members, password hashes included,
+  and Flask-AppBuilder's rows keyed to them (roles, groups, API keys), roles and groups
+  by name. **A backup is a secret**: it holds password and API-key hashes and the
+  client's data. Files are written ``0600``; keep them where the database dumps are.
+- Staff referenced by those rows (project manager, assignee, author of a staff reply,
+  project team, who created a user): username, names and email only.
+- Stored files: their metadata always (``storage_files`` rows); the bytes only with
+  ``with_files`` (base64, checked against each file's SHA-256 on restore). Without
+  them, back up ``UPLOAD_DIR`` with the file system. Report PDFs are not included: the
+  report job renders them again.
+- Values are written by column type (times ISO 8601, money and decimals as strings,
+  JSON columns as their JSON text so SQL NULL and JSON ``null`` stay apart), with the
+  database's schema revision and a SHA-256 checksum of the content.
+
+Restore (``restore``), one transaction, all or nothing
+- Into an empty database (after ``flask db upgrade`` and ``flask roles sync``) or one
+  where the client (slug, name) and its users (username, email) do not exist yet;
+  otherwise refused before anything is written, naming what collides. Also refused: a
+  file that is not a backup, another format version, a checksum that does not match (a
+  damaged or edited file), a schema revision newer than the database's, a role the
+  database lacks.
+- Primary keys are kept where they are free (so a restore into an empty database gives
+  back every row equal); a taken id is replaced by a new one above every existing id,
+  and every foreign key to it rewritten the same way. PostgreSQL sequences are moved
+  past the restored ids. Staff are matched by username; a staff member the database
+  lacks is created as an inactive account without roles or usable password (an Admin
+  re-activates it deliberately), keeping their id where it is free.
+- Rows are written through the session with Core statements (no ORM flush rules run, so
+  every value is restored as it was saved) and the restore is recorded as one audit
+  event (``backup.restore``) with the rows written per table.
+
+The scheduled job (``workers.maintenance.backups``) calls ``backup_all``: one file per
+client under ``BACKUP_DIR/<slug>/``, the newest ``BACKUP_KEEP`` kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import hashlib
+import json
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask_appbuilder.models.sqla import Model
+from sqlalchemy.orm import Session
+
+from app.models.base import utcnow
+from app.services import audit, storage, tenancy
+from app.services.errors import AtriumError, InvalidInput, NotFound
+
+FORMAT = "atrium-client-backup"
+FORMAT_VERSION = 1
+ROOT = "clients"
+USERS = "ab_user"
+STAFF_FIELDS = ("id", "username", "first_name", "last_name", "email")
+
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+def owned_tables(metadata: sa.MetaData | None = None) -> list[sa.Table]:
+    """``clients`` and every table reached from it through NOT NULL foreign keys, in
+    foreign-key order (parents first)."""
+    metadata = metadata or Model.metadata
+    owned, grew = {ROOT}, True
+    while grew:
+        grew = False
+        for table in metadata.tables.values():
+            if table.name not in owned and any(
+                    not fk.parent.nullable and fk.column.table.name in owned for fk in table.foreign_keys):
+                owned.add(table.name)
+                grew = True
+    return [t for t in metadata.sorted_tables if t.name in owned]
+
+
+def user_tables(metadata: sa.MetaData | None = None) -> list[sa.Table]:
+    """Flask-AppBuilder's tables keyed to one user (``user_id`` to ``ab_user``): roles,
+    groups, API keys."""
+    metadata = metadata or Model.metadata
+    return [t for t in metadata.sorted_tables if t.name != USERS and t.name.startswith("ab_") and any(
+        fk.parent.name == "user_id" and fk.column.table.name == USERS for fk in t.foreign_keys)]
+
+
+def _owning_fk(table: sa.Table, owned: set[str]) -> sa.ForeignKey:
+    """The NOT NULL foreign key that makes ``table`` the client's (to ``clients`` when
+    there is one: the tenancy column)."""
+    candidates = [fk for fk in table.foreign_keys
+                  if not fk.parent.nullable and fk.column.table.name in owned and fk.column.table is not table]
+    return sorted(candidates, key=lambda fk: (fk.column.table.name != ROOT, fk.parent.name))[0]
+
+
+def _row_filter(table: sa.Table, client_id: int, owned: set[str]):
+    if table.name == ROOT:
+        return table.c.id == client_id
+    fk = _owning_fk(table, owned)
+    parent = fk.column.table
+    if parent.name == ROOT and fk.column.name == "id":
+        return fk.parent == client_id
+    return fk.parent.in_(sa.select(fk.column).where(_row_filter(parent, client_id, owned)))
+
+
+def _is_json(column: sa.Column) -> bool:
+    kind = column.type
+    return isinstance(kind, sa.JSON) or isinstance(getattr(kind, "impl", None), sa.JSON)
+
+
+def _single_id(table: sa.Table) -> bool:
+    keys = list(table.primary_key.columns)
+    return len(keys) == 1 and keys[0].name == "id" and isinstance(keys[0].type, sa.Integer)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _dump(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, memoryview)):
+        return base64.b64encode(bytes(value)).decode()
+    raise TypeError(f"cannot back up a value of type {type(value).__name__}")
+
+
+def _loader(column: sa.Column):
+    """Turns a backed-up value back into what the column takes."""
+    if _is_json(column):
+        return lambda v: v  # JSON text, bound as text (see ``_insert``)
+    kind = column.type
+    while isinstance(kind, sa.types.TypeDecorator):  # e.g. UTCDateTime: its impl says what it holds
+        kind = kind.impl_instance
+    try:
+        kind = kind.python_type
+    except NotImplementedError:
+        return lambda v: v
+    parse = {dt.datetime: dt.datetime.fromisoformat, dt.date: dt.date.fromisoformat,
+             dt.time: dt.time.fromisoformat, decimal.Decimal: decimal.Decimal, bytes: base64.b64decode}.get(kind)
+    if parse is None:
+        return lambda v: v
+    return lambda v: None if v is None else parse(v)
+
+
+def _read(connection, table: sa.Table, where, columns: tuple[str, ...] | None = None) -> dict:
+    """``{"name", "columns", "rows"}`` of ``table`` where ``where``, by primary key."""
+    chosen = [table.c[name] for name in columns] if columns else list(table.columns)
+    selected = [sa.cast(c, sa.Text).label(c.name) if _is_json(c) else c for c in chosen]
+    order = list(table.primary_key.columns)
+    rows = connection.execute(sa.select(*selected).where(where).order_by(*order)).all()
+    return {"name": table.name, "columns": [c.name for c in chosen],
+            "rows": [[_dump(v) for v in row] for row in rows]}
+
+
+def _values(section: dict, column: str) -> list:
+    index = section["columns"].index(column)
+    return [row[index] for row in section["rows"]]
+
+
+def checksum(data: dict) -> str:
+    return hashlib.sha256(_encode(data).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- export
+
+
+@contextmanager
+def _snapshot(session: Session):
+    """A connection that sees one moment of the database (PostgreSQL: a REPEATABLE READ
+    transaction of its own, with staff scope for row-level security), so a ticket
+    written during the export cannot appear without its messages or the other way round."""
+    from app.security import scoping
+
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        yield session
+        return
+    with bind.connect() as connection:
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with Session(bind=connection) as snapshot:
+            scoping.apply_database_scope(snapshot, tenancy.STAFF)
+            yield snapshot
+            snapshot.rollback()
+
+
+def _schema_revision(connection) -> str | None:
+    from alembic.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _require_staff() -> None:
+    if not tenancy.current_scope().is_staff:
+        raise tenancy.Forbidden("Backups are made and restored by staff only.")
+
+
+def export_client(session: Session, slug: str, *, with_files: bool = False, upload_dir: str | None = None,
+                  now: dt.datetime | None = None) -> dict:
+    """The backup document of the client ``slug`` (see the module docstring). Not audited
+    here: ``write_export`` records it once the file is written."""
+    _require_staff()
+    metadata = Model.metadata
+    tables = owned_tables(metadata)
+    owned = {t.name for t in tables}
+    users_table = metadata.tables[USERS]
+    with _snapshot(session) as snap:
+        clients = metadata.tables[ROOT]
+        client_id = snap.execute(sa.select(clients.c.id).where(clients.c.slug == slug)).scalar_one_or_none()
+        if client_id is None:
+            raise NotFound(f"No client has the slug {slug!r}.")
+        sections, referenced = [], set()
+        for table in tables:
+            section = _read(snap, table, _row_filter(table, client_id, owned))
+            sections.append(section)
+            for fk in table.foreign_keys:
+                if fk.column.table.name == USERS:
+                    referenced.update(v for v in _values(section, fk.parent.name) if v is not None)
+        members = sorted(set(_values(next(s for s in sections if s["name"] == "client_members"), "user_id")))
+        users = _read(snap, users_table, users_table.c.id.in_(members))
+        for fk in users_table.foreign_keys:
+            referenced.update(v for v in _values(users, fk.parent.name) if v is not None)
+        user_rows, lookups = [], {}
+        for table in user_tables(metadata):
+            section = _read(snap, table, table.c.user_id.in_(members))
+            user_rows.append(section)
+            for fk in table.foreign_keys:
+                if fk.column.table.name != USERS and fk.column.table.name not in lookups:
+                    named = fk.column.table
+                    lookups[named.name] = [list(r) for r in snap.execute(sa.select(named.c.id, named.c.name))]
+        staff = _read(snap, users_table, users_table.c.id.in_(sorted(referenced - set(members))), STAFF_FIELDS)
+        files = _file_contents(next(s for s in sections if s["name"] == "storage_files"), upload_dir) \
+            if with_files else []
+        revision = _schema_revision(snap.connection())
+    data = {"tables": sections, "users": users, "user_tables": user_rows, "lookups": lookups,
+            "staff": staff, "files": files}
+    return {"format": FORMAT, "format_version": FORMAT_VERSION,
+            "exported_at": (now or utcnow()).isoformat(), "schema_revision": revision, "client": slug,
+            "with_files": bool(with_files), "checksum": checksum(data), "data": data}
+
+
+def _file_contents(files: dict, upload_dir: str | None) -> list[dict]:
+    if not upload_dir:
+        raise InvalidInput("UPLOAD_DIR is not set: the files' bytes cannot be read.")
+    out = []
+    for stored_path, sha in zip(_values(files, "stored_path"), _values(files, "sha256")):
+        path = storage.path_of(stored_path, upload_dir)
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"Stored file {stored_path} cannot be read ({exc.strerror}); "
+                               "export without --with-files, or restore the file first.") from None
+        out.append({"stored_path": stored_path, "sha256": sha,
+                    "content": base64.b64encode(content).decode()})
+    return out
+
+
+def row_counts(document: dict) -> dict[str, int]:
+    data = document["data"]
+    counts = {s["name"]: len(s["rows"]) for s in data["tables"]}
+    counts[USERS] = len(data["users"]["rows"])
+    counts.update({s["name"]: len(s["rows"]) for s in data["user_tables"]})
+    return counts
+
+
+def write_file(document: dict, path: str | Path) -> Path:
+    """Write ``document`` to ``path`` atomically, readable by its owner only."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump(document, out, ensure_ascii=False, separators=(",", ":"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_export(session: Session, slug: str, path: str | Path, *, with_files: bool = False,
+                 upload_dir: str | None = None) -> dict:
+    """Export ``slug`` into the file ``path`` and record the export (committed)."""
+    document = export_client(session, slug, with_files=with_files, upload_dir=upload_dir)
+    try:
+        written = write_file(document, path)
+    except OSError as exc:
+        raise InvalidInput(f"The backup cannot be written to {path}: {exc.strerror or exc}.") from None
+    counts = row_counts(document)
+    client_id = _values(document["data"]["tables"][0], "id")[0]
+    try:
+        audit.record(session, "backup.export", resource_type="Client", resource_id=client_id, client_id=client_id,
+                     staff_only=True, details={"rows": sum(counts.values()), "tables": counts,
+                                               "with_files": bool(with_files), "file": written.name,
+                                               "schema_revision": document["schema_revision"]})
+        session.commit()
+    except BaseException:
+        session.rollback()
+        written.unlink(missing_ok=True)  # an export that is not on record is not kept
+        raise
+    return {"path": str(written), "rows": counts, "client_id": client_id}
+
+
+# --------------------------------------------------------------------------- restore
+
+
+def read_document(raw: bytes | str, source: str = "the file") -> dict:
+    """Parse and check a backup file's content; ``InvalidInput`` says what is wrong."""
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{source} is not an Atrium backup: it is not readable JSON ({exc}).") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise InvalidInput(f"{source} is not an Atrium client backup (no \"format\": \"{FORMAT}\").")
+    version = document.get("format_version")
+    if version != FORMAT_VERSION:
+        raise InvalidInput(f"{source} is backup format version {version!r}; this Atrium reads version "
+                           f"{FORMAT_VERSION}.")
+    data = document.get("data")
+    if not isinstance(data, dict) or document.get("checksum") != checksum(data):
+        raise InvalidInput(f"{source} is damaged or was edited: its checksum does not match its content.")
+    return document
+
+
+class _Restore:
+    """One restore's state: the target's tables, the id maps, what was written."""
+
+    def __init__(self, session: Session, document: dict, source: str):
+        self.session, self.document, self.source = session, document, source
+        self.data = document["data"]
+        self.metadata = Model.metadata
+        self.owned = {t.name for t in owned_tables(self.metadata)}
+        self.ids: dict[str, dict] = {}  # table -> {backed-up id: id here}
+        self.counts: dict[str, int] = {}
+        self.remapped: dict[str, int] = {}
+        self.staff_created: list[str] = []
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+
+    # ------------------------------------------------------------------ checks
+
+    def table(self, name: str) -> sa.Table:
+        table = self.metadata.tables.get(name)
+        if table is None:
+            raise InvalidInput(f"{self.source} holds a table {name!r} this Atrium does not have.")
+        return table
+
+    def check_columns(self, section: dict) -> None:
+        table = self.table(section["name"])
+        unknown = [c for c in section["columns"] if c not in table.c]
+        if unknown:
+            raise InvalidInput(f"{self.source}: table {table.name} has columns this database lacks: "
+                               f"{', '.join(unknown)}.")
+        for column in table.columns:
+            if column.name not in section["columns"] and not (
+                    column.nullable or column.default is not None or column.server_default is not None):
+                raise InvalidInput(f"{self.source} has no values for {table.name}.{column.name}, which this "
+                                   "database requires.")
+
+    def check_revision(self, migrations_dir: str) -> None:
+        from alembic.script import ScriptDirectory
+
+        revision = self.document.get("schema_revision")
+        current = _schema_revision(self.session.connection())
+        if current is None:
+            raise InvalidInput("This database has no schema yet: run `flask db upgrade` first.")
+        if revision == current:
+            return
+        script = ScriptDirectory(migrations_dir)
+        try:
+            script.get_revision(revision)
+        except Exception:  # noqa: BLE001 - alembic raises several kinds for an unknown id
+            raise InvalidInput(f"{self.source} was made by a newer Atrium (schema revision {revision!r} is "
+                               "unknown here): upgrade Atrium first.") from None
+        if revision not in {r.revision for r in script.iterate_revisions(current, "base")}:
+            raise InvalidInput(f"{self.source} has schema revision {revision}, newer than this database's "
+                               f"({current}): run `flask db upgrade` first.")
+
+    def check_collisions(self) -> None:
+        clients = self.table(ROOT)
+        section = self.data["tables"][0]
+        row = dict(zip(section["columns"], section["rows"][0]))
+        found = self.session.execute(sa.select(clients.c.id, clients.c.slug, clients.c.name).where(
+            sa.or_(clients.c.slug == row["slug"], clients.c.name == row["name"]))).first()
+        if found is not None:
+            raise InvalidInput(f"A client {found.name!r} (slug {found.slug!r}, id {found.id}) already exists here: "
+                               "a restore only creates a client that is not there yet. Nothing was written.")
+        users = self.table(USERS)
+        names = [n.lower() for n in _values(self.data["users"], "username")]
+        emails = [e.lower() for e in _values(self.data["users"], "email")]
+        taken = self.session.execute(sa.select(users.c.username, users.c.email).where(sa.or_(
+            sa.func.lower(users.c.username).in_(names), sa.func.lower(users.c.email).in_(emails)))).all()
+        if taken:
+            listed = ", ".join(sorted(f"{u.username} <{u.email}>" for u in taken))
+            raise InvalidInput(f"These users of the backup already exist here: {listed}. A restore creates the "
+                               "client's users; nothing was written.")
+
+    # ------------------------------------------------------------------ ids
+
+    def _taken(self, table: sa.Table, ids: list[int]) -> set[int]:
+        taken = set()
+        for start in range(0, len(ids), 1000):
+            taken.update(self.session.execute(sa.select(table.c.id).where(
+                table.c.id.in_(ids[start:start + 1000]))).scalars())
+        return taken
+
+    def assign_ids(self, table: sa.Table, ids: list[int]) -> dict:
+        """Keep each id that is free here; give a taken one a new id above every other."""
+        ids = sorted(i for i in ids if i is not None)
+        taken = self._taken(table, ids) if ids else set()
+        mapping = {i: i for i in ids}
+        if taken:
+            highest = self.session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+            next_id = max(highest, ids[-1]) + 1
+            for old in sorted(taken):
+                mapping[old], next_id = next_id, next_id + 1
+            self.remapped[table.name] = self.remapped.get(table.name, 0) + len(taken)
+        self.ids.setdefault(table.name, {}).update(mapping)
+        return mapping
+
+    def lookup_ids(self, name: str) -> dict:
+        """Ids of a lookup table (roles, groups) matched by name."""
+        table = self.table(name)
+        here = dict(self.session.execute(sa.select(table.c.name, table.c.id)).all())
+        mapping = {}
+        for old_id, label in self.data["lookups"].get(name, []):
+            if label not in here:
+                raise InvalidInput(f"{self.source} gives its users the {name.removeprefix('ab_')} {label!r}, "
+                                   "which this database lacks: run `flask roles sync` first.")
+            mapping[old_id] = here[label]
+        return mapping
+
+    def match_staff(self) -> None:
+        """Staff by username; those missing are created inactive, without roles."""
+        from werkzeug.security import generate_password_hash
+
+        users = self.table(USERS)
+        staff = [dict(zip(self.data["staff"]["columns"], r)) for r in self.data["staff"]["rows"]]
+        here = dict(self.session.execute(sa.select(users.c.username, users.c.id).where(
+            users.c.username.in_([s["username"] for s in staff]))).all()) if staff else {}
+        mapping = self.ids.setdefault(USERS, {})
+        missing = [s for s in staff if s["username"] not in here]
+        for person in staff:
+            if person["username"] in here:
+                mapping[person["id"]] = here[person["username"]]
+        if not missing:
+            return
+        emails = [s["email"].lower() for s in missing]
+        clash = self.session.execute(sa.select(users.c.username, users.c.email).where(
+            sa.func.lower(users.c.email).in_(emails))).first()
+        if clash is not None:
+            raise InvalidInput(f"{self.source} refers to a staff member with the email {clash.email}, which "
+                               f"belongs to {clash.username!r} here under another username. Nothing was written.")
+        ids = self.assign_ids(users, [s["id"] for s in missing])
+        now = dt.datetime.now()  # Flask-AppBuilder's user times are naive local times
+        rows = [{"id": ids[s["id"]], "username": s["username"], "first_name": s["first_name"],
+                 "last_name": s["last_name"], "email": s["email"], "active": False,
+                 "password": generate_password_hash(secrets.token_urlsafe(32)), "created_on": now,
+                 "changed_on": now} for s in missing]
+        self.session.execute(sa.insert(users), rows)
+        self.staff_created = [s["username"] for s in missing]
+
+    # ------------------------------------------------------------------ rows
+
+    def _reference(self, fk: sa.ForeignKey, value, lookups: dict):
+        if value is None:
+            return None
+        target = fk.column.table.name
+        mapping = self.ids.get(target) if (target in self.owned or target == USERS) else lookups.get(target)
+        if mapping is None:
+            raise InvalidInput(f"{self.source}: {fk.parent.table.name}.{fk.parent.name} refers to {target}, "
+                               "which backups do not carry.")
+        if value not in mapping:
+            raise InvalidInput(f"{self.source}: {fk.parent.table.name}.{fk.parent.name} = {value} refers to a "
+                               f"{target} row that is not in the backup.")
+        return mapping[value]
+
+    def write(self, section: dict, lookups: dict | None = None) -> None:
+        """Insert one table's rows: ids assigned, references rewritten, parents first."""
+        table = self.table(section["name"])
+        self.check_columns(section)
+        columns = section["columns"]
+        rows = [dict(zip(columns, r)) for r in section["rows"]]
+        if not rows:
+            self.counts[table.name] = 0
+            return
+        if _single_id(table):
+            ids = self.assign_ids(table, [r["id"] for r in rows])
+        else:
+            ids = None
+        loaders = {c: _loader(table.c[c]) for c in columns}
+        references = [fk for fk in table.foreign_keys if fk.parent.name in columns]
+        self_refs = [fk.parent.name for fk in references if fk.column.table is table]
+        out = []
+        for row in _parents_first(rows, self_refs):
+            values = {c: loaders[c](row[c]) for c in columns}
+            for fk in references:
+                values[fk.parent.name] = self._reference(fk, row[fk.parent.name], lookups or {})
+            if ids is not None:
+                values["id"] = ids[row["id"]]
+            out.append(values)
+        self.session.execute(_insert(table, columns, self.postgres), [
+            {f"p{i}": values[c] for i, c in enumerate(columns)} for values in out])
+        self.counts[table.name] = len(out)
+
+    def advance_sequences(self) -> None:
+        """PostgreSQL: each sequence past the highest id now in its table."""
+        if not self.postgres:
+            return
+        for name in self.ids:
+            table = self.table(name)
+            sequence = self.session.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"),
+                                            {"t": name}).scalar()
+            if sequence is None and isinstance(table.c.id.default, sa.Sequence):
+                sequence = table.c.id.default.name
+            if sequence is None:
+                continue
+            highest = self.session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+            last = self.session.execute(sa.text(f"SELECT last_value FROM {sequence}")).scalar()
+            if highest > last:
+                self.session.execute(sa.text("SELECT setval(:s, :v)"), {"s": sequence, "v": highest})
+
+    def write_files(self, upload_dir: str | None) -> tuple[list[Path], int]:
+        """Files in the backup written under ``upload_dir`` (checked by SHA-256); how many
+        stored files are neither in the backup nor on disk."""
+        written, carried = [], set()
+        for item in self.data["files"]:
+            content = base64.b64decode(item["content"], validate=True)
+            if hashlib.sha256(content).hexdigest() != item["sha256"]:
+                raise InvalidInput(f"{self.source}: the bytes of {item['stored_path']} do not match their SHA-256.")
+            if not upload_dir:
+                raise InvalidInput("UPLOAD_DIR is not set: the backup's files cannot be written.")
+            path = storage.path_of(item["stored_path"], upload_dir)
+            carried.add(item["stored_path"])
+            if path.exists():
+                if hashlib.sha256(path.read_bytes()).hexdigest() != item["sha256"]:
+                    raise InvalidInput(f"A different file already exists at {item['stored_path']} under "
+                                       "UPLOAD_DIR; nothing was written.")
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            written.append(path)
+        files = next(s for s in self.data["tables"] if s["name"] == "storage_files")
+        missing = sum(1 for p in _values(files, "stored_path")
+                      if p not in carried and not (upload_dir and storage.path_of(p, upload_dir).exists()))
+        return written, missing
+
+
+def _parents_first(rows: list[dict], self_refs: list[str]) -> list[dict]:
+    """``rows`` ordered so a row comes after the row it points at in its own table."""
+    if not self_refs:
+        return rows
+    by_id = {r["id"]: r for r in rows}
+    done, ordered = set(), []
+
+    def visit(row, path=()):
+        if row["id"] in done:
+            return
+        if row["id"] in path:
+            raise InvalidInput("The backup holds rows that refer to each other in a loop.")
+        for column in self_refs:
+            parent = by_id.get(row[column])
+            if parent is not None:
+                visit(parent, (*path, row["id"]))
+        done.add(row["id"])
+        ordered.append(row)
+
+    for row in rows:
+        visit(row)
+    return ordered
+
+
+def _insert(table: sa.Table, columns: list[str], postgres: bool):
+    """INSERT of ``columns`` with parameters ``p0, p1, ...``; JSON columns take their
+    JSON text (PostgreSQL: cast to the column's type)."""
+    values = {}
+    for i, name in enumerate(columns):
+        column = table.c[name]
+        if _is_json(column):
+            param = sa.bindparam(f"p{i}", type_=sa.Text())
+            values[name] = sa.cast(param, column.type) if postgres else param
+        else:
+            values[name] = sa.bindparam(f"p{i}", type_=column.type)
+    return sa.insert(table).values(values)
+
+
+def restore(session: Session, document: dict, *, migrations_dir: str, upload_dir: str | None = None,
+            source: str = "the backup") -> dict:
+    """Create the backed-up client and its users in this database, in one transaction
+    (committed here); refused with ``InvalidInput`` before anything is written when the
+    client or a user exists, or the file does not fit this database."""
+    from app.security import scoping
+
+    _require_staff()
+    scoping.apply_database_scope(session, tenancy.current_scope())
+    job = _Restore(session, document, source)
+    written: list[Path] = []
+    try:
+        sections = job.data["tables"]
+        if not sections or sections[0]["name"] != ROOT or len(sections[0]["rows"]) != 1:
+            raise InvalidInput(f"{source} does not start with exactly one client row.")
+        job.check_revision(migrations_dir)
+        for section in (*sections, job.data["users"], *job.data["user_tables"]):
+            job.check_columns(section)
+        job.check_collisions()
+        lookups = {name: job.lookup_ids(name) for name in job.data["lookups"]}
+        job.match_staff()
+        job.write(job.data["users"])
+        for section in job.data["user_tables"]:
+            job.write(section, lookups)
+        for section in sections:
+            job.write(section)
+        job.advance_sequences()
+        written, missing = job.write_files(upload_dir)
+        client_id = job.ids[ROOT][_values(sections[0], "id")[0]]
+        audit.record(session, "backup.restore", resource_type="Client", resource_id=client_id, client_id=client_id,
+                     staff_only=True, details={
+                         "file": source, "exported_at": document.get("exported_at"),
+                         "schema_revision": document.get("schema_revision"), "rows": job.counts,
+                         "ids_remapped": job.remapped, "staff_created": len(job.staff_created),
+                         "files_written": len(written)})
+        session.commit()
+    except AtriumError:
+        session.rollback()
+        _remove(written)
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, decimal.InvalidOperation) as exc:
+        session.rollback()
+        _remove(written)
+        raise InvalidInput(f"{source} is not a well-formed backup ({type(exc).__name__}: {exc}); "
+                           "nothing was written.") from None
+    except sa.exc.IntegrityError as exc:
+        session.rollback()
+        _remove(written)
+        raise InvalidInput(f"The restore conflicts with rows already here ({exc.orig}); nothing was written."
+                           ) from None
+    except BaseException:
+        session.rollback()
+        _remove(written)
+        raise
+    return {"client_id": client_id, "rows": job.counts, "ids_remapped": job.remapped,
+            "staff_created": job.staff_created, "files_written": len(written), "files_missing": missing}
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- the weekly job
+
+
+def backup_all(session: Session, *, backup_dir: str, keep: int, with_files: bool = False,
+               upload_dir: str | None = None, now: dt.datetime | None = None) -> dict:
+    """One backup per client under ``backup_dir/<slug>/<slug>-<UTC time>.json``, keeping
+    the newest ``keep`` of each. A client that fails does not stop the others; the run
+    fails afterwards naming them (the files already written stay)."""
+    from app.models import Client
+
+    if keep < 1:
+        raise InvalidInput("BACKUP_KEEP must be at least 1.")
+    now = now or utcnow()
+    stamp = now.strftime("%Y%m%dT%H%M%S%fZ")  # sorts by time; two runs never share a name
+    slugs = list(session.execute(sa.select(Client.slug).order_by(Client.id)).scalars())
+    session.rollback()  # each export reads its own snapshot
+    written, pruned, failed = [], 0, []
+    for slug in slugs:
+        directory = Path(backup_dir) / slug
+        try:
+            result = write_export(session, slug, directory / f"{slug}-{stamp}.json", with_files=with_files,
+                                  upload_dir=upload_dir)
+        except AtriumError as exc:
+            failed.append(f"{slug}: {exc.message}")
+            continue
+        written.append(result["path"])
+        pruned += prune_backups(directory, slug, keep)
+    if failed:
+        raise AtriumError(f"Backups failed for {len(failed)} of {len(slugs)} clients: " + "; ".join(failed))
+    return {"clients": len(slugs), "written": len(written), "pruned": pruned, "directory": str(backup_dir)}
+
+
+def prune_backups(directory: Path, slug: str, keep: int) -> int:
+    """Delete all but the newest ``keep`` backups of ``slug`` in ``directory``."""
+    files = sorted(directory.glob(f"{slug}-*.json"))
+    old = files[:-keep] if keep else files
+    for path in old:
+        path.unlink(missing_ok=True)
+    return len(old)
