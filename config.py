@@ -171,6 +171,10 @@ class BaseConfig:
             STRIPE_WEBHOOK_SECRET=_env("STRIPE_WEBHOOK_SECRET"),
             STRIPE_PRICE_TIERS=_env("STRIPE_PRICE_TIERS", ""),
             IMPERSONATION_MAX_MINUTES=_env_int("IMPERSONATION_MAX_MINUTES", 30),
+            # Reverse proxies / load balancers in front of gunicorn that set X-Forwarded-For
+            # and X-Forwarded-Proto (werkzeug ProxyFix): the client address (login throttling,
+            # audit IP) and https are then read from them. 0: none (direct connections).
+            TRUSTED_PROXY_HOPS=_env_int("TRUSTED_PROXY_HOPS", 0),
             PERMANENT_SESSION_LIFETIME=_env_int("SESSION_LIFETIME_MINUTES", 12 * 60) * 60,
             # Failed sign-ins per address (HTML form and REST login together); the next is 429.
             LOGIN_RATE_LIMIT=_env("LOGIN_RATE_LIMIT", "5 per 1 minute"),

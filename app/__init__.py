@@ -72,7 +72,18 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from .cli import register_cli
 
     register_cli(app)
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXY_HOPS`` load balancers, the client's address and scheme come
+    from X-Forwarded-For/-Proto (set by those proxies; never trusted without them)."""
+    hops = app.config.get("TRUSTED_PROXY_HOPS", 0)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
 
 def _fast_english_templates(app: Flask) -> None:

@@ -14,7 +14,6 @@ from flask import current_app
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 import sqlalchemy as sa
 from marshmallow import ValidationError
 from marshmallow import fields as ma_fields
@@ -23,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from app import models as m
 from app.extensions import db
 from app.security.roles import api_resource
+from app.views.base import AtriumInterface
 from app.services import tenancy, validation
 from app.services.errors import AtriumError, InvalidInput
 
@@ -147,7 +147,7 @@ CONTACT_VALIDATORS = {name: mm_validator(rule) for name, rule in validation.CONT
 class ClientApi(AtriumModelApi):
     resource_name = "client"
     class_permission_name = api_resource("Client")
-    datamodel = SQLAInterface(m.Client)
+    datamodel = AtriumInterface(m.Client)
     list_columns = ["id", "name", "slug", "tier", "status", "contact_email", "created_at"]
     show_columns = ["id", "name", "slug", "tier", "status", "contact_email", "timezone", "created_at",
                     "updated_at"]
@@ -159,7 +159,7 @@ class ClientApi(AtriumModelApi):
 class ProjectApi(AtriumModelApi):
     resource_name = "project"
     class_permission_name = api_resource("Project")
-    datamodel = SQLAInterface(m.Project)
+    datamodel = AtriumInterface(m.Project)
     list_columns = ["id", "client_id", "name", "status", "completion_percent", "start_date",
                     "estimated_delivery", "budget_total", "budget_used"]
     show_columns = list_columns + ["description", "actual_delivery", "site_url", "manager_id", *CONTACT]
@@ -175,7 +175,7 @@ class ProjectApi(AtriumModelApi):
 class DomainApi(AtriumModelApi):
     resource_name = "domain"
     class_permission_name = api_resource("Domain")
-    datamodel = SQLAInterface(m.Domain)
+    datamodel = AtriumInterface(m.Domain)
     list_columns = ["id", "client_id", "project_id", "name", "status", "ssl_status", "ssl_expires_at",
                     "renewal_date", "auto_renew"]
     show_columns = list_columns + ["nameservers", "dns_records", "ssl_issuer", "registrar", "registered_on",
@@ -193,7 +193,7 @@ class DomainApi(AtriumModelApi):
 class TicketApi(AtriumModelApi):
     resource_name = "ticket"
     class_permission_name = api_resource("Ticket")
-    datamodel = SQLAInterface(m.Ticket)
+    datamodel = AtriumInterface(m.Ticket)
     list_columns = ["id", "client_id", "project_id", "subject", "priority", "status", "sla_state",
                     "first_response_due_at", "assignee_id", "created_at"]
     show_columns = list_columns + ["description", "sla_hours", "first_response_at", "resolved_at"]
@@ -208,7 +208,7 @@ class TicketApi(AtriumModelApi):
 class CampaignApi(AtriumModelApi):
     resource_name = "campaign"
     class_permission_name = api_resource("Campaign")
-    datamodel = SQLAInterface(m.Campaign)
+    datamodel = AtriumInterface(m.Campaign)
     list_columns = ["id", "client_id", "project_id", "name", "platform", "external_id", "status",
                     "budget_total", "budget_daily", "spent_total", "start_date", "end_date", "last_synced_at"]
     show_columns = list_columns
@@ -223,7 +223,7 @@ class CampaignApi(AtriumModelApi):
 class IncidentApi(AtriumModelApi):
     resource_name = "incident"
     class_permission_name = api_resource("Incident")
-    datamodel = SQLAInterface(m.Incident)
+    datamodel = AtriumInterface(m.Incident)
     list_columns = ["id", "client_id", "project_id", "title", "severity", "status", "started_at",
                     "resolved_at", "downtime_minutes", "source"]
     show_columns = list_columns + ["description", "affected_users", "root_cause", "resolution_notes"]
@@ -238,7 +238,7 @@ class IncidentApi(AtriumModelApi):
 class MonitorApi(AtriumModelApi):
     resource_name = "monitor"
     class_permission_name = api_resource("Monitor")
-    datamodel = SQLAInterface(m.Monitor)
+    datamodel = AtriumInterface(m.Monitor)
     list_columns = ["id", "client_id", "project_id", "url", "method", "expected_status", "interval_seconds",
                     "enabled", "state", "last_checked_at"]
     show_columns = list_columns + ["keyword", "timeout_seconds", "consecutive_failures", "consecutive_successes"]

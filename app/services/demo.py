@@ -253,7 +253,7 @@ def _create_client(session, rng, slug, name, tier, n_projects, n_domains, platfo
         camp = m.Campaign(client=client, project=projects[0], name=f"{name} — {platform.value.split('_')[0].title()} "
                           f"{'Search' if k == 0 else 'Awareness'}", platform=platform,
                           external_id=f"{slug}-{platform.value}-{1000 + k}", status=m.CampaignStatus.ACTIVE,
-                          budget_daily=Decimal(rng.choice([50, 120, 300])), start_date=today - dt.timedelta(days=120))
+                          budget_daily=Decimal(rng.choice([900, 1000, 1200])), start_date=today - dt.timedelta(days=120))
         camp.budget_total = camp.budget_daily * 150
         session.add(camp)
         session.flush()

@@ -479,6 +479,17 @@ class AtriumInterface(SQLAInterface):
                                order_direction, page, page_size)
         return count, query.all()
 
+    def get(self, id, filters=None, select_columns=None, outer_default_load=False):
+        """No row has an id outside the 64-bit integer range (or that is not an integer):
+        such an id is "not found" (404), not a database overflow (500)."""
+        try:
+            pk = int(id)
+        except (TypeError, ValueError):
+            return None
+        if not -(2**63) <= pk < 2**63:
+            return None
+        return super().get(pk, filters, select_columns, outer_default_load)
+
     def _guarded(self, method, item, commit=True):
         try:
             return method(item, commit=commit)
