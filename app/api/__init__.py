@@ -15,11 +15,12 @@ from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
 import sqlalchemy as sa
-from marshmallow import ValidationError
+from marshmallow import ValidationError, validate
 from marshmallow import fields as ma_fields
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app import models as m
+from app.models.base import integer_range
 from app.extensions import db
 from app.security.roles import api_resource
 from app.views.base import AtriumInterface
@@ -49,7 +50,8 @@ def mm_validator(rule):
 
 
 class ForeignKeySchemaConverter(Model2SchemaConverter):
-    """FAB's converter, with foreign-key columns (``client_id``…) allowed as plain fields."""
+    """FAB's converter, with foreign-key columns (``client_id``…) allowed as plain fields
+    and integers bounded by their column (``models.base.integer_range``)."""
 
     def _column2field(self, datamodel, column, nested=True, parent_schema_name=None):
         # SQL-computed values (``column_property`` over an expression, e.g. a campaign's
@@ -58,7 +60,12 @@ class ForeignKeySchemaConverter(Model2SchemaConverter):
         prop = getattr(attr, "property", None)
         if prop is not None and hasattr(prop, "expression") and not isinstance(prop.expression, sa.Column):
             return ma_fields.Decimal(dump_only=True, as_string=True)
-        return super()._column2field(datamodel, column, nested, parent_schema_name)
+        field = super()._column2field(datamodel, column, nested, parent_schema_name)
+        allowed = integer_range(datamodel.list_columns[column.name].type) if isinstance(field, ma_fields.Integer) \
+            else None
+        if allowed is not None:  # too large for its column: a 422 naming the field, not an overflow
+            field.validators.append(validate.Range(min=allowed.start, max=allowed.stop - 1))
+        return field
 
     def _meta_schema_factory(self, columns, model, class_mixin, parent_schema_name=None):
         meta = {"model": model, "load_instance": True, "include_fk": True,
@@ -74,6 +81,14 @@ class AtriumModelApi(ModelRestApi):
     allow_browser_login = False  # JWT only: a session cookie cannot drive the API (CSRF)
     page_size = 25
     max_page_size = 100
+    MAX_PAGE_INDEX = 2**31  # beyond any table: an empty page, never an OFFSET overflow
+
+    def _sanitize_page_args(self, page, page_size):
+        """Page indexes outside 0..``MAX_PAGE_INDEX`` (rison ``page``) are brought into it:
+        a negative page is the first, a huge one is past the end (an empty list)."""
+        if isinstance(page, int):
+            page = min(max(page, 0), self.MAX_PAGE_INDEX)
+        return super()._sanitize_page_args(page, page_size)
 
     def _write(self, handler, *args):
         try:

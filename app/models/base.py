@@ -57,6 +57,19 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.astimezone(dt.UTC)
 
 
+# Integer column types and the largest magnitude each stores (PostgreSQL int2/int4/int8;
+# SQLite stores 64 bits whatever the declaration). Checked before a value reaches SQL.
+_INTEGER_BOUNDS = ((sa.SmallInteger, 2**15), (sa.BigInteger, 2**63), (sa.Integer, 2**31))
+
+
+def integer_range(column_type) -> range | None:
+    """The values an integer column accepts (``value in integer_range(t)``), None if not an integer column."""
+    for kind, bound in _INTEGER_BOUNDS:
+        if isinstance(column_type, kind):
+            return range(-bound, bound)
+    return None
+
+
 def enum_column(enum_cls: type[enum.StrEnum], *, name: str, default=None, nullable=False, **kw):
     """A checked text column holding one of ``enum_cls``'s values.
 

@@ -44,7 +44,7 @@ from wtforms.utils import unset_value
 from wtforms.widgets import TextInput
 from wtforms.validators import InputRequired, Optional
 
-from app.models.base import UTCDateTime
+from app.models.base import UTCDateTime, integer_range
 from app.services import tiers, validation
 from app.services.errors import AtriumError, InvalidInput
 
@@ -480,13 +480,13 @@ class AtriumInterface(SQLAInterface):
         return count, query.all()
 
     def get(self, id, filters=None, select_columns=None, outer_default_load=False):
-        """No row has an id outside the 64-bit integer range (or that is not an integer):
-        such an id is "not found" (404), not a database overflow (500)."""
+        """No row has an id its primary-key column cannot hold (or that is not an
+        integer): such an id is "not found" (404), not a database overflow (500)."""
         try:
             pk = int(id)
         except (TypeError, ValueError):
             return None
-        if not -(2**63) <= pk < 2**63:
+        if pk not in (integer_range(self.list_columns[self.get_pk_name()].type) or range(pk, pk + 1)):
             return None
         return super().get(pk, filters, select_columns, outer_default_load)
 

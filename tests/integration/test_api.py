@@ -96,3 +96,18 @@ def test_ids_beyond_64_bits_are_not_found_not_a_server_error(client):
                                            **({"json": {"name": "x"}} if method == "put" else {}))
         assert response.status_code == 404, (method, response.status_code)
         assert response.get_json()["message"]
+
+
+def test_rest_login_without_provider_signs_in_with_the_password(client):
+    # ``provider`` is optional in FAB's OpenAPI document; FAB itself answered 500 without it
+    ok = client.post("/api/v1/security/login", json={"username": "admin", "password": PASSWORD})
+    assert ok.status_code == 200 and ok.get_json()["access_token"]
+    bad = client.post("/api/v1/security/login", json={"username": "admin", "password": "nope"})
+    assert bad.status_code == 401
+
+
+def test_integers_beyond_their_column_are_a_422_naming_the_field(client):
+    headers = _headers(client, "admin")
+    response = client.post("/api/v1/ticket/", headers=headers,
+                           json={"subject": "Overflow", "description": "x", "client_id": 2**70})
+    assert response.status_code == 422 and "client_id" in response.get_json()["message"]
