@@ -50,6 +50,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from monitor_checks import redis_url  # noqa: E402  (the benches' shared "Redis or inline" choice)
+
 MEDIAN_TARGET_S = 2.0
 
 
@@ -75,19 +77,6 @@ def drop_database(args) -> None:
 
     with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
-
-
-def redis_url(args) -> str | None:
-    if args.no_redis:
-        return None
-    import redis
-
-    try:
-        redis.Redis.from_url(args.redis, socket_connect_timeout=1).ping()
-        return args.redis
-    except redis.RedisError as exc:
-        print(f"Redis unreachable at {args.redis} ({exc}): jobs run inline", file=sys.stderr)
-        return None
 
 
 def add_clients(session, count: int, period: dt.date) -> None:

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -188,9 +189,8 @@ def backends(tmp_path_factory):
             backend.drop_all()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request, backends):
-    kind = request.param
+def backend_or_skip(kind: str, backends) -> Backend:
+    """The backend of ``kind``; PostgreSQL unreachable: skipped, or failed under CI."""
     if kind == "postgresql" and not pg_available():
         if REQUIRE_PG:
             pytest.fail(f"ATRIUM_REQUIRE_POSTGRES=1 but {_pg_problem}")
@@ -198,15 +198,29 @@ def backend(request, backends):
     return backends(kind)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, backends):
+    return backend_or_skip(request.param, backends)
+
+
+@contextmanager
+def seeded_app(backend: Backend, **overrides):
+    """An app over a fresh copy of the seeded template, its app context open."""
+    url = backend.new_database(seeded=True)
+    application = make_app(url, **overrides)
+    try:
+        with application.app_context():
+            yield application
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        backend.drop(url)
+
+
 @pytest.fixture
 def app(backend):
-    url = backend.new_database(seeded=True)
-    application = make_app(url)
-    with application.app_context():
+    with seeded_app(backend) as application:
         yield application
-        db.session.remove()
-        db.engine.dispose()
-    backend.drop(url)
 
 
 @pytest.fixture

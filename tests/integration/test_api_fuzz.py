@@ -21,25 +21,15 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
 from app.extensions import db
-from tests.conftest import PASSWORD, REQUIRE_PG, make_app, pg_available
+from tests.conftest import PASSWORD, backend_or_skip, seeded_app
 
 EXAMPLES = int(os.environ.get("ATRIUM_FUZZ_EXAMPLES", "25"))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def fuzz_app(request, backends):
-    if request.param == "postgresql" and not pg_available():
-        if REQUIRE_PG:
-            pytest.fail("ATRIUM_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable")
-        pytest.skip("PostgreSQL tests skipped: PostgreSQL is unreachable")
-    backend = backends(request.param)
-    url = backend.new_database(seeded=True)
-    application = make_app(url)
-    with application.app_context():
+    with seeded_app(backend_or_skip(request.param, backends)) as application:
         yield application
-        db.session.remove()
-        db.engine.dispose()
-    backend.drop(url)
 
 
 @pytest.fixture(scope="module")
