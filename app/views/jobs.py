@@ -27,16 +27,19 @@ RUN_NOW = {
     "domain_tls": ("monitoring.tls_check", "domain_id", "Domain"),
     "domain_expiry": ("monitoring.domain_expiry", "domain_id", "Domain"),
     "campaign": ("sync.campaign", "campaign_id", "Campaign"),
+    "report": ("reports.generate", "report_id", "Report"),
+    "client_report": ("reports.generate", "client_id", "Report"),
 }
 RUN_NOW_LABELS = {"monitor": "Check now", "domain_tls": "Check certificate now",
-                  "domain_expiry": "Check registration now", "campaign": "Sync now"}
+                  "domain_expiry": "Check registration now", "campaign": "Sync now",
+                  "report": "Generate report", "client_report": "Generate last month's report"}
 
 
 def _from_door(action, back: str):
     """Run ``action`` (it enqueues, or runs inline without Redis): ``(result, None)``, or
-    ``(None, response)`` when it was refused (the message, 4xx), could not be queued
+    ``(None, response)`` when it could not be queued
     (Redis unreachable: the message, back to the page) or ran inline and failed (the
-    message; its JobRun has the traceback)."""
+    message; its JobRun has the traceback). A refusal (4xx) aborts with its message."""
     try:
         return action(), None
     except queues.QueueUnavailable as exc:  # Redis down: back to the page, which says so
@@ -45,8 +48,10 @@ def _from_door(action, back: str):
         return None, redirect(back)
     except AtriumError as exc:
         db.session.rollback()
-        flash(exc.message, "danger")
-        return None, (redirect(back), exc.status)
+        if exc.status < 500:  # refused: the error page (in the layout, with "Go back") says why
+            abort(exc.status, description=exc.message)
+        flash(f"The job ran and failed: {exc.message}. Its run is on the jobs page.", "danger")
+        return None, redirect(back)
     except Exception as exc:  # noqa: BLE001 - an inline run failed: its JobRun has the traceback
         db.session.rollback()
         current_app.logger.warning("job from %s failed: %s", request.path, exc)

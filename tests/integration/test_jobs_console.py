@@ -118,6 +118,23 @@ def test_check_now_on_a_monitor_runs_inline_without_redis(app, client, site):
     assert check.ok and check.status_code == 200
 
 
+def test_a_refused_requeue_is_a_page_that_says_why(app, client, site):
+    monitor = db.session.execute(sa.select(m.Monitor).order_by(m.Monitor.id).limit(1)).scalar_one()
+    monitor.url = site
+    db.session.commit()
+    login(client, "developer")
+    token = csrf_token(client, f"/monitorview/show/{monitor.id}")
+    client.post(f"/jobs/now/monitor/{monitor.id}", data={"csrf_token": token})
+    [run] = _runs("monitoring.uptime_check")
+    response = client.post(f"/jobs/run/{run.id}/requeue", data={"csrf_token": token},
+                           headers={"Referer": f"http://localhost/jobs/run/{run.id}"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422  # not a redirect the browser would not follow
+    assert f"Job run {run.id} is succeeded: only failed or stuck runs can be requeued." in page
+    assert f'href="http://localhost/jobs/run/{run.id}">Go back' in page
+    assert len(_runs("monitoring.uptime_check")) == 1
+
+
 def test_run_now_refuses_what_the_role_may_not_change(app, client):
     campaign = db.session.execute(sa.select(m.Campaign).limit(1)).scalar_one()
     login(client, "developer")  # reads campaigns only

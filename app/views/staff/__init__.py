@@ -311,12 +311,6 @@ class ClientMemberView(AtriumModelView):
     show_template = "atrium/client_member_show.html"
 
 
-# "Generate report" buttons go through the jobs console's Run now (``app.views.jobs``):
-# POST with CSRF, Report write needed, enqueued as the person (inline without Redis).
-jobs_views.RUN_NOW.update({"report": ("reports.generate", "report_id", "Report"),
-                           "client_report": ("reports.generate", "client_id", "Report")})
-jobs_views.RUN_NOW_LABELS.update({"report": "Generate report", "client_report": "Generate last month's report"})
-
 
 def _report_month(form, field):
     """The add form's period: any day of a finished month, stored as its first day."""
