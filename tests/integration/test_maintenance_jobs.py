@@ -94,6 +94,8 @@ def test_outbox_waits_while_the_smtp_server_is_down(app):
 
 def test_daily_analytics_row_is_computed_and_replaced(app):
     day = dt.date.today() - dt.timedelta(days=1)
+    db.session.execute(sa.delete(m.DailyAnalytics))  # the demo seed computed the past 90 days
+    db.session.commit()
     assert run_cli(app, "jobs", "run", "maintenance.daily_analytics", "--arg", f"date={day.isoformat()}"
                    ).exit_code == 0
     assert run_cli(app, "jobs", "run", "maintenance.daily_analytics", "--arg", f"date={day.isoformat()}"
