@@ -733,6 +733,15 @@ def file_of(report, config) -> Path | None:
     return _stored(report.file_path, config)
 
 
+def pdf_to_send(session, report, config) -> tuple[Path, str]:
+    """The report's PDF on disk and the file name to download it as, for every door
+    (staff console, portal); ``NotFound`` saying why when there is none to send."""
+    path = file_of(report, config) if report.status == m.ReportStatus.DONE else None
+    if path is None:
+        raise NotFound(f"The report for {report.period:%Y-%m} has no PDF yet (status: {report.status}).")
+    return path, download_name(session, report)
+
+
 def download_name(session, report) -> str:
     """``pro-co-report-2026-10.pdf``: the client's name, never the agency's (white label)."""
     slug = session.execute(sa.select(m.Client.slug).where(m.Client.id == report.client_id)).scalar_one_or_none()

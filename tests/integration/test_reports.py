@@ -247,6 +247,22 @@ def test_portal_downloads_only_the_clients_own_reports(report_app, client):
     assert client.get("/reportview/download/999999").status_code == 404
 
 
+def test_a_report_without_its_pdf_is_not_found_with_a_reason_at_both_doors(report_app, client):
+    # the demo seed queues last month's report of every client; nothing rendered it here
+    queued = db.session.execute(sa.select(m.Report).filter_by(client_id=_client("basic-co").id)).scalars().first()
+    assert queued.status == m.ReportStatus.QUEUED
+    report_id, period = queued.id, queued.period
+    db.session.expunge_all()
+    login(client, "basic-co-owner")
+    response = client.get(f"/portal/reports/download/{report_id}")
+    assert response.status_code == 404
+    assert f"The report for {period:%Y-%m} has no PDF yet (status: queued)." in response.get_data(as_text=True)
+    client.get("/logout/")
+    login(client, "developer")
+    response = client.get(f"/reportview/download/{report_id}")
+    assert response.status_code == 404 and "has no PDF yet" in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--client", "nobody-co", "--month", "2026-01"], "There is no client with the slug 'nobody-co'"),
     (["--client", "pro-co", "--month", "2026-13"], "The month must be written YYYY-MM"),

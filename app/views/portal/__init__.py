@@ -29,7 +29,7 @@ from app import models as m
 from app.extensions import db
 from app.services import portal as portal_service
 from app.services import storage, team, tenancy, tickets, tiers
-from app.services.errors import AtriumError
+from app.services.errors import AtriumError, NotFound
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView, contact_fields, format_utc
 
 log = logging.getLogger(__name__)
@@ -217,15 +217,11 @@ class PortalReportView(PortalModelView):
         from app.services import reports
 
         report = self._get_or_404(m.Report, pk)
-        if report.status != m.ReportStatus.DONE or not report.file_path:
-            flash("This report is not ready yet.", "warning")
-            return redirect(url_for(".list"))
-        path = reports.file_of(report, current_app.config)
-        if path is None:
-            log.error("report %s: PDF missing under REPORT_DIR (%s)", report.id, report.file_path)
-            abort(404, description="The report file is missing. Please tell your account manager.")
-        return send_file(path, mimetype="application/pdf", as_attachment=True,
-                         download_name=reports.download_name(db.session, report))
+        try:
+            path, name = reports.pdf_to_send(db.session, report, current_app.config)
+        except NotFound as exc:
+            abort(404, description=f"{exc.message} Your account manager can tell you when it will be ready.")
+        return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=name)
 
 
 class PortalTicketView(PortalModelView):

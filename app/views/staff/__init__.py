@@ -7,27 +7,23 @@ Derived columns are never in a form.
 
 from __future__ import annotations
 
-from app.views.base import AtriumInterface
+from flask import abort, current_app, flash, request, send_file, url_for
+from flask_appbuilder import expose, has_access
+from markupsafe import Markup
+from wtforms import ValidationError
 from wtforms.validators import Email, Length, NumberRange, Regexp, URL, Optional
 
 from app import models as m
-from app.services import validation
+from app.extensions import db
+from app.services import reports, validation
+from app.services.errors import InvalidInput, NotFound
+from app.views import jobs as jobs_views
+from app.views.base import AtriumInterface
 from app.views.base import (
     AtriumModelView, LimitOverridesField, contact_fields, format_limit_overrides, json_list_field, not_before,
     service_validator,
 )
 from app.views.impersonation import view_as_button
-
-# Reports (ReportView and the client page's "Generate report").
-from flask import abort, current_app, flash, request, send_file, url_for
-from flask_appbuilder import expose, has_access
-from markupsafe import Markup
-from wtforms import ValidationError
-
-from app.extensions import db
-from app.services import reports
-from app.services.errors import InvalidInput
-from app.views import jobs as jobs_views
 from workers import queues
 
 PERCENT = service_validator(validation.percent)
@@ -363,12 +359,11 @@ class ReportView(AtriumModelView):
         report = db.session.get(m.Report, pk)
         if report is None:
             abort(404, description=f"There is no report {pk}.")
-        path = reports.file_of(report, current_app.config)
-        if report.status != m.ReportStatus.DONE or path is None:
-            abort(404, description=f"The report of {report.client.name} for {report.period:%Y-%m} has no PDF "
-                                   f"yet (status: {report.status}). Generate it from its page.")
-        return send_file(path, mimetype="application/pdf", as_attachment=True,
-                         download_name=reports.download_name(db.session, report))
+        try:
+            path, name = reports.pdf_to_send(db.session, report, current_app.config)
+        except NotFound as exc:
+            abort(404, description=f"{exc.message} Generate it from its page.")
+        return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=name)
 
 
 class StorageFolderView(AtriumModelView):
