@@ -345,7 +345,9 @@ def requeue(run_id: int) -> int:
 
 
 def cancel(run_id: int) -> None:
-    """Take a queued job off its queue (it will not run); the ``JobRun`` says who did."""
+    """Take a queued job off its queue (it will not run); the ``JobRun`` says who did.
+    With Redis unreachable nothing changes (``QueueUnavailable``): the job may still be
+    on its queue and run once Redis is back, so the run must not be shown cancelled."""
     from app.extensions import db
     from app.models import JobRun, JobStatus
     from app.services import audit, identity
@@ -358,6 +360,7 @@ def cancel(run_id: int) -> None:
         raise InvalidInput(f"Job run {run_id} is {run.status}: only queued jobs can be cancelled.")
     connection = redis_connection()
     if connection is not None and run.rq_job_id:
+        from redis.exceptions import RedisError
         from rq.exceptions import InvalidJobOperation, NoSuchJobError
         from rq.job import Job as RqJob
 
@@ -365,6 +368,9 @@ def cancel(run_id: int) -> None:
             RqJob.fetch(run.rq_job_id, connection=connection).cancel()
         except (NoSuchJobError, InvalidJobOperation):
             pass  # already gone from Redis: the row is all that is left to close
+        except RedisError as exc:
+            log.warning("run %s not cancelled, Redis unreachable: %s", run_id, exc)
+            raise QueueUnavailable(QUEUE_UNAVAILABLE_MESSAGE) from exc
     who = identity.resolved(db.session)
     run.status, run.finished_at = JobStatus.FAILED, _now()
     run.error = f"Cancelled by user {who.true_user_id} before it ran."

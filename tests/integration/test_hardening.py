@@ -361,6 +361,28 @@ def test_run_now_with_redis_down_says_the_queue_is_unreachable(redis_down):
     assert "The job queue (Redis) is unreachable" in client.get("/jobs/").get_data(as_text=True)
 
 
+def test_cancel_with_redis_down_says_so_and_leaves_the_run_queued(redis_down):
+    """The job was queued before Redis went away: it may still run once Redis is back, so
+    the run must not be shown as cancelled (it said "The job ran and failed: ConnectionError")."""
+    import datetime as dt
+
+    run = m.JobRun(job_name="monitoring.tls_check", arguments={"domain_id": 1}, queue="default",
+                   rq_job_id=str(uuid.uuid4()), status="queued", enqueued_at=dt.datetime.now(dt.UTC))
+    db.session.add(run)
+    db.session.commit()
+    client = redis_down.test_client()
+    login(client, "developer")  # engineers operate the queues
+    token = csrf_token(client, f"/jobs/run/{run.id}")
+    response = client.post(f"/jobs/run/{run.id}/cancel", data={"csrf_token": token}, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "The job queue (Redis) is unreachable; try again shortly." in page
+    assert "ran and failed" not in page
+    db.session.expire_all()
+    assert db.session.get(m.JobRun, run.id).status == "queued"
+    assert not db.session.execute(sa.select(m.AuditEvent).filter_by(action="job.cancelled")).first()
+
+
 def test_enqueue_with_redis_down_raises_the_503_error(redis_down):
     from workers.queues import QueueUnavailable, enqueue
 
