@@ -136,15 +136,6 @@ def configure_logging(config) -> None:
     if fmt not in ("json", "text"):
         raise RuntimeError(f"LOG_FORMAT must be json or text; got {fmt!r}")
     root = logging.getLogger()
-    # One console, ours. A logging config applied earlier in this process (Alembic's
-    # ``fileConfig`` when migrations ran here: the CLI, the tests) leaves a plain text
-    # console handler on the root and disables the loggers that existed then.
-    for other in list(root.handlers):
-        if type(other) is logging.StreamHandler:
-            root.removeHandler(other)
-    for name, logger in logging.Logger.manager.loggerDict.items():
-        if isinstance(logger, logging.Logger) and name.partition(".")[0] in ("app", "workers", "atrium"):
-            logger.disabled = False
     _handler().setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.setLevel(level)
 

@@ -9,9 +9,11 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# Alembic's logging (alembic.ini) only where nothing configured logging before: inside
+# the app (flask db ..., the tests, a process that migrates and goes on) the app's own
+# console and format (app/observability.py) stay, and its loggers stay enabled.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

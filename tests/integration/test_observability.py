@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 import threading
 import uuid
@@ -116,6 +117,20 @@ def test_an_error_log_with_its_traceback_stays_one_json_line(app_with, capsys):
     assert line["level"] == "ERROR" and line["message"] == "Could not render the report"
     assert "ValueError: first line\nsecond line" in line["exception"]
     assert line["user"] is None and line["client"] is None  # outside a request: no one
+
+
+def test_logs_stay_json_after_migrations_ran_in_the_process(app_with, capsys):
+    """``flask db upgrade`` in a process that goes on logging (the tests, a release step
+    that migrates then serves): Alembic's logging config must not replace the app's."""
+    from flask_migrate import upgrade
+
+    app = app_with(LOG_FORMAT="json")
+    upgrade()  # at head already: Alembic's env.py runs all the same
+    capsys.readouterr()
+    logging.getLogger("app.reports").warning("after the migration")
+    app.logger.warning("the app's own logger")
+    lines = _json_lines(capsys.readouterr().err)
+    assert [line["message"] for line in lines] == ["after the migration", "the app's own logger"]
 
 
 def test_log_format_defaults_json_in_production_text_elsewhere_and_refuses_unknown(monkeypatch):
