@@ -526,7 +526,7 @@ def history(session: Session, resource_type: str, resource_id, limit: int = 50) 
 # and from where, the per-field changes and the hash.
 CSV_COLUMNS = ("seq", "occurred_at", "action", "resource_type", "resource_id", "client_id", "actor_id",
                "true_user_id", "impersonation_session_id", "channel", "ip", "request_id", "changes", "details",
-               "hash")
+               "redacted", "hash")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -47,7 +47,8 @@ class ReadOnlyPortalView(_NoWriteRoutes, PortalModelView):
 
 EVENT_LABELS = {"actor_id": "Actor (user id)", "true_user_id": "True user (user id)", "client_id": "Client id",
                 "impersonation_session_id": "View-as session id", "occurred_at": "When", "resource_type": "Record type", "resource_id": "Record id",
-                "true_user": "True user", "impersonation_session": "View-as session", "seq": "#"}
+                "true_user": "True user", "impersonation_session": "View-as session", "seq": "#",
+                "redacted": "Redacted (GDPR erase)"}
 
 
 class AuditEventView(ReadOnlyModelView):
@@ -61,11 +62,11 @@ class AuditEventView(ReadOnlyModelView):
                     "true_user", "channel"]
     show_columns = ["seq", "occurred_at", "action", "resource_type", "resource_id", "client", "actor",
                     "true_user", "impersonation_session", "channel", "ip", "user_agent", "request_id", "changes",
-                    "details", "staff_only", "prev_hash", "hash"]
+                    "details", "staff_only", "redacted", "prev_hash", "hash"]
     # The user and client filters take ids (the log keeps ids, not foreign keys); each
     # id is a link on the user's or client's own page.
     search_columns = ["actor_id", "true_user_id", "client_id", "resource_type", "resource_id", "action",
-                      "occurred_at", "channel", "impersonation_session_id"]
+                      "occurred_at", "channel", "impersonation_session_id", "redacted"]
     base_order = ("seq", "desc")
     label_columns = EVENT_LABELS
     # "Export CSV" (the base view's export, Admin's ``can_export``): the list's filters and

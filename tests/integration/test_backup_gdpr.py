@@ -377,6 +377,15 @@ def test_gdpr_export_then_erase_leaves_no_trace_and_a_verifiable_chain(app, back
     erase = db.session.execute(sa.select(m.AuditEvent).where(m.AuditEvent.action == "gdpr.erase")).scalar_one()
     redacted = set(db.session.execute(sa.select(m.AuditEvent.id).where(m.AuditEvent.redacted)).scalars())
     assert redacted and set(erase.details["redacted_events"]) == redacted
+    staff = app.test_client()  # the audit log says which events were redacted, and finds them
+    login(staff, "admin")
+    some = db.session.get(m.AuditEvent, min(redacted))
+    shown = staff.get(f"/auditeventview/show/{some.id}").get_data(as_text=True)
+    assert re.search(r"Redacted \(GDPR erase\)</th>\s*<td>\s*<span[^>]*>True</span>", shown), shown[:3000]
+    listed = staff.get("/auditeventview/list/?_flt_0_redacted=y&psize_AuditEventView=100").get_data(as_text=True)
+    assert sorted(int(x) for x in re.findall(r'/auditeventview/show/(\d+)"', listed)) == sorted(redacted)
+    exported = staff.get("/auditeventview/export.csv?_flt_0_redacted=y").get_data(as_text=True).splitlines()
+    assert exported[0].split(",")[-2:] == ["redacted", "hash"] and len(exported) == 1 + len(redacted)
 
     verified = run_cli(app, "audit", "verify")
     assert verified.exit_code == 0, verified.output
