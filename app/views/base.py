@@ -24,7 +24,7 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 
-from flask import Response, abort, current_app, request, session, stream_with_context, url_for
+from flask import Response, abort, current_app, jsonify, request, session, stream_with_context, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.models.sqla.filters import (
@@ -47,6 +47,7 @@ from wtforms.validators import InputRequired, Optional
 from app.models.base import UTCDateTime, integer_range
 from app.services import tiers, validation
 from app.services.errors import AtriumError, InvalidInput
+from app.views import relation_picker
 
 READ_METHODS = ("list", "show", "download", "export", "api", "api_read", "api_get", "api_readvalues")
 WRITE_METHODS = ("add", "edit", "delete", "action", "action_post", "api_create", "api_update",
@@ -733,6 +734,13 @@ class AtriumModelView(ModelView):
     export_header_labels = True
     export_action = "export"
 
+    # Add/edit forms choose a many-to-one relation to a growing table (every related
+    # model not in ``DROPDOWN_LOOKUPS``) with a searched picker (``app.views.relation_picker``)
+    # served by ``picker`` below; the related model's text columns it searches are
+    # derived from the model, or named here per relation: ``{"ticket": ("subject",)}``.
+    picker_search_columns: dict = {}
+    _pickers: dict = {}  # (form, relation) -> relation_picker.PickerSpec, built per view class
+
     def _get_list_widget(self, filters, **kwargs):
         """FAB's list, with the rows loaded light (``AtriumInterface.query``); the list
         page of this view itself (not a related list on another record's page) gets the
@@ -790,6 +798,36 @@ class AtriumModelView(ModelView):
                         headers={"Content-Disposition": f'attachment; filename="atrium-{name}-{stamp}.csv"',
                                  "Cache-Control": "no-store"})
 
+    @expose("/picker/<column>")
+    def picker(self, column):
+        """The rows a form's relation picker offers, in Select2's format: ``q`` (text, a
+        number or ``#id``), ``page`` (from 1), 20 a page. For whoever may use that form
+        (``form=add|edit``: the permission ``method_permission_name`` gives it); rows
+        are the session's (tenant-scoped) and satisfy the form's
+        ``*_form_query_rel_fields``."""
+        form = request.args.get("form") or ("add" if ("add", column) in self._pickers else "edit")
+        spec = self._pickers.get((form, column))
+        if spec is None or form in (self.exclude_route_methods or ()):
+            abort(404)
+        if not self._may_use_form(form):
+            return jsonify({"error": "You may not change these records."}), 403
+        try:
+            page = int(request.args.get("page") or 1)
+        except ValueError:
+            page = 0
+        if not 1 <= page <= 10_000:
+            return jsonify({"error": "page must be a whole number from 1."}), 400
+        rows, more = relation_picker.search_choices(self.datamodel.session, spec, request.args.get("q", ""), page)
+        response = jsonify({"results": [{"id": sa.inspect(row).identity[0], "text": str(row)} for row in rows],
+                            "pagination": {"more": more}})
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    def _may_use_form(self, form: str) -> bool:
+        permission = "can_" + (self.method_permission_name or {}).get(form, form)
+        return permission in (self.base_permissions or []) and self.appbuilder.sm.has_access(
+            permission, self.class_permission_name)
+
     @expose("/download/<string:filename>")
     @has_access
     def download(self, filename):
@@ -801,6 +839,9 @@ class AtriumModelView(ModelView):
         super().__init_subclass__(**kwargs)
         datamodel = cls.__dict__.get("datamodel")
         if datamodel is None:
+            inherited = getattr(cls, "datamodel", None)
+            if inherited is not None:  # a variant of a view: its forms' pickers are its own
+                cls._form_fields(inherited.obj, cls.validators_columns or {})
             return
         model = datamodel.obj
         if model.__name__ not in ("AuditEvent", "ImpersonationSession"):
@@ -820,8 +861,26 @@ class AtriumModelView(ModelView):
         search_extra.update(_id_search_fields(model, getattr(cls, "search_columns", None), search_extra,
                                              getattr(cls, "label_columns", None) or {}))
         cls.search_form_extra_fields = search_extra or None
-        for columns_attr, extra_attr in (("add_columns", "add_form_extra_fields"),
-                                         ("edit_columns", "edit_form_extra_fields")):
-            extra = dict(getattr(cls, extra_attr, None) or {})
+        cls._form_fields(model, validators)
+
+    @classmethod
+    def _form_fields(cls, model, validators) -> None:
+        """The add/edit form fields Atrium builds: ``_generated_fields`` and a searched
+        picker for every many-to-one relation to a model not in ``DROPDOWN_LOOKUPS``."""
+        cls._pickers = {}
+        for form, columns_attr, extra_attr in (("add", "add_columns", "add_form_extra_fields"),
+                                               ("edit", "edit_columns", "edit_form_extra_fields")):
+            # A picker inherited from a base view is built again for this view (its URL).
+            own = cls.__dict__.get(extra_attr) or {}
+            extra = {name: field for name, field in (getattr(cls, extra_attr, None) or {}).items()
+                     if name in own or not relation_picker.is_picker(field)}
             extra.update(_generated_fields(model, getattr(cls, columns_attr, None), extra))
+            pickers = relation_picker.picker_fields(
+                cls, model, form, getattr(cls, columns_attr, None), extra, lookups=DROPDOWN_LOOKUPS,
+                validators=validators, labels=getattr(cls, "label_columns", None) or {},
+                descriptions=getattr(cls, "description_columns", None) or {},
+                rel_filters=getattr(cls, f"{form}_form_query_rel_fields", None),
+                search_columns=cls.picker_search_columns)
+            extra.update(pickers)
+            cls._pickers.update({(form, name): field.kwargs["spec"] for name, field in pickers.items()})
             setattr(cls, extra_attr, extra)

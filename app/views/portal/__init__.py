@@ -71,6 +71,8 @@ class PortalModelView(AtriumModelView):
 
     def _membership_guard(self):
         endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
+        if endpoint == "picker":  # a form's relation picker: for whoever may submit that form
+            endpoint = "edit" if request.args.get("form") == "edit" else "add"
         if endpoint not in WRITE_ENDPOINTS or not getattr(g.user, "is_authenticated", False):
             return None
         operation, model_name = WRITE_ENDPOINTS[endpoint]
