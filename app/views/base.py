@@ -14,6 +14,9 @@
   the same statement), search forms filter a relation to a growing table by the
   related record's id instead of a drop-down of the whole table, and what FAB rebuilds
   on every request but never changes (filter lists, search inputs) is built once.
+- Forms at scale: an add/edit form's relation to a growing table is a searched picker
+  (``app.views.relation_picker``, served by ``AtriumModelView.picker``), never a
+  drop-down of the whole table.
 """
 
 from __future__ import annotations
