@@ -83,7 +83,8 @@ def make_app(database_url: str, **overrides):
 
 
 _PER_REQUEST_GLOBALS = ("_login_user", "user", "atrium_identity", "atrium_impersonation", "atrium_request_id",
-                        "atrium_scope", "_atrium_permissions", "csrf_token")
+                        "atrium_scope", "_atrium_permissions", "csrf_token", "atrium_user_session",
+                        "atrium_session_refused")
 
 
 def _fresh_request_globals():

@@ -21,6 +21,7 @@ from .projects import (  # noqa: F401
     BackupStatus, Grade, HostingStatus, Infrastructure, Milestone, NetworkUsage, PerformanceMetric,
     Project, ProjectStatus, project_team,
 )
+from .sessions import SessionEnd, SessionKind, UserSession  # noqa: F401
 from .storage import StorageFile, StorageFolder  # noqa: F401
 from .tickets import SLAState, Ticket, TicketMessage, TicketPriority, TicketStatus  # noqa: F401
 

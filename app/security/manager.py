@@ -89,6 +89,54 @@ class AtriumSecurityManager(SecurityManager):
         """Whether the grants version identifies the grants (ids never reused)."""
         return self.session.get_bind().dialect.name == "postgresql"
 
+    @functools.cached_property
+    def _session_user_statement(self):
+        from app.services import sessions
+
+        user = self.user_model
+        return (sessions.lookup_statement(user).add_columns(*self._grants_version_columns)
+                .options(joinedload(user.roles), joinedload(user.groups).joinedload(Group.roles)))
+
+    def load_user(self, pk):
+        """The user a browser's session cookie names, only while the server-side session
+        its token names is live for that user (``services.sessions``): read with the
+        user, its roles and the grants version in the one statement every signed-in
+        request already made. A refusal is left on ``g`` for the web door
+        (``app.views.sessions``), which clears the cookie and sends the browser to sign in."""
+        if not has_request_context():
+            return super().load_user(pk)
+        from app.services import sessions
+
+        token = session.get(sessions.COOKIE_KEY)
+        try:
+            pk = int(pk)
+        except (TypeError, ValueError):
+            pk = None
+        row = None
+        if pk is not None and isinstance(token, str) and token:
+            row = self.session.execute(self._session_user_statement,
+                                       {"pk": pk, "token_hash": sessions.token_hash(token)}).unique().one_or_none()
+        if row is None:
+            g.atrium_session_refused = sessions.judge(None, pk, active=False).reason
+            return None
+        user, user_session = row[0], row[1]
+        _set_grants_version((row[2], row[3]))
+        verdict = sessions.judge(user_session, user.id, active=bool(user.is_active))
+        if not verdict.ok:
+            g.atrium_session_refused = verdict.reason
+            return None
+        g.atrium_user_session = user_session
+        return user
+
+    def load_user_jwt(self, _jwt_header, jwt_data):
+        """FAB's JWT user lookup (the REST API), by id alone: a token is not a browser
+        session, so the cookie check of ``load_user`` does not apply."""
+        user = self.get_user_by_id(int(jwt_data["sub"]))
+        if user is not None and user.is_active:
+            g.user = user
+            return user
+        return None
+
     def get_user_by_id(self, pk):
         row = self.session.execute(self._user_by_id_statement, {"pk": pk}).unique().one_or_none()
         if row is None:

@@ -73,7 +73,8 @@ IGNORED_FIELDS = frozenset({"created_at", "updated_at", "changed_on", "created_o
 # Fields clients never see; an update touching only these is a staff-only event.
 STAFF_ONLY_FIELDS = frozenset({"internal_notes", "hosting_monthly_cost", "assignee_id"})
 # Telemetry and the audit tables themselves are not audited row by row.
-NOT_AUDITED = frozenset({"AuditEvent", "AuditChainHead", "ImpersonationSession", "MonitorCheck", "JobRun"})
+NOT_AUDITED = frozenset({"AuditEvent", "AuditChainHead", "ImpersonationSession", "UserSession", "MonitorCheck",
+                         "JobRun"})
 
 _registered = False
 _enabled = True

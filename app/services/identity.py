@@ -39,6 +39,7 @@ class Identity:
     actor_id: int | None = None
     true_user_id: int | None = None
     impersonation_session_id: int | None = None
+    user_session_id: int | None = None  # the server-side session (``services.sessions``) of a browser
     read_only: bool = False
     channel: str = "cli"
     request_id: str | None = None
@@ -103,6 +104,14 @@ def _request_id() -> str:
     return given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
 
 
+def _row_id(row) -> int | None:
+    """A loaded row's primary key, without a refresh query (it may be expired by a commit)."""
+    if row is None:
+        return None
+    key = sa.inspect(row).identity
+    return key[0] if key else None
+
+
 def bind_request(impersonation=None) -> Identity:
     """Compute this request's identity from ``g.user`` and an active impersonation session
     (an ``ImpersonationSession`` row or ``None``) and keep it on ``g``."""
@@ -114,6 +123,7 @@ def bind_request(impersonation=None) -> Identity:
         actor_id=actor_id,
         true_user_id=impersonation.staff_user_id if impersonation is not None else actor_id,
         impersonation_session_id=impersonation.id if impersonation is not None else None,
+        user_session_id=_row_id(g.get("atrium_user_session")) if actor_id is not None else None,
         read_only=impersonation is not None and impersonation.mode == "read-only",
         channel="api" if request.path.startswith("/api/") else "web",
         request_id=g.get("atrium_request_id") or _request_id(),

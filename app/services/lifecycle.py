@@ -10,7 +10,9 @@ One ``before_flush`` listener calls the services that own each rule:
 - tier limits (``services.tiers``): new projects, domains, team members, tickets this
   month and stored bytes are checked against the client's plan, ad campaigns against
   the plan's platforms, and a changed limit override is validated and stamped with who
-  set it and when.
+  set it and when;
+- sessions: a user's new password or deactivation ends their server-side sessions
+  (``services.sessions``).
 Nothing is typed in for these fields, and no door can skip a limit.
 """
 
@@ -25,7 +27,7 @@ from app.models import (
     TicketMessage, User,
 )
 from app.models.base import utcnow
-from app.services import incidents, notifications, performance, tenancy, tickets, tiers, validation
+from app.services import incidents, notifications, performance, sessions, tenancy, tickets, tiers, validation
 
 # New rows of these models count against a plan limit (one unit each).
 COUNTED = {Project: "projects", Domain: "domains", ClientMember: "team_members", Ticket: "tickets_per_month"}
@@ -108,6 +110,8 @@ def _before_flush(session: Session, flush_context, instances) -> None:
     for obj in dirty:
         if isinstance(obj, Client) and sa.inspect(obj).attrs.limit_overrides.history.has_changes():
             _stamp_override(obj)
+        elif isinstance(obj, User):
+            sessions.on_user_changed(session, obj)  # a new password or a deactivation ends sessions
 
     for obj in new:
         if isinstance(obj, Ticket):

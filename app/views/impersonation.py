@@ -8,52 +8,42 @@
   identity (``services.identity``); while impersonating it ends an expired session,
   refuses every non-GET request of a read-only session and the password, profile and
   user-management screens, with a message saying why.
-- The session id (``atrium_sid``) is regenerated at start and at end: the whole signed
-  cookie is replaced, nothing of the old session is carried over but the login.
+- A "view as" session is a server-side session of its own (``services.sessions``,
+  ``kind = view-as``): start puts its token in a new cookie (nothing of the old one is
+  carried over), End and expiry end that row and hand the browser a new token of the
+  staff member's sign-in. A cookie kept from the view-as session is refused afterwards
+  (``app.views.sessions``), and one whose impersonation record ended elsewhere (the
+  clean-up job, a deactivation) is sent to sign in.
 - A 403 answered to a signed-in user is recorded as a ``permission.denied`` event.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
-from flask_login import login_user
 from markupsafe import Markup
 
 from app.extensions import db
-from app.models import ClientMember, ImpersonationEnd, User
-from app.services import audit, identity
+from app.models import ClientMember, ImpersonationEnd, SessionEnd, SessionKind, User
+from app.models.base import utcnow
+from app.services import audit, identity, sessions
 from app.services import impersonation as service
 from app.services.errors import AtriumError
+from app.views.sessions import end_on_logout, new_cookie, switch_user
 
 log = logging.getLogger(__name__)
 
-SESSION_KEY = "atrium_impersonation"
 RETURN_KEY = "atrium_impersonation_return"
-SID_KEY = "atrium_sid"
 # Screens a viewed-as session never reaches: passwords, profile, users and roles, API keys.
 BLOCKED_VIEWS = ("ResetMyPasswordView", "ResetPasswordView", "UserInfoEditView", "UserDBModelView",
                  "RoleModelView", "PermissionModelView", "ViewMenuModelView", "PermissionViewModelView",
                  "UserStatsChartView", "RegisterUserModelView", "GroupModelView", "ImpersonationView")
 # Requests a read-only session may still make: ending it, signing out.
 ALWAYS_ALLOWED = ("ImpersonationEndView.end", "AuthDBView.logout", "static", "appbuilder.static")
-
-
-def rotate_session(**keep) -> None:
-    """A new session: everything cleared (CSRF token included) and a new ``atrium_sid``."""
-    session.clear()
-    session[SID_KEY] = secrets.token_urlsafe(24)
-    session.update(keep)
-
-
-def _login_as(user) -> None:
-    login_user(user, remember=False)
-    g.user = user
 
 
 def _safe_return(url: str | None) -> str:
@@ -68,19 +58,34 @@ def _safe_return(url: str | None) -> str:
     return current_app.appbuilder.get_url_for_index
 
 
-def _finish(row, how: ImpersonationEnd):
-    """End ``row``: back to the staff user (new session), then record the end."""
+_SESSION_END = {ImpersonationEnd.ENDED: SessionEnd.VIEW_AS_ENDED, ImpersonationEnd.EXPIRED: SessionEnd.EXPIRED,
+                ImpersonationEnd.LOGOUT: SessionEnd.LOGOUT}
+
+
+def _finish(view_as, row, how: ImpersonationEnd) -> str | None:
+    """End the view-as session ``view_as`` (record ``row``): back to the staff member's
+    sign-in under a new token (new cookie), or, after a logout or when that sign-in is
+    over, signed out. Records the end; returns where to go (``None``: sign in)."""
     return_to = session.get(RETURN_KEY)
     staff = db.session.get(User, row.staff_user_id)
-    rotate_session()
+    parent = view_as.parent
     g.user = staff  # the end is recorded on the staff user's behalf (staff scope)
-    if staff is not None and staff.is_active and how != ImpersonationEnd.LOGOUT:
-        _login_as(staff)
     identity.bind_request()
+    sessions.end(db.session, view_as, _SESSION_END[how])
+    if how == ImpersonationEnd.LOGOUT:
+        sessions.end(db.session, parent, SessionEnd.LOGOUT)
+    back = (how != ImpersonationEnd.LOGOUT and staff is not None and staff.is_active and parent is not None
+            and sessions.judge(parent, staff.id, active=True).ok)
+    token = sessions.rotate(db.session, parent) if back else None
     service.end(db.session, row, how)
     if how == ImpersonationEnd.LOGOUT:
         audit.record(db.session, "logout", details={"during_impersonation": row.id})
     db.session.commit()
+    new_cookie()
+    if not back:
+        return None
+    switch_user(staff, token)
+    g.atrium_user_session = parent
     return _safe_return(return_to)
 
 
@@ -114,6 +119,11 @@ class ImpersonationView(BaseView):
                                 already_active=identity.current().impersonating, ip=request.remote_addr,
                                 max_minutes=current_app.config["IMPERSONATION_MAX_MINUTES"])
             target = row.target_user
+            parent = g.get("atrium_user_session")
+            if parent is None or parent.kind != SessionKind.SIGN_IN:
+                raise AtriumError("Sign in again before viewing as another user.")
+            view_as, token = sessions.view_as(db.session, parent, row)
+            sessions.rotate(db.session, parent)  # the cookie from before the start stops working
             db.session.commit()
         except AtriumError as exc:
             db.session.rollback()
@@ -121,8 +131,8 @@ class ImpersonationView(BaseView):
             if exc.status == 422:
                 return self.new(user_id), 422
             return redirect(_safe_return(request.form.get("return_to"))), exc.status
-        rotate_session(**{SESSION_KEY: row.id, RETURN_KEY: _safe_return(request.form.get("return_to"))})
-        _login_as(target)
+        new_cookie(**{RETURN_KEY: _safe_return(request.form.get("return_to"))})
+        switch_user(target, token)
         flash(f"You are viewing Atrium as {target.username} ({row.mode}).", "info")
         return redirect(url_for("PortalDashboardView.show"))
 
@@ -136,14 +146,15 @@ class ImpersonationEndView(BaseView):
 
     @expose("/end", methods=["POST"])
     def end(self):
-        row = service.active(db.session, session.get(SESSION_KEY))
-        if row is None or row.ended_at is not None:
+        view_as = g.get("atrium_user_session")
+        if view_as is None or view_as.kind != SessionKind.VIEW_AS:
             flash("There is no view-as session to end.", "warning")
             return redirect(current_app.appbuilder.get_url_for_index)
+        row = view_as.impersonation_session
         target = row.target_user.username if row.target_user else "the user"
-        destination = _finish(row, ImpersonationEnd.ENDED)
+        destination = _finish(view_as, row, ImpersonationEnd.ENDED)
         flash(f"You stopped viewing as {target}.", "info")
-        return redirect(destination)
+        return redirect(destination or current_app.appbuilder.get_url_for_login)
 
 
 def _endpoint_view(endpoint: str) -> str:
@@ -154,39 +165,36 @@ def _before_request():
     endpoint = request.endpoint or ""
     if endpoint in ("static", "appbuilder.static") or endpoint.startswith("health."):
         return None
-    row = service.active(db.session, session.get(SESSION_KEY))
-    if row is None:
+    view_as = g.get("atrium_user_session")  # judged live by ``app.views.sessions``
+    if view_as is None or view_as.kind != SessionKind.VIEW_AS:
         identity.bind_request()
-        if endpoint == "AuthDBView.logout" and getattr(g.user, "is_authenticated", False):
-            audit.record(db.session, "logout", commit=True)
+        if endpoint == "AuthDBView.logout" and view_as is not None:
+            end_on_logout(view_as)
         return None
-    if row.ended_at is not None:
-        return _forget()  # an old cookie naming a finished session
-    if getattr(g.user, "id", None) != row.target_user_id:
-        return redirect(_finish(row, ImpersonationEnd.ENDED))  # the login changed under it
-    if service.is_expired(row):
+    row = view_as.impersonation_session
+    if row.ended_at is not None:  # ended elsewhere (clean-up job, deactivation): sign in again
+        g.user = db.session.get(User, row.staff_user_id)
+        identity.bind_request()
+        sessions.end(db.session, view_as, _SESSION_END.get(row.end_reason, SessionEnd.VIEW_AS_ENDED))
+        db.session.commit()
+        new_cookie()
+        flash("Your view-as session has ended. Please sign in again.", "warning")
+        return redirect(current_app.appbuilder.get_url_for_login)
+    if service.is_expired(row) or utcnow() >= view_as.expires_at:
         target = row.target_user.username
-        destination = _finish(row, ImpersonationEnd.EXPIRED)
+        destination = _finish(view_as, row, ImpersonationEnd.EXPIRED)
         flash(f"Your view-as session of {target} expired and was ended.", "warning")
-        return redirect(destination)
+        return redirect(destination or current_app.appbuilder.get_url_for_login)
     who = identity.bind_request(row)
     g.atrium_impersonation = row
     if endpoint == "AuthDBView.logout":
-        _finish(row, ImpersonationEnd.LOGOUT)
+        _finish(view_as, row, ImpersonationEnd.LOGOUT)
         return redirect(current_app.appbuilder.get_url_for_index)
     if _endpoint_view(endpoint) in BLOCKED_VIEWS and endpoint not in ALWAYS_ALLOWED:
         abort(403, description="This screen is not available while viewing as another user.")
     if who.read_only and request.method not in ("GET", "HEAD", "OPTIONS") and endpoint not in ALWAYS_ALLOWED:
         abort(403, description=f"Read-only view: you are viewing as {row.target_user.username} and cannot make "
                                "changes. End the session to make changes as yourself.")
-    return None
-
-
-def _forget():
-    """The browser names a session that has already ended: drop it from the cookie."""
-    session.pop(SESSION_KEY, None)
-    session.pop(RETURN_KEY, None)
-    identity.bind_request()
     return None
 
 
