@@ -198,6 +198,7 @@ class BaseConfig:
             TLS_CA_BUNDLE=_env("TLS_CA_BUNDLE"),
             TLS_CHECK_TIMEOUT=_env_int("TLS_CHECK_TIMEOUT", 10),
             JOB_RUN_RETENTION_DAYS=_env_int("JOB_RUN_RETENTION_DAYS", 90),
+            SESSION_RETENTION_DAYS=_env_int("SESSION_RETENTION_DAYS", 30),
             RDAP_BASE_URL=_env("RDAP_BASE_URL", "https://rdap.org"),
             GOOGLE_ADS_API_URL=_env("GOOGLE_ADS_API_URL", "https://googleads.googleapis.com"),
             GOOGLE_ADS_API_VERSION=_env("GOOGLE_ADS_API_VERSION", "v21"),

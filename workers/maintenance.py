@@ -11,7 +11,7 @@ from flask import current_app
 from app.extensions import db
 from app.models import EmailStatus, OutboxEmail
 from app.models.base import utcnow
-from app.services import analytics, impersonation, monitoring, notifications
+from app.services import analytics, impersonation, monitoring, notifications, sessions
 from workers import queues
 from workers.queues import job
 
@@ -46,14 +46,18 @@ def daily_analytics(date: str | None = None) -> dict:
 
 @job("maintenance.cleanup", queue="maintenance", timeout=1800, retries=(300,))
 def cleanup() -> dict:
-    """Prune monitor checks and job runs past retention; end expired view-as sessions."""
+    """Prune monitor checks, job runs and old sign-in sessions past retention; end
+    expired view-as sessions."""
     now = utcnow()
     checks = monitoring.prune_checks(db.session, now=now)
     keep_days = int(current_app.config.get("JOB_RUN_RETENTION_DAYS") or 90)
     runs = queues.prune_runs(db.session, before=now - dt.timedelta(days=keep_days))
     ended = impersonation.end_expired(db.session, now=now)
+    session_days = int(current_app.config.get("SESSION_RETENTION_DAYS") or 30)
+    old_sessions = sessions.prune(db.session, before=now - dt.timedelta(days=session_days))
     db.session.commit()
-    return {"monitor_checks_pruned": checks, "job_runs_pruned": runs, "view_as_sessions_ended": ended}
+    return {"monitor_checks_pruned": checks, "job_runs_pruned": runs, "view_as_sessions_ended": ended,
+            "sessions_pruned": old_sessions}
 
 
 @job("maintenance.backups", queue="maintenance", timeout=3600, retries=(600, 1800))

@@ -48,14 +48,14 @@ def _new_token() -> tuple[str, str]:
     return token, token_hash(token)
 
 
-def sign_in(session, user, *, lifetime_minutes: int, ip: str | None = None, user_agent: str | None = None,
+def sign_in(session, user, *, lifetime: dt.timedelta, ip: str | None = None, user_agent: str | None = None,
             now: dt.datetime | None = None) -> tuple[UserSession, str]:
     """A new sign-in session for ``user``: the row (flushed, not committed) and the token
     for the cookie."""
     now = now or utcnow()
     token, digest = _new_token()
     row = UserSession(token_hash=digest, kind=SessionKind.SIGN_IN, user_id=user.id, true_user_id=user.id,
-                      created_at=now, expires_at=now + dt.timedelta(minutes=lifetime_minutes),
+                      created_at=now, expires_at=now + lifetime,
                       ip=(ip or None) and ip[:45], user_agent=(user_agent or None) and user_agent[:500])
     session.add(row)
     session.flush()
@@ -154,3 +154,12 @@ def on_user_changed(session, user) -> None:
         who = identity.current()
         keep = who.user_session_id if who.true_user_id == user.id and not who.impersonating else None
         end_for_user(session, user.id, SessionEnd.PASSWORD_CHANGED, keep_id=keep)
+
+
+def prune(session, *, before: dt.datetime) -> int:
+    """Delete sessions that ended, or expired, before ``before`` (the cleanup job keeps
+    ``SESSION_RETENTION_DAYS``; sign-ins and sign-outs stay in the audit log)."""
+    over = sa.or_(UserSession.ended_at < before,
+                  sa.and_(UserSession.ended_at.is_(None), UserSession.expires_at < before))
+    result = session.execute(sa.delete(UserSession).where(over).execution_options(synchronize_session=False))
+    return result.rowcount or 0

@@ -52,7 +52,7 @@ def _on_signed_in(sender, user, **extra) -> None:
     if g.get("atrium_switching_user"):
         return
     row, token = service.sign_in(
-        db.session, user, lifetime_minutes=int(current_app.permanent_session_lifetime.total_seconds() // 60),
+        db.session, user, lifetime=current_app.permanent_session_lifetime,
         ip=request.remote_addr, user_agent=request.user_agent.string)
     db.session.commit()
     for key in list(session.keys()):

@@ -218,3 +218,19 @@ def test_a_token_of_one_user_does_not_open_another_users_session(app, client):
     with client.session_transaction() as cookie:
         cookie["_user_id"] = str(_user_id("admin"))  # a cookie re-signed with the key, another user's id
     _assert_sent_to_sign_in(client.get("/clientview/list/"))
+
+
+def test_cleanup_prunes_sessions_past_retention_and_keeps_live_ones(app, client):
+    login(client, "pro-co-owner")
+    elsewhere = app.test_client()
+    login(elsewhere, "pro-co-viewer")
+    elsewhere.get("/logout/")
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
+    viewer = _user_id("pro-co-viewer")
+    db.session.execute(sa.update(m.UserSession).where(m.UserSession.user_id == viewer).values(ended_at=old))
+    db.session.commit()
+    result = run_cli(app, "jobs", "run", "maintenance.cleanup")
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.execute(sa.select(m.UserSession).where(m.UserSession.user_id == viewer)).first() is None
+    assert client.get("/portal/").status_code == 200  # the live sign-in is untouched
