@@ -8,6 +8,9 @@ pages and redirects alike.
   else inline runs. The nonce is made on first use and kept in the request's WSGI environ,
   so a page rendered after an earlier hook refused the request (a CSRF 400, a 429 at the
   login) has the same nonce as its header, and one request never reuses another's.
+- Downloads (any response with ``Content-Disposition: attachment``: client files, report
+  PDFs, CSV exports) get ``DOWNLOAD_POLICY`` instead, a sandboxing CSP (``sandbox;
+  default-src 'none'``), in this one place whichever view sends them.
 - ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY`` (with CSP
   ``frame-ancestors 'none'`` for older browsers), ``Referrer-Policy:
   strict-origin-when-cross-origin``, ``Permissions-Policy`` (``PERMISSIONS_POLICY``: no
@@ -45,10 +48,23 @@ def content_security_policy(nonce: str) -> str:
     return "; ".join(f"{name} {value.format(nonce=nonce)}" for name, value in policy.items())
 
 
+# Every download (client files, report PDFs, CSV exports): should a browser ever render
+# one (an old plug-in, a mistaken "open"), it runs in a sandbox of its own, with no
+# script, no same-origin access, and nothing loaded.
+DOWNLOAD_POLICY = "sandbox; default-src 'none'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'"
+
+
+def _is_download(response) -> bool:
+    return response.headers.get("Content-Disposition", "").lstrip().lower().startswith("attachment")
+
+
 def _set_headers(response):
     config = current_app.config
     headers = response.headers
-    headers["Content-Security-Policy"] = content_security_policy(csp_nonce())
+    if _is_download(response):
+        headers["Content-Security-Policy"] = DOWNLOAD_POLICY
+    else:
+        headers["Content-Security-Policy"] = content_security_policy(csp_nonce())
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "strict-origin-when-cross-origin"

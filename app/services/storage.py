@@ -1,8 +1,16 @@
 """Client file storage: uploads under ``UPLOAD_DIR``, checked and counted (SPEC §2, §3).
 
-- Size: at most ``MAX_UPLOAD_MB`` per file; type: the document, image, spreadsheet and
-  archive formats agencies exchange (``ALLOWED_TYPES``); the content sniffed must not
-  be HTML or script, whatever the extension says.
+- Size: at most ``MAX_UPLOAD_MB`` per file; name: at most ``MAX_NAME_CHARS`` characters.
+- Type, by content (``check_content``): the name's extension must be one of the
+  document, image, spreadsheet and archive formats agencies exchange (``ALLOWED_TYPES``)
+  AND the bytes must be that kind of file: binary formats are identified by their magic
+  numbers (``puremagic``), text formats (txt, csv, md) must be 8-bit text (no NUL bytes,
+  so no UTF-16/32 and no binary). Then no markup that a browser would run: the whole of
+  a text or image file (where a GIF/HTML polyglot hides it), the first ``HEAD_SCAN``
+  bytes of PDFs, office documents and archives (the window browsers sniff), are searched
+  for HTML/SVG/script tags, in ASCII and in UTF-16.
+- Downloads are attachments with ``nosniff`` and a sandboxing CSP
+  (``app.security.headers``), so even a file that got past all this cannot run as a page.
 - Quota: the file counts against the client's storage limit (``tiers``) before a byte
   is written; the limit check runs again on flush for every door.
 - Layout: ``UPLOAD_DIR/<client id>/<random hex>-<safe name>``; the database keeps the
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -34,12 +43,44 @@ ALLOWED_TYPES = {
     ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
     ".zip": "application/zip",
 }
-_ACTIVE_CONTENT = (b"<!doctype html", b"<html", b"<script", b"<svg")
 CHUNK = 1024 * 1024
+MAX_NAME_CHARS = 200  # a stored name is "<16 hex>-<name>", which must fit a file system's 255 bytes
+HEAD_SCAN = 4096  # bytes of a PDF, office file or archive searched for markup
+MAX_DB_INT = 2**31 - 1
+
+# Extension -> the kind of content it must hold. Binary kinds list what ``puremagic`` may
+# call such content (the extensions it reports); text kinds are checked by hand.
+TEXT_KINDS = {".txt", ".csv", ".md"}
+_ZIP = {".zip", ".docx", ".xlsx", ".pptx"}
+_OLE = {".doc", ".xls", ".ppt"}
+CONTENT_KINDS = {
+    ".pdf": ("a PDF document", {".pdf"}),
+    ".png": ("a PNG image", {".png"}),
+    ".jpg": ("a JPEG image", {".jpg", ".jpeg", ".jfif", ".jpe"}),
+    ".jpeg": ("a JPEG image", {".jpg", ".jpeg", ".jfif", ".jpe"}),
+    ".gif": ("a GIF image", {".gif"}),
+    ".webp": ("a WebP image", {".webp"}),
+    ".doc": ("a Word document", _OLE), ".xls": ("an Excel spreadsheet", _OLE),
+    ".ppt": ("a PowerPoint presentation", _OLE),
+    ".docx": ("a Word document", _ZIP), ".xlsx": ("an Excel spreadsheet", _ZIP),
+    ".pptx": ("a PowerPoint presentation", _ZIP), ".zip": ("a ZIP archive", _ZIP),
+}
+FULL_SCAN = TEXT_KINDS | {".png", ".jpg", ".jpeg", ".gif", ".webp"}
+
+# Markup a browser would render or run: HTML, SVG and XSLT elements (opening or closing),
+# and any tag carrying an ``on...=`` event handler.
+_TAGS = (r"!doctype\s+html|html|head|body|script|iframe|frame|frameset|object|embed|applet|svg|math|meta|"
+         r"link|base|form|img|video|audio|style|\?xml-stylesheet|xsl:[a-z]+|x:script")
+_MARKUP = re.compile(rb"</?(?:" + _TAGS.encode() + rb")(?=[\s/>]|$)"
+                     rb"|<[a-z][a-z0-9:-]*\s[^<>]{0,1000}?\bon[a-z]+\s*=", re.IGNORECASE)
+_OVERLAP = 256  # bytes carried between chunks so a tag split by a chunk boundary is still seen
 
 
 def check_name(filename: str) -> tuple[str, str]:
     """The safe file name and its MIME type, or ``InvalidInput`` naming what is accepted."""
+    if len(filename or "") > MAX_NAME_CHARS:
+        raise InvalidInput(f"The file name is too long: at most {MAX_NAME_CHARS} characters. "
+                           "Rename the file and upload it again.", field="file")
     safe = secure_filename(filename or "")
     ext = os.path.splitext(safe)[1].lower()
     if not safe or ext not in ALLOWED_TYPES:
@@ -57,12 +98,10 @@ def store_upload(session, client, user, filename: str, stream, upload_dir: str, 
     directory.mkdir(parents=True, exist_ok=True)
     relative = Path(str(client.id)) / f"{secrets.token_hex(8)}-{safe}"
     target = Path(upload_dir) / relative
-    digest, size, head = hashlib.sha256(), 0, b""
+    digest, size = hashlib.sha256(), 0
     try:
         with open(target, "wb") as out:
             while chunk := stream.read(CHUNK):
-                if not head:
-                    head = chunk[:512].lstrip().lower()
                 size += len(chunk)
                 if size > max_bytes:
                     raise InvalidInput(f"The file is larger than the {tiers.human_bytes(max_bytes)} "
@@ -71,8 +110,7 @@ def store_upload(session, client, user, filename: str, stream, upload_dir: str, 
                 out.write(chunk)
         if size == 0:
             raise InvalidInput("The file is empty.", field="file")
-        if head.startswith(_ACTIVE_CONTENT):
-            raise InvalidInput("Web pages and scripts cannot be uploaded.", field="file")
+        check_content(safe, target)
         tiers.check_can_add(session, client, "storage_bytes", adding=size)
         row = m.StorageFile(client_id=client.id, project_id=project_id, folder_id=folder_id, file_name=safe,
                             stored_path=str(relative), mime_type=mime, size_bytes=size, sha256=digest.hexdigest(),
@@ -82,6 +120,87 @@ def store_upload(session, client, user, filename: str, stream, upload_dir: str, 
     except BaseException:
         target.unlink(missing_ok=True)
         raise
+
+
+def check_content(name: str, path: Path) -> None:
+    """Refuse (``InvalidInput``) a file whose bytes are not the kind its name says, or that
+    carries markup a browser would run. ``name`` is the checked name (``check_name``)."""
+    ext = os.path.splitext(name)[1].lower()
+    with open(path, "rb") as data:
+        head = data.read(HEAD_SCAN)
+        if ext in TEXT_KINDS:
+            _check_text(head, data)
+        else:
+            _check_magic(name, ext, head)
+        data.seek(0)
+        if ext in FULL_SCAN:
+            _scan_markup(data)
+        else:
+            _scan_markup_bytes(head)
+
+
+def _refuse_markup():
+    raise InvalidInput("Web pages, SVG and scripts cannot be uploaded: this file contains HTML or script markup.",
+                       field="file")
+
+
+def _check_text(head: bytes, data) -> None:
+    bom = head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    data.seek(0)
+    while chunk := data.read(CHUNK):
+        if b"\x00" in chunk or bom:
+            # UTF-16/32 text or binary content: markup hides there from byte scans.
+            if _MARKUP.search(_squeeze_utf16(chunk)):
+                _refuse_markup()
+            raise InvalidInput("This is not a plain text file (it is binary or UTF-16 encoded). "
+                               "Save text as UTF-8, or upload a document, image or archive.", field="file")
+
+
+def _squeeze_utf16(chunk: bytes) -> bytes:
+    return chunk.replace(b"\x00", b"")
+
+
+def _check_magic(name: str, ext: str, head: bytes) -> None:
+    import puremagic
+
+    kind, accepted = CONTENT_KINDS[ext]
+    try:
+        found = puremagic.magic_string(head)
+    except (puremagic.PureError, ValueError):
+        found = []
+    if not any(match.extension.lower() in accepted for match in found):
+        looks = next((m.name or m.extension for m in found if m.confidence >= 0.5), None)
+        seen = f" (its content looks like {looks})" if looks else ""
+        raise InvalidInput(f"{name} is not {kind}{seen}: files are accepted by what they contain, and "
+                           "the content must match the name's type.", field="file")
+
+
+def _scan_markup_bytes(data: bytes) -> None:
+    if _MARKUP.search(data) or _MARKUP.search(_squeeze_utf16(data)):
+        _refuse_markup()
+
+
+def _scan_markup(data) -> None:
+    carry = b""
+    while chunk := data.read(CHUNK):
+        window = carry + chunk
+        _scan_markup_bytes(window)
+        carry = window[-_OVERLAP:]
+
+
+def parse_project_id(raw) -> int | None:
+    """A form's optional ``project_id`` as an id a database integer can hold, or
+    ``InvalidInput``; whether the caller may use that project is the caller's lookup."""
+    raw = (raw or "").strip() if isinstance(raw, str) else raw
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not 0 < value <= MAX_DB_INT:
+        raise InvalidInput("Choose a project from the list (or none).", field="project_id")
+    return value
 
 
 def path_of(stored_path: str, upload_dir: str) -> Path:

@@ -330,7 +330,9 @@ class PortalFileView(PortalModelView):
                 upload = request.files.get("file")
                 if upload is None or not upload.filename:
                     raise storage.InvalidInput("Choose a file to upload.", field="file")
-                project_id = request.form.get("project_id", type=int)
+                project_id = storage.parse_project_id(request.form.get("project_id"))
+                if project_id is not None and db.session.get(m.Project, project_id) is None:  # scoped
+                    raise storage.InvalidInput("Choose one of your projects (or none).", field="project_id")
                 client = db.session.get(m.Client, scope.client_id)
                 stored.append(storage.store_upload(
                     db.session, client, g.user, upload.filename, upload.stream, current_app.config["UPLOAD_DIR"],
