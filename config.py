@@ -199,6 +199,9 @@ class BaseConfig:
             TLS_CHECK_TIMEOUT=_env_int("TLS_CHECK_TIMEOUT", 10),
             JOB_RUN_RETENTION_DAYS=_env_int("JOB_RUN_RETENTION_DAYS", 90),
             SESSION_RETENTION_DAYS=_env_int("SESSION_RETENTION_DAYS", 30),
+            # A queued JobRun (or a stored Stripe event not yet applied) older than this whose
+            # job is gone from Redis is queued again (applied) by the reconciling schedules.
+            JOB_REQUEUE_GRACE_SECONDS=_env_int("JOB_REQUEUE_GRACE_SECONDS", 120),
             RDAP_BASE_URL=_env("RDAP_BASE_URL", "https://rdap.org"),
             GOOGLE_ADS_API_URL=_env("GOOGLE_ADS_API_URL", "https://googleads.googleapis.com"),
             GOOGLE_ADS_API_VERSION=_env("GOOGLE_ADS_API_VERSION", "v21"),

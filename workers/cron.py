@@ -62,6 +62,7 @@ SCHEDULES = (
     Schedule("email outbox", "maintenance.send_outbox", interval=60),
     Schedule("SLA watch", "tickets.sla_watch", cron="*/5 * * * *"),
     Schedule("lost jobs", "maintenance.reap_lost_jobs", cron="*/5 * * * *"),
+    Schedule("billing reconcile", "billing.reconcile", cron="*/10 * * * *"),
     Schedule("network usage", "sync.network_usage", cron="7 * * * *"),
     Schedule("cleanup", "maintenance.cleanup", cron="0 2 * * *"),
     Schedule("daily analytics", "maintenance.daily_analytics", cron="0 3 * * *"),

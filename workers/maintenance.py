@@ -72,5 +72,6 @@ def backups() -> dict:
 
 @job("maintenance.reap_lost_jobs", queue="high", timeout=120, retries=(60,))
 def reap_lost_jobs() -> dict:
-    """Jobs whose worker died mid-run: retried by RQ or marked failed, JobRuns in step."""
-    return queues.reap_lost_runs()
+    """Lost jobs: a worker died mid-run (retried by RQ or failed), or a queued run's job is
+    gone from Redis (queued again); JobRuns in step."""
+    return {**queues.reap_lost_runs(), **queues.requeue_lost_runs()}

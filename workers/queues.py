@@ -19,6 +19,11 @@
   once: RQ's remaining retries are cancelled.
 - Redis configured but unreachable: ``enqueue`` fails the ``JobRun`` with the cause and
   raises ``QueueUnavailable`` (a message for the person, 503), never a bare Redis error.
+- The database, not Redis, is the record of queued work: ``requeue_lost_runs`` (the
+  ``lost jobs`` schedule) hands every ``JobRun`` still ``queued`` whose RQ job is gone
+  (Redis restarted empty, flushed, or the process died between commit and enqueue) to
+  RQ again, once it is older than ``JOB_REQUEUE_GRACE_SECONDS``; ``reap_lost_runs`` does
+  the same for runs whose worker died.
 
 What does not live here: the schedule (``workers.cron``), job bodies (``workers.<area>``),
 business rules (``app.services``).
@@ -232,14 +237,9 @@ def enqueue(name: str, *, who=None, inline: bool = False, **kwargs):
         run_job(run_id, name, kwargs, dataclasses.asdict(who), inline=True)
         return run_id
     from redis.exceptions import RedisError
-    from rq import Retry
 
     try:
-        queued = rq_queue(spec.queue, connection).enqueue(
-            run_job, args=(run_id, name, kwargs, dataclasses.asdict(who)), job_id=queue_name(f"jobrun-{run_id}"),
-            job_timeout=spec.timeout, retry=Retry(max=len(spec.retries), interval=list(spec.retries))
-            if spec.retries else None, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
-            description=f"{name} {kwargs or ''}".strip())
+        queued = _push(connection, spec, run_id, kwargs, dataclasses.asdict(who))
     except RedisError as exc:
         log.warning("job %s (run %s) not queued, Redis unreachable: %s", name, run_id, exc)
         with _job_context(app, who):
@@ -254,6 +254,18 @@ def enqueue(name: str, *, who=None, inline: bool = False, **kwargs):
                            .execution_options(atrium_audit_skip=True))
         db.session.commit()
     return run_id
+
+
+def _push(connection, spec: Job, run_id: int, kwargs: dict, who: dict):
+    """Hand ``JobRun`` ``run_id`` to RQ (its job id is derived from the run's, so a run is
+    one RQ job however often it is pushed)."""
+    from rq import Retry
+
+    return rq_queue(spec.queue, connection).enqueue(
+        run_job, args=(run_id, spec.name, kwargs, who), job_id=queue_name(f"jobrun-{run_id}"),
+        job_timeout=spec.timeout, retry=Retry(max=len(spec.retries), interval=list(spec.retries))
+        if spec.retries else None, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+        description=f"{spec.name} {kwargs or ''}".strip())
 
 
 # --------------------------------------------------------------------------- running
@@ -424,3 +436,47 @@ def reap_lost_runs(at: float | None = None) -> dict:
             failed += 1
     db.session.commit()
     return {"retried": retried, "failed": failed}
+
+
+def requeue_lost_runs(now: dt.datetime | None = None) -> dict:
+    """Queued runs whose RQ job is gone from Redis (Redis restarted empty or was flushed;
+    the enqueueing process died between its commit and RQ): pushed to RQ again.
+
+    Only runs enqueued more than ``JOB_REQUEUE_GRACE_SECONDS`` before ``now`` are looked
+    at, so a run whose ``enqueue`` is still on its way to Redis is not doubled. The run
+    keeps its id and its RQ job id (``jobrun-<id>``), so pushing it twice queues one job;
+    it runs as whoever triggered it (``triggered_by``) or the ``system`` user, and bodies
+    are idempotent, so a run that did reach a worker in the meantime writes nothing
+    twice. Returns ``{"requeued": n}``."""
+    from rq.job import Job as RqJob
+
+    from app.extensions import db
+    from app.models import JobRun, JobStatus
+    from app.services import identity
+
+    connection = redis_connection()
+    if connection is None:
+        return {"requeued": 0}
+    grace = int(current_app.config.get("JOB_REQUEUE_GRACE_SECONDS") or 0)
+    cutoff = (now or _now()) - dt.timedelta(seconds=grace)
+    queued = db.session.execute(sa.select(JobRun).where(JobRun.status == JobStatus.QUEUED,
+                                                        JobRun.enqueued_at <= cutoff)
+                                .order_by(JobRun.id)).scalars().all()
+    requeued = 0
+    for run in queued:
+        if run.rq_job_id and RqJob.exists(run.rq_job_id, connection):
+            continue  # waiting, scheduled for a retry or running: RQ still has it
+        spec = load_jobs().get(run.job_name)
+        if spec is None:
+            run.status, run.finished_at = JobStatus.FAILED, _now()
+            run.error = f"Its queue entry was lost and this build has no job called {run.job_name!r}."
+            continue
+        who = identity.resolved(db.session, identity.Identity(
+            actor_id=run.triggered_by_id, true_user_id=run.triggered_by_id, channel="job"))
+        pushed = _push(connection, spec, run.id, run.arguments or {}, dataclasses.asdict(who))
+        run.rq_job_id = pushed.id
+        run.error = "Its queue entry was lost (Redis restarted or was emptied); queued again."
+        requeued += 1
+        log.warning("job %s (run %s) was gone from Redis: queued again", run.job_name, run.id)
+    db.session.commit()
+    return {"requeued": requeued}

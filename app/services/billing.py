@@ -13,6 +13,10 @@ job only call them:
 3. ``process(session, billing_event_id, price_tiers)``: applies a stored event to the
    client whose ``stripe_customer_id`` it names and records the outcome on the row
    (``processed_at``, ``outcome``). A processed event is never applied again.
+4. ``unapplied(session, received_before)``: stored events not processed yet, for the
+   ``billing.reconcile`` schedule. The webhook answered Stripe 200 once the event was
+   stored, so Stripe will not deliver it again: an event whose queued job was lost
+   (Redis emptied) is applied from the database, never forgotten.
 
 The rules of step 3:
 
@@ -166,6 +170,15 @@ def receive(session, event: dict) -> tuple[BillingEvent, bool]:
 
 
 # --------------------------------------------------------------------------- 3. process
+
+
+def unapplied(session, received_before: dt.datetime) -> list[int]:
+    """Ids of stored events not processed yet and received before ``received_before``
+    (a grace period: a just-received event is its own job's), oldest first."""
+    return list(session.execute(sa.select(BillingEvent.id).where(
+        BillingEvent.processed_at.is_(None), BillingEvent.received_at < received_before)
+        .order_by(BillingEvent.id)).scalars())
+
 
 
 def process(session, billing_event_id: int, price_tiers: dict[str, Tier]) -> str:
