@@ -4,7 +4,11 @@ One limiter per application, made by the security manager (``create_limiter``, F
 hook, so FAB's own views and ours share it). Counters live in Redis when ``REDIS_URL`` is
 set (``RATELIMIT_STORAGE_URI``), else in the process's memory. When Redis stops
 answering, counting goes on in memory and nothing fails (``RATELIMIT_IN_MEMORY_FALLBACK_*``,
-``RATELIMIT_SWALLOW_ERRORS``); Redis is tried again with back-off.
+``RATELIMIT_SWALLOW_ERRORS``); Redis is tried again with back-off. Memory is per process,
+so for failed sign-ins that would multiply the budget by the number of web processes:
+while the limiter's storage is down, the sign-in limit is also counted in the database
+(``login.failed`` audit events from the address within the window), which every process
+shares.
 
 - **Sign-in**: ``LOGIN_RATE_LIMIT`` (default 5 per minute) failed password checks per
   address, one budget shared by the HTML form (``/login/``) and the REST login
@@ -12,6 +16,9 @@ answering, counting goes on in memory and nothing fails (``RATELIMIT_IN_MEMORY_F
   ``AtriumSecurityManager.auth_user_db``), so signing in correctly never uses it up; once
   it is used up, every sign-in from that address is refused with 429 until the window
   ends, right password or not. FAB's ``AUTH_RATE_LIMITED`` stays off (one mechanism).
+  Redis down: ``_login_guard_while_storage_down`` counts the address's ``login.failed``
+  audit events of the last window (a sliding window, on the ``occurred_at`` index) and
+  refuses the same way, with ``Retry-After`` when the oldest counted failure leaves it.
 - **API**: every ``/api/v1`` API except the login itself, one budget per user across all
   of them, keyed by the JWT's identity: the user's plan's ``api_requests_per_minute``
   (``services.tiers.PLANS``: free 100, basic 300, pro 1000, enterprise 10000), staff
@@ -28,11 +35,13 @@ and when to retry (``app.views.errors`` renders it as a page or as JSON).
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request
+from flask import abort, current_app, has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
@@ -41,6 +50,7 @@ LOGIN_ENDPOINTS = frozenset({"AuthDBView.login", "SecurityApi.login"})
 _LOGIN_FAILED = "atrium.login_failed"
 _QUOTA = "atrium.api_quota"
 _PLANS_CACHE = "atrium_api_plans"
+_DB_RETRY_AFTER = "atrium.login_retry_after"
 
 
 def create_limiter(app) -> Limiter:
@@ -54,20 +64,27 @@ def create_limiter(app) -> Limiter:
     app.after_request(_retry_after_only_on_refusals)
     limiter = Limiter(key_func=get_remote_address)
     limiter.init_app(app)
+    # After the limiter's own check (before_request hooks run in order), which is where it
+    # finds out this request that its storage is down.
+    app.before_request(lambda: _login_guard_while_storage_down(limiter))
     app.extensions[_PLANS_CACHE] = {}
     return limiter
 
 
 def _retry_after_only_on_refusals(response):
     """Flask-Limiter writes ``Retry-After`` on every limited response; it means something
-    only on a refusal."""
+    only on a refusal (the database-counted refusal sets its own here)."""
     if response.status_code != 429:
         response.headers.pop("Retry-After", None)
+    elif _DB_RETRY_AFTER in request.environ and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(request.environ[_DB_RETRY_AFTER])
     return response
 
 
 def retry_after_seconds() -> int | None:
     """Seconds until the limit that refused this request lets requests through again."""
+    if has_request_context() and _DB_RETRY_AFTER in request.environ:
+        return request.environ[_DB_RETRY_AFTER]
     limiter = current_app.extensions.get("limiter")
     for each in limiter or ():
         current = each.current_limit
@@ -94,6 +111,53 @@ def login_failed() -> None:
 def _login_message() -> str:
     return (f"Too many failed sign-in attempts from your address. Try again "
             f"{_in_words(retry_after_seconds())}.")
+
+
+def _storage_down(limiter: Limiter) -> bool:
+    """Whether the limiter counts in memory because its storage (Redis) stopped answering.
+    Flask-Limiter (pinned 4.1.1) keeps that in ``_storage_dead``: set on a failed call,
+    cleared when its back-off probe finds the storage again."""
+    return bool(getattr(limiter, "_storage_dead", False))
+
+
+def _login_guard_while_storage_down(limiter: Limiter):
+    """Redis down: refuse a sign-in from an address whose failed sign-ins of the window,
+    counted in the database (so across every web process), have used up the budget."""
+    if request.method != "POST" or request.endpoint not in LOGIN_ENDPOINTS:
+        return None
+    if not limiter.enabled or not current_app.config.get("RATELIMIT_ENABLED", True) or not _storage_down(limiter):
+        return None
+    retry_after = _db_login_retry_after(get_remote_address())
+    if retry_after is not None:
+        request.environ[_DB_RETRY_AFTER] = retry_after
+        abort(429, description=_login_message())
+    return None
+
+
+def _db_login_retry_after(address: str | None) -> int | None:
+    """Seconds until ``address`` may try again, when its ``login.failed`` events within any
+    window of ``LOGIN_RATE_LIMIT`` have used it up; ``None`` while it may try."""
+    from app.extensions import db
+    from app.models import AuditEvent
+
+    items = parse_many(current_app.config["LOGIN_RATE_LIMIT"])
+    longest = max(item.get_expiry() for item in items)
+    now = dt.datetime.now(dt.UTC)
+    statement = (sa.select(AuditEvent.occurred_at)
+                 .where(AuditEvent.action == "login.failed", AuditEvent.ip == address,
+                        AuditEvent.occurred_at >= now - dt.timedelta(seconds=longest))
+                 .order_by(AuditEvent.occurred_at.desc()).limit(max(item.amount for item in items)))
+    with db.engine.begin() as connection:  # reads as the system: the caller is signed in as nobody yet
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT set_config('atrium.staff', 'on', true)"))
+        recent = [at if at.tzinfo else at.replace(tzinfo=dt.UTC) for (at,) in connection.execute(statement)]
+    waits = []
+    for item in items:
+        window = dt.timedelta(seconds=item.get_expiry())
+        inside = [at for at in recent if at >= now - window]
+        if len(inside) >= item.amount:  # free again once the amount-th newest leaves the window
+            waits.append(math.ceil((inside[item.amount - 1] + window - now).total_seconds()))
+    return max(1, max(waits)) if waits else None
 
 
 def throttle_logins(security_manager) -> None:
