@@ -12,7 +12,8 @@ Answers, always JSON:
   event already applied; it is not applied again. A redelivery of an event stored but
   not yet processed queues its processing again (harmless: processing applies an event
   once, under a row lock), so a delivery that found the queue down is completed by
-  Stripe's own retry;
+  Stripe's own retry; an event answered "queued" whose job was then lost with Redis's
+  data is applied by the ``billing reconcile`` schedule (``workers.billing.reconcile``);
 - 400 ``{"error": ...}``: missing or wrong signature, a timestamp past the tolerance, a
   body that is not a Stripe event; nothing is written;
 - 503 ``{"error": ...}``: no ``STRIPE_WEBHOOK_SECRET`` here (nothing written), or the
