@@ -215,3 +215,38 @@ def test_another_clients_project_cannot_be_named_on_an_upload(app, client, tmp_p
     status, page = _upload_file(client, "brief.txt", b"hello", project_id=str(other))
     assert status == 422 and "Choose one of your projects" in (_refusal(page) or "")
     assert _files() == files
+
+
+def test_the_campaign_csv_import_refuses_every_hostile_payload_and_writes_nothing(app, client):
+    """The third form with a file input: staff's campaign CSV import. It keeps no file (the
+    figures are parsed into metrics), so it is not a storage door, but the same payloads
+    must still come back as a message with nothing written."""
+    from app.views import campaign_import
+
+    if not any(type(v).__name__ == "CampaignImportView" for v in app.appbuilder.baseviews):
+        campaign_import.register(app.appbuilder)
+    campaign = db.session.execute(sa.select(m.Campaign).join(m.Client).where(m.Client.slug == "pro-co")
+                                  .limit(1)).scalar_one()
+    metrics = sa.select(sa.func.count()).select_from(m.CampaignMetric)
+    before = db.session.execute(metrics).scalar_one()
+    login(client, "operator")
+    form = f"/campaigns/import/?campaign_id={campaign.id}"
+    through = []
+    for label, name, data in HOSTILE:
+        response = client.post("/campaigns/import/", data={
+            "csrf_token": csrf_token(client, form), "campaign_id": str(campaign.id),
+            "file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+        if response.status_code != 422 or _refusal(response.get_data(as_text=True)) is None:
+            through.append((label, response.status_code))
+    assert through == []
+    db.session.expire_all()
+    assert db.session.execute(metrics).scalar_one() == before
+
+
+def test_every_form_with_a_file_input_is_one_of_the_doors_tested_here():
+    """A new upload form must join the tests above (and call ``storage.store_upload``)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "templates"
+    forms = sorted(str(p.relative_to(root)) for p in root.rglob("*.html") if 'type="file"' in p.read_text())
+    assert forms == ["campaign_import/form.html", "portal/ticket.html", "portal/upload.html"]
