@@ -68,12 +68,16 @@ CONTENT_KINDS = {
 FULL_SCAN = TEXT_KINDS | {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 
 # Markup a browser would render or run: HTML, SVG and XSLT elements (opening or closing),
-# and any tag carrying an ``on...=`` event handler.
+# and any tag carrying an ``on...=`` event handler. In text anything may stand between
+# the tag's name and the handler; in binary files only printable ASCII (random bytes
+# would otherwise match the loose form about once in a few hundred large images).
 _TAGS = (r"!doctype\s+html|html|head|body|script|iframe|frame|frameset|object|embed|applet|svg|math|meta|"
          r"link|base|form|img|video|audio|style|\?xml-stylesheet|xsl:[a-z]+|x:script")
-_MARKUP = re.compile(rb"</?(?:" + _TAGS.encode() + rb")(?=[\s/>]|$)"
-                     rb"|<[a-z][a-z0-9:-]*\s[^<>]{0,1000}?\bon[a-z]+\s*=", re.IGNORECASE)
-_OVERLAP = 256  # bytes carried between chunks so a tag split by a chunk boundary is still seen
+_MARKUP_TAG = re.compile(rb"</?(?:" + _TAGS.encode() + rb")(?=[\s/>]|$)", re.IGNORECASE)
+_HANDLER_IN_TEXT = re.compile(rb"<[a-z][a-z0-9:-]*\s[^<>]{0,1000}?\bon[a-z]+\s*=", re.IGNORECASE)
+_HANDLER_IN_BINARY = re.compile(rb"<[a-z][a-z0-9:-]*\s[\x20-\x3b\x3d\x3f-\x7e\t\r\n]{0,300}?\bon[a-z]+\s*=",
+                                re.IGNORECASE)
+_OVERLAP = 1100  # bytes carried between chunks so a tag split by a chunk boundary is still seen
 
 
 def check_name(filename: str) -> tuple[str, str]:
@@ -133,10 +137,11 @@ def check_content(name: str, path: Path) -> None:
         else:
             _check_magic(name, ext, head)
         data.seek(0)
+        text = ext in TEXT_KINDS
         if ext in FULL_SCAN:
-            _scan_markup(data)
+            _scan_markup(data, text)
         else:
-            _scan_markup_bytes(head)
+            _scan_markup_bytes(head, text)
 
 
 def _refuse_markup():
@@ -150,8 +155,7 @@ def _check_text(head: bytes, data) -> None:
     while chunk := data.read(CHUNK):
         if b"\x00" in chunk or bom:
             # UTF-16/32 text or binary content: markup hides there from byte scans.
-            if _MARKUP.search(_squeeze_utf16(chunk)):
-                _refuse_markup()
+            _scan_markup_bytes(_squeeze_utf16(chunk), text=True)
             raise InvalidInput("This is not a plain text file (it is binary or UTF-16 encoded). "
                                "Save text as UTF-8, or upload a document, image or archive.", field="file")
 
@@ -175,16 +179,18 @@ def _check_magic(name: str, ext: str, head: bytes) -> None:
                            "the content must match the name's type.", field="file")
 
 
-def _scan_markup_bytes(data: bytes) -> None:
-    if _MARKUP.search(data) or _MARKUP.search(_squeeze_utf16(data)):
-        _refuse_markup()
+def _scan_markup_bytes(data: bytes, text: bool) -> None:
+    handler = _HANDLER_IN_TEXT if text else _HANDLER_IN_BINARY
+    for form in (data, _squeeze_utf16(data)):  # as stored, and UTF-16 read as bytes
+        if _MARKUP_TAG.search(form) or handler.search(form):
+            _refuse_markup()
 
 
-def _scan_markup(data) -> None:
+def _scan_markup(data, text: bool) -> None:
     carry = b""
     while chunk := data.read(CHUNK):
         window = carry + chunk
-        _scan_markup_bytes(window)
+        _scan_markup_bytes(window, text)
         carry = window[-_OVERLAP:]
 
 
