@@ -1,8 +1,8 @@
 """Billing jobs (queue ``default``): ``billing.process_event`` applies one stored Stripe
 event (``BillingEvent``) to its client; ``billing.reconcile`` (every 10 minutes, the
 ``billing reconcile`` schedule) applies every stored event still unapplied after
-``JOB_REQUEUE_GRACE_SECONDS``, whose job was lost with Redis's data. The rules are ``app.services.billing``; this
-module only runs them.
+``JOB_REQUEUE_GRACE_SECONDS`` (its job was lost with Redis's data). The rules are
+``app.services.billing``; this module only runs them.
 
 The webhook stores the event and enqueues this job, so Stripe gets its answer without
 waiting for the processing (inline, in the webhook's request, when there is no Redis).

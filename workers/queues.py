@@ -22,8 +22,8 @@
 - The database, not Redis, is the record of queued work: ``requeue_lost_runs`` (the
   ``lost jobs`` schedule) hands every ``JobRun`` still ``queued`` whose RQ job is gone
   (Redis restarted empty, flushed, or the process died between commit and enqueue) to
-  RQ again, once it is older than ``JOB_REQUEUE_GRACE_SECONDS``; ``reap_lost_runs`` does
-  the same for runs whose worker died.
+  RQ again, once it is older than ``JOB_REQUEUE_GRACE_SECONDS``; ``reap_lost_runs``
+  (the same schedule) keeps runs whose worker died in step with RQ.
 
 What does not live here: the schedule (``workers.cron``), job bodies (``workers.<area>``),
 business rules (``app.services``).

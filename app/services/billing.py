@@ -180,7 +180,6 @@ def unapplied(session, received_before: dt.datetime) -> list[int]:
         .order_by(BillingEvent.id)).scalars())
 
 
-
 def process(session, billing_event_id: int, price_tiers: dict[str, Tier]) -> str:
     """Apply stored event ``billing_event_id`` and record its outcome (not committed).
     An event already processed is left as it is; its outcome is returned again."""
