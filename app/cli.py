@@ -136,7 +136,7 @@ def _as_owner(work):
 def audit_rekey(yes):
     """Rotate AUDIT_HMAC_KEY: verify with AUDIT_HMAC_OLD_KEY, re-hash every event with
     AUDIT_HMAC_KEY (as the owner role), then write a signed checkpoint."""
-    from .services import audit
+    from .services import audit, audit_checkpoints
     from .services.errors import AtriumError
 
     old = current_app.config.get("AUDIT_HMAC_OLD_KEY")
@@ -148,13 +148,16 @@ def audit_rekey(yes):
         click.confirm("Re-hash the whole audit chain with the new key?", abort=True)
 
     def work():
-        count = audit.rehash(db.session, old, current_app.config["AUDIT_HMAC_KEY"])
+        count = audit.rehash(db.session, old, current_app.config["AUDIT_HMAC_KEY"], checkpoint=checkpoint)
         db.session.commit()
         return count
 
     try:
+        checkpoint = audit_checkpoints.latest(current_app.config)
         count = _as_owner(work)
-        path, seq = write_checkpoint()
+        path, seq = audit_checkpoints.sign_head(db.session, current_app.config, against_latest=False)
+    except audit_checkpoints.CheckpointProblem as exc:
+        raise click.ClickException(str(exc)) from None
     except AtriumError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"Re-hashed {count} events with the new key; checkpoint of seq {seq} written to {path}.")

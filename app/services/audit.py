@@ -494,6 +494,9 @@ def verify(session: Session, batch: int = 5000, checkpoint: dict | None = None,
             checked += 1
     if first_bad is not None:
         where, seq = first_bad["where"], first_bad["seq"]
+        if after_bad is None and bad_count == checked and checked > 1 and broken is None:
+            return False, (f"no event is keyed with this AUDIT_HMAC_KEY (from {where} on): the wrong key, or "
+                           "the whole chain was re-hashed without it"), checked
         if first_bad["action"] == ERASE_ACTION:
             return False, (f"forged erasure at {where}: its hash is not keyed with AUDIT_HMAC_KEY, so the "
                            "redactions it names were not written by Atrium"), checked
@@ -591,14 +594,16 @@ def _unguarded(connection, on: bool) -> None:
         connection.execute(sa.text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
 
 
-def rehash(session: Session, old_key: str | bytes, new_key: str | bytes, batch: int = 5000) -> int:
+def rehash(session: Session, old_key: str | bytes, new_key: str | bytes, batch: int = 5000,
+           checkpoint: dict | None = None) -> int:
     """Rotate the HMAC key: every event, in ``seq`` order, hashed again with ``new_key``
     (and the head row moved), after the whole chain verified with ``old_key``. Needs the
     owner role on PostgreSQL (``flask audit rekey``). Returns the events re-hashed; the
-    caller commits and writes a new signed checkpoint."""
+    caller commits and writes a new signed checkpoint (the chain no longer matches the
+    earlier ones: verify reads only the newest)."""
     from app.services.errors import AtriumError
 
-    ok, message, _ = verify(session, batch=batch, key=old_key)
+    ok, message, _ = verify(session, batch=batch, key=old_key, checkpoint=checkpoint)
     if not ok:
         raise AtriumError(f"The chain does not verify with the old key, nothing was re-hashed: {message}")
     old_key, new_key = hmac_key(old_key), hmac_key(new_key)

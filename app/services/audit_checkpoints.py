@@ -113,16 +113,19 @@ def latest(config) -> dict | None:
     return {"seq": int(document["seq"]), "hash": document["hash"], "time": document["time"], "file": str(path)}
 
 
-def sign_head(session, config) -> tuple[str, int]:
-    """Verify the chain (against the newest checkpoint) and sign its head: ``(file, seq)``.
-    A chain that does not verify is never signed (``AtriumError`` with verify's message)."""
+def sign_head(session, config, against_latest: bool = True) -> tuple[str, int]:
+    """Verify the chain (against the newest checkpoint, unless ``against_latest`` is false:
+    right after a re-key, which checked it) and sign its head: ``(file, seq)``. A chain
+    that does not verify is never signed (``AtriumError`` with verify's message)."""
     from app.services import audit
     from app.services.errors import AtriumError
 
-    try:
-        previous = latest(config)
-    except CheckpointProblem as exc:
-        raise AtriumError(f"Not signing: {exc}") from None
+    previous = None
+    if against_latest:
+        try:
+            previous = latest(config)
+        except CheckpointProblem as exc:
+            raise AtriumError(f"Not signing: {exc}") from None
     ok, message, _ = audit.verify(session, checkpoint=previous)
     head = audit._head(session)
     if not ok:
