@@ -15,18 +15,22 @@ Capture
 
 Chain
 - Every event stores ``seq`` (1, 2, 3 ...), the previous event's hash and its own:
-  ``hash = SHA-256("<seq>|<prev_hash>|<content digest>")``. The content digest is the
-  SHA-256 of the canonical JSON of the event's public fields (time, action, resource,
-  client, actor, true user, session, channel, request id, staff-only) plus the
+  ``hash = HMAC-SHA256(AUDIT_HMAC_KEY, "<seq>|<prev_hash>|<content digest>")``. The key
+  is a setting, never stored in the database: whoever has the database but not the key
+  (its owner, a superuser) cannot write an event that verifies. The content digest is
+  the SHA-256 of the canonical JSON of the event's public fields (time, action,
+  resource, client, actor, true user, session, channel, request id, staff-only) plus the
   *personal digest*, the SHA-256 of its personal fields (``changes``, ``details``,
   ``ip``, ``user_agent``): those are what a GDPR erasure may have to rewrite.
   Appenders are serialised on the one row of ``audit_chain_head``, which holds the last
   ``seq`` and hash; it carries no tenant data, so a client user's transaction chains
-  onto the true head, not onto the last event it may read. On PostgreSQL a flush that
-  writes one event does it in one statement (the head is updated in a CTE and the
-  database finishes the hash, see ``_append_one_statement``); several events, or
-  SQLite, lock the head (``SELECT ... FOR UPDATE``) and hash in Python.
-- ``verify()`` recomputes the chain and names the first broken event.
+  onto the true head, not onto the last event it may read. An append locks the head
+  (on PostgreSQL through ``atrium_audit_lock_head()``: the app role may only read the
+  head), hashes in Python and inserts; on PostgreSQL the insert trigger refuses a row
+  that does not follow the head and moves the head (migration ``3a7f9c2e5b14``).
+- ``verify()`` checks every event's keyed hash and link, the head row against the last
+  event, and a signed checkpoint (``services.audit_checkpoints``), and names the
+  problem: tail truncated, re-hashed, forged append, forged erasure, changed or missing.
 - Redaction (GDPR erasure, ``services.gdpr``): ``redact()`` rewrites the personal fields
   of named events, marks them ``redacted`` and stores their personal digest as it was,
   so the chain still verifies; the public fields of a redacted event are still
@@ -41,7 +45,9 @@ Chain
   event recording the last pruned hash, so the remaining chain still verifies.
 - PostgreSQL refuses UPDATE and DELETE on ``audit_events`` (a trigger, migration
   ``d4a7c9e1f2b3``); ``prune`` alone may delete, by setting ``atrium.audit_prune`` for
-  its own transaction, and it leaves a checkpoint in the chain.
+  its own transaction, and it leaves a checkpoint in the chain. The app role holds no
+  UPDATE, DELETE or TRUNCATE on the table at all (``services.db_roles``): ``prune``,
+  ``redact`` and ``rehash`` run as the owner role (``DATABASE_OWNER_URL``).
 
 What clients see: events of their own client that are not ``staff_only`` (internal
 ticket messages, changes to internal notes only), through the same tenant scoping as
@@ -603,12 +609,14 @@ def rehash(session: Session, old_key: str | bytes, new_key: str | bytes, batch: 
     earlier ones: verify reads only the newest)."""
     from app.services.errors import AtriumError
 
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:  # no append between the check and the re-hash (reads go on)
+        connection.execute(sa.text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE"))
     ok, message, _ = verify(session, batch=batch, key=old_key, checkpoint=checkpoint)
     if not ok:
         raise AtriumError(f"The chain does not verify with the old key, nothing was re-hashed: {message}")
-    old_key, new_key = hmac_key(old_key), hmac_key(new_key)
-    connection = session.connection()
-    postgres = connection.dialect.name == "postgresql"
+    new_key = hmac_key(new_key)
     if postgres:
         _unguarded(connection, on=False)
     table = AuditEvent.__table__
