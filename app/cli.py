@@ -71,10 +71,27 @@ def audit_verify():
     except audit_checkpoints.CheckpointProblem as exc:
         raise click.ClickException(str(exc)) from None
     ok, message, _ = audit.verify(db.session, checkpoint=checkpoint)
+    owner = _audit_table_owner()
     db.session.rollback()
+    if owner:
+        click.echo(f"warning: the app's database role {owner} owns audit_events, so it can turn off the log's "
+                   "triggers and row-level security; give the schema to an owner role (README \"Running in "
+                   "production\").", err=True)
     if not ok:
         raise click.ClickException(message)
     click.echo(message)
+
+
+def _audit_table_owner() -> str | None:
+    """PostgreSQL: the connected role's name when it owns ``audit_events`` (a setup the
+    README warns against), else ``None``."""
+    import sqlalchemy as sa
+
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    return db.session.execute(sa.text(
+        "SELECT current_user FROM pg_tables WHERE schemaname = 'public' AND tablename = 'audit_events' "
+        "AND tableowner = current_user")).scalar()
 
 
 def write_checkpoint() -> tuple[str, int]:

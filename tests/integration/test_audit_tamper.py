@@ -150,6 +150,21 @@ def test_the_app_role_cannot_lift_the_guards_or_rewrite_the_log(app, backend):
             conn.rollback()
     result = _verify(app)
     assert result.exit_code == 0 and "audit chain intact" in result.output, result.output
+    assert "warning" not in result.output
+
+
+@pytest.mark.postgres_only
+def test_verify_warns_when_the_app_runs_as_the_owner(app, backend):
+    """The old setup (the app's role owns the tables) is named, not silently accepted."""
+    _pg_only(backend)
+    from tests.conftest import make_app, pg_owner_url
+
+    as_owner = make_app(pg_owner_url(app.config["SQLALCHEMY_DATABASE_URI"]))
+    with as_owner.app_context():
+        result = run_cli(as_owner, "audit", "verify")
+        db.session.remove()
+        db.engine.dispose()
+    assert result.exit_code == 0 and "warning: the app's database role atrium_owner owns audit_events" in result.output
 
 
 # --------------------------------------------------------------------------- tail truncation
