@@ -395,3 +395,17 @@ def test_production_refuses_to_start_without_the_audit_keys(monkeypatch):
     monkeypatch.setenv("AUDIT_HMAC_KEY", "k" * 32)
     monkeypatch.setenv("AUDIT_SIGNING_KEY", base64.b64encode(b"s" * 32).decode())
     assert load_config("production")["AUDIT_HMAC_KEY"] == "k" * 32
+
+
+def test_erasure_without_the_owner_url_is_refused_by_the_database_and_changes_nothing(app, backend):
+    """As the app role alone, ``flask gdpr erase`` cannot redact the log: it exits 1 naming
+    the setting, and the whole erasure is rolled back."""
+    _pg_only(backend)
+    app.config["DATABASE_OWNER_URL"] = None
+    result = run_cli(app, "gdpr", "erase", "--user", "viewer@pro-co.example", "--yes")
+    assert result.exit_code == 1, result.output
+    assert "permission denied for table audit_events" in result.output and "Set DATABASE_OWNER_URL" in result.output
+    db.session.remove()
+    assert db.session.execute(sa.select(m.User.username).where(m.User.email == "viewer@pro-co.example")
+                              ).scalar_one() == "pro-co-viewer"
+    assert _verify(app).exit_code == 0
