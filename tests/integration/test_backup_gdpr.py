@@ -501,8 +501,8 @@ def test_upgrade_rehashes_an_existing_chain_and_never_blesses_a_broken_one(empty
                 if tampered and seq == 2:
                     row["changes"] = {"name": ["a", "changed afterwards"]}
                 db.session.execute(sa.text(
-                    "INSERT INTO audit_events (seq, occurred_at, action, resource_type, resource_id, client_id, actor_id,"
-                    " true_user_id, channel, ip, user_agent, request_id, changes, staff_only, prev_hash, hash,"
+                    "INSERT INTO audit_events (seq, occurred_at, action, resource_type, resource_id, client_id,"
+                    " actor_id, true_user_id, channel, ip, user_agent, request_id, changes, staff_only, prev_hash, hash,"
                     " created_at, updated_at) VALUES (:seq, :occurred_at, :action, :resource_type, :resource_id,"
                     " :client_id, :actor_id, :true_user_id, :channel, :ip, :user_agent, :request_id, "
                     + ("CAST(:changes AS JSONB)" if postgres else ":changes")
