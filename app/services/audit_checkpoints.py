@@ -9,7 +9,7 @@ database's; the public key is derived from it.
 
 Written by ``flask audit checkpoint`` and by the hourly ``maintenance.audit_checkpoint``
 job, each only after the whole chain verified (a broken chain is never signed).
-``flask audit verify`` compares the chain with the newest file: an owner or superuser
+``flask audit verify`` compares the chain with the newest (by signed time): an owner or superuser
 who deletes the tail and rewinds the head row, or rewrites events and hashes them
 again, no longer matches what was signed. Signatures are checked against the current
 key's public key and the earlier ones listed in ``AUDIT_TRUSTED_KEYS`` (a rotated key).
@@ -87,30 +87,46 @@ def write(config, seq: int, hash_: str | None, now: dt.datetime | None = None) -
     return path
 
 
-def latest(config) -> dict | None:
-    """The newest checkpoint (``seq``, ``hash``, ``time``, ``file``), its signature checked;
-    ``None`` when there is none. Raises ``CheckpointProblem`` naming the file otherwise."""
-    directory = Path(config.get("AUDIT_CHECKPOINT_DIR") or "")
-    files = sorted(directory.glob("checkpoint-*.json")) if directory.is_dir() else []
-    if not files:
-        return None
-    path = files[-1]
+def _read(path: Path, trusted: set[str]) -> dict:
+    """One checkpoint file, its signature checked; ``CheckpointProblem`` naming it otherwise."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         signature = base64.b64decode(document["signature"], validate=True)
         public = document["public_key"]
-        int(document["seq"])
-        _payload(document)
+        seq = int(document["seq"])
+        payload = _payload(document)
     except (OSError, ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise CheckpointProblem(f"checkpoint {path} cannot be read ({exc.__class__.__name__})") from None
-    if public not in trusted_keys(config):
+    if public not in trusted:
         raise CheckpointProblem(f"checkpoint {path} is signed by a key that is neither AUDIT_SIGNING_KEY's nor "
                                 "listed in AUDIT_TRUSTED_KEYS (forged checkpoint?)")
     try:
-        Ed25519PublicKey.from_public_bytes(base64.b64decode(public)).verify(signature, _payload(document))
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(public)).verify(signature, payload)
     except (InvalidSignature, ValueError, binascii.Error):
         raise CheckpointProblem(f"checkpoint {path}: its signature does not verify (forged or changed)") from None
-    return {"seq": int(document["seq"]), "hash": document["hash"], "time": document["time"], "file": str(path)}
+    return {"seq": seq, "hash": document["hash"], "time": str(document["time"]), "file": str(path)}
+
+
+def latest(config) -> dict | None:
+    """The newest checkpoint by its signed time (``seq``, ``hash``, ``time``, ``file``);
+    ``None`` when there is none. The newest file by name must verify (else
+    ``CheckpointProblem`` naming it); older files that do not (signed with a key no longer
+    trusted) are passed over, and a validly signed old checkpoint copied under a newer
+    name does not hide a newer one."""
+    directory = Path(config.get("AUDIT_CHECKPOINT_DIR") or "")
+    files = sorted(directory.glob("checkpoint-*.json")) if directory.is_dir() else []
+    if not files:
+        return None
+    trusted = trusted_keys(config)
+    newest = _read(files[-1], trusted)
+    for path in files[:-1]:
+        try:
+            found = _read(path, trusted)
+        except CheckpointProblem:
+            continue
+        if (found["time"], found["seq"]) > (newest["time"], newest["seq"]):
+            newest = found
+    return newest
 
 
 def sign_head(session, config, against_latest: bool = True) -> tuple[str, int]:

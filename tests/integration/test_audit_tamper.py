@@ -364,6 +364,24 @@ def test_checkpoints_are_signed_files_and_a_forged_one_is_refused(app, backend, 
     assert result.exit_code == 1 and "signed by a key that is neither" in result.output, result.output
 
 
+def test_an_old_checkpoint_copied_under_a_newer_name_does_not_hide_a_truncation(app, backend):
+    """The newest checkpoint is the newest signed time, not the newest file name."""
+    _touch(1)
+    _checkpoint(app)
+    directory = Path(app.config["AUDIT_CHECKPOINT_DIR"])
+    old_file = sorted(directory.glob("checkpoint-*.json"))[-1]
+    _touch(2)
+    signed_seq = _checkpoint(app)
+    old = json.loads(old_file.read_text())
+    (directory / f"checkpoint-29990101T000000000000Z-seq{old['seq']}.json").write_text(old_file.read_text())
+    with _superuser(backend) as conn:  # the last two events deleted, the head rewound onto the old checkpoint
+        conn.execute(sa.delete(EVENTS).where(EVENTS.c.seq > old["seq"]))
+        conn.execute(sa.update(HEAD).values(seq=old["seq"], hash=old["hash"]))
+    result = _verify(app)
+    assert result.exit_code == 1
+    assert "tail truncated" in result.output and f"recorded seq {signed_seq}" in result.output, result.output
+
+
 def test_rotating_the_hmac_key_rehashes_and_the_old_key_no_longer_verifies(app, backend):
     _checkpoint(app)
     old = app.config["AUDIT_HMAC_KEY"]
