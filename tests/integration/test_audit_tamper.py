@@ -427,3 +427,16 @@ def test_erasure_without_the_owner_url_is_refused_by_the_database_and_changes_no
     assert db.session.execute(sa.select(m.User.username).where(m.User.email == "viewer@pro-co.example")
                               ).scalar_one() == "pro-co-viewer"
     assert _verify(app).exit_code == 0
+
+
+def test_pruning_as_the_owner_after_a_checkpoint_still_verifies(app, backend):
+    """Retention deletes the signed event too; the prune's own event carries the chain on."""
+    from app.services import db_roles
+
+    signed_seq = _checkpoint(app)
+    with db_roles.as_owner(db):
+        assert audit.prune(db.session, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == signed_seq
+        db.session.commit()
+    result = _verify(app)
+    assert result.exit_code == 0 and f"head seq {signed_seq + 1}" in result.output, result.output
+    assert run_cli(app, "audit", "checkpoint").exit_code == 0
