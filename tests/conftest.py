@@ -86,12 +86,20 @@ def pg_available() -> bool:
     return _pg_problem == ""
 
 
+CHECKPOINT_ROOT = Path(tempfile.gettempdir()) / f"atrium-test-checkpoints-{RUN_ID}"
+
+
+def _checkpoint_dir() -> str:
+    """A directory of its own for one app's audit checkpoints (removed after the run)."""
+    CHECKPOINT_ROOT.mkdir(exist_ok=True)
+    return tempfile.mkdtemp(dir=CHECKPOINT_ROOT)
+
+
 def make_app(database_url: str, **overrides):
     config = {"SQLALCHEMY_DATABASE_URI": database_url, "WTF_CSRF_ENABLED": True,
               "SERVER_NAME": None, "UPLOAD_DIR": overrides.pop("UPLOAD_DIR", "/tmp/atrium-test-uploads"),
               # Each app its own checkpoint directory: checkpoints are of one database's chain.
-              "AUDIT_CHECKPOINT_DIR": overrides.pop("AUDIT_CHECKPOINT_DIR", None)
-              or tempfile.mkdtemp(prefix="atrium-test-checkpoints-")}
+              "AUDIT_CHECKPOINT_DIR": overrides.pop("AUDIT_CHECKPOINT_DIR", None) or _checkpoint_dir()}
     if database_url.startswith("postgresql"):
         config["DATABASE_OWNER_URL"] = pg_owner_url(database_url)
     config.update(overrides)
@@ -208,6 +216,7 @@ def backends(tmp_path_factory):
     for backend in made.values():
         if backend.kind == "postgresql":
             backend.drop_all()
+    shutil.rmtree(CHECKPOINT_ROOT, ignore_errors=True)
 
 
 def backend_or_skip(kind: str, backends) -> Backend:
