@@ -16,6 +16,10 @@ from flask_appbuilder.const import AUTH_DB
 BASE_DIR = Path(__file__).resolve().parent
 DEFAULT_SECRET_KEY = "atrium-development-secret-key-change-me"
 DEV_DEMO_PASSWORD = "atrium-demo"
+# The audit trail's keys in development and tests (``services.audit``); production refuses them.
+DEFAULT_AUDIT_HMAC_KEY = "atrium-development-audit-hmac-key-change-me"
+# base64 of a 32-byte Ed25519 private key (the seed): the checkpoints' signing key in development.
+DEFAULT_AUDIT_SIGNING_KEY = "YXRyaXVtLWRldmVsb3BtZW50LXNpZ25pbmcta2V5ISE="
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -147,6 +151,22 @@ class BaseConfig:
         values.update(
             SECRET_KEY=_env("SECRET_KEY", DEFAULT_SECRET_KEY),
             SQLALCHEMY_DATABASE_URI=cls.database_url(),
+            # PostgreSQL: the role that owns the schema (runs ``flask db upgrade``, ``flask audit
+            # prune``/``rekey``, ``flask gdpr erase``); DATABASE_URL's role owns nothing and gets
+            # its grants from ``flask db upgrade`` (DATABASE_APP_ROLE names it when it is not
+            # DATABASE_URL's user). Empty: one role does everything (development, SQLite).
+            DATABASE_OWNER_URL=_normalise_url(_env("DATABASE_OWNER_URL")) if _env("DATABASE_OWNER_URL") else None,
+            DATABASE_APP_ROLE=_env("DATABASE_APP_ROLE"),
+            # The audit trail (``services.audit``): events are HMAC-SHA256 chained with
+            # AUDIT_HMAC_KEY (never stored in the database); AUDIT_HMAC_OLD_KEY is read only by
+            # ``flask audit rekey``. Checkpoints of the chain head are signed with
+            # AUDIT_SIGNING_KEY (Ed25519, base64 of the 32-byte private key) into
+            # AUDIT_CHECKPOINT_DIR; AUDIT_TRUSTED_KEYS lists earlier public keys verify accepts.
+            AUDIT_HMAC_KEY=_env("AUDIT_HMAC_KEY", DEFAULT_AUDIT_HMAC_KEY),
+            AUDIT_HMAC_OLD_KEY=_env("AUDIT_HMAC_OLD_KEY"),
+            AUDIT_SIGNING_KEY=_env("AUDIT_SIGNING_KEY", DEFAULT_AUDIT_SIGNING_KEY),
+            AUDIT_TRUSTED_KEYS=_env("AUDIT_TRUSTED_KEYS", ""),
+            AUDIT_CHECKPOINT_DIR=_env("AUDIT_CHECKPOINT_DIR", str(BASE_DIR / "instance" / "audit-checkpoints")),
             REDIS_URL=redis_url,
             # Queue names are prefixed (``<prefix>high``...) only where several installs
             # share one Redis (the test suite); production leaves it empty.
@@ -266,6 +286,13 @@ class ProductionConfig(BaseConfig):
             problems.append("SECRET_KEY must be at least 32 characters in production")
         if not _env("DATABASE_URL"):
             problems.append("DATABASE_URL is not set (production needs PostgreSQL)")
+        if config["AUDIT_HMAC_KEY"] == DEFAULT_AUDIT_HMAC_KEY:
+            problems.append("AUDIT_HMAC_KEY is not set (the development default is refused in production)")
+        elif len(config["AUDIT_HMAC_KEY"]) < 32:
+            problems.append("AUDIT_HMAC_KEY must be at least 32 characters in production")
+        if config["AUDIT_SIGNING_KEY"] == DEFAULT_AUDIT_SIGNING_KEY:
+            problems.append("AUDIT_SIGNING_KEY is not set (the development default is refused in production; "
+                            "`flask audit keygen` makes one)")
         if problems:
             raise RuntimeError("Atrium refuses to start: " + "; ".join(problems))
 

@@ -63,13 +63,121 @@ def seed_demo(password, scale):
 
 @audit_cli.command("verify")
 def audit_verify():
-    """Recompute the hash chain; exit 1 naming the first broken event."""
-    from .services import audit
+    """Check the chain, its head row and the newest signed checkpoint; exit 1 naming the problem."""
+    from .services import audit, audit_checkpoints
 
-    ok, message, _ = audit.verify(db.session)
+    try:
+        checkpoint = audit_checkpoints.latest(current_app.config)
+    except audit_checkpoints.CheckpointProblem as exc:
+        raise click.ClickException(str(exc)) from None
+    ok, message, _ = audit.verify(db.session, checkpoint=checkpoint)
+    owner = _audit_table_owner()
+    db.session.rollback()
+    if owner:
+        click.echo(f"warning: the app's database role {owner} owns audit_events, so it can turn off the log's "
+                   "triggers and row-level security; give the schema to an owner role (README \"Running in "
+                   "production\").", err=True)
     if not ok:
         raise click.ClickException(message)
     click.echo(message)
+
+
+def _audit_table_owner() -> str | None:
+    """PostgreSQL: the connected role's name when it owns ``audit_events`` (a setup the
+    README warns against), else ``None``."""
+    import sqlalchemy as sa
+
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    return db.session.execute(sa.text(
+        "SELECT current_user FROM pg_tables WHERE schemaname = 'public' AND tablename = 'audit_events' "
+        "AND tableowner = current_user")).scalar()
+
+
+def write_checkpoint() -> tuple[str, int]:
+    """Verify the chain and sign its head (``services.audit_checkpoints.sign_head``)."""
+    from .services import audit_checkpoints
+
+    return audit_checkpoints.sign_head(db.session, current_app.config)
+
+
+@audit_cli.command("checkpoint")
+def audit_checkpoint():
+    """Verify the chain and write a signed checkpoint of its head to AUDIT_CHECKPOINT_DIR."""
+    from .services.errors import AtriumError
+
+    try:
+        path, seq = write_checkpoint()
+    except AtriumError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Checkpoint of event seq {seq} signed and written to {path}.")
+
+
+@audit_cli.command("keygen")
+def audit_keygen():
+    """Print a new Ed25519 signing key for AUDIT_SIGNING_KEY and its public key."""
+    from .services import audit_checkpoints
+
+    private = audit_checkpoints.new_private_text()
+    click.echo(f"AUDIT_SIGNING_KEY={private}")
+    click.echo(f"public key: {audit_checkpoints.public_text(audit_checkpoints.private_key(private))}")
+
+
+@audit_cli.command("public-key")
+def audit_public_key():
+    """Print the public key of AUDIT_SIGNING_KEY (for AUDIT_TRUSTED_KEYS after a rotation)."""
+    from .services import audit_checkpoints
+
+    click.echo(audit_checkpoints.public_text(audit_checkpoints.private_key(current_app.config["AUDIT_SIGNING_KEY"])))
+
+
+def _as_owner(work):
+    """``work()`` as the owner role (DATABASE_OWNER_URL); a refusal of the database names the setting."""
+    import sqlalchemy as sa
+
+    from .services import db_roles
+
+    with db_roles.as_owner(db) as owner:
+        try:
+            return work()
+        except sa.exc.ProgrammingError as exc:
+            db.session.rollback()
+            if "permission denied" in str(exc.orig) or "must be owner" in str(exc.orig):
+                hint = "" if owner else " Set DATABASE_OWNER_URL to the owner role's URL."
+                raise click.ClickException(f"The database refused: {str(exc.orig).splitlines()[0]}.{hint}") from None
+            raise
+
+
+@audit_cli.command("rekey")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def audit_rekey(yes):
+    """Rotate AUDIT_HMAC_KEY: verify with AUDIT_HMAC_OLD_KEY, re-hash every event with
+    AUDIT_HMAC_KEY (as the owner role), then write a signed checkpoint."""
+    from .services import audit, audit_checkpoints
+    from .services.errors import AtriumError
+
+    old = current_app.config.get("AUDIT_HMAC_OLD_KEY")
+    if not old:
+        raise click.ClickException("Set AUDIT_HMAC_OLD_KEY to the key the chain is hashed with now.")
+    if old == current_app.config["AUDIT_HMAC_KEY"]:
+        raise click.ClickException("AUDIT_HMAC_OLD_KEY is AUDIT_HMAC_KEY: nothing to rotate.")
+    if not yes:
+        click.confirm("Re-hash the whole audit chain with the new key?", abort=True)
+
+    def work():
+        count = audit.rehash(db.session, old, current_app.config["AUDIT_HMAC_KEY"], checkpoint=checkpoint)
+        db.session.commit()
+        return count
+
+    try:
+        checkpoint = audit_checkpoints.latest(current_app.config)
+        count = _as_owner(work)
+        path, seq = audit_checkpoints.sign_head(db.session, current_app.config, against_latest=False)
+    except audit_checkpoints.CheckpointProblem as exc:
+        raise click.ClickException(str(exc)) from None
+    except AtriumError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Re-hashed {count} events with the new key; checkpoint of seq {seq} written to {path}.")
 
 
 @audit_cli.command("prune")
@@ -77,7 +185,7 @@ def audit_verify():
               help="Delete events that occurred before this date (UTC), YYYY-MM-DD.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def audit_prune(before, yes):
-    """Retention: delete old events, leaving a checkpoint so the chain still verifies."""
+    """Retention: delete old events (as the owner role), leaving a checkpoint so the chain still verifies."""
     import datetime as dt
 
     from .services import audit
@@ -87,8 +195,13 @@ def audit_prune(before, yes):
         raise click.ClickException("--before must be at least 30 days ago: recent events are never pruned.")
     if not yes:
         click.confirm(f"Delete every audit event before {cutoff:%Y-%m-%d}?", abort=True)
-    deleted = audit.prune(db.session, cutoff)
-    db.session.commit()
+
+    def work():
+        deleted = audit.prune(db.session, cutoff)
+        db.session.commit()
+        return deleted
+
+    deleted = _as_owner(work)
     click.echo(f"Pruned {deleted} events before {cutoff:%Y-%m-%d}; checkpoint recorded.")
 
 
@@ -347,8 +460,14 @@ def gdpr_erase(email, yes):
         gdpr.check_erasable(db.session, user)
         if not yes:
             click.confirm(f"Erase {user.username} <{user.email}> for good? This cannot be undone.", abort=True)
-        result = gdpr.erase_user(db.session, email)
-        db.session.commit()
+        db.session.rollback()
+
+        def work():  # as the owner role: the one that may redact audit events
+            erased = gdpr.erase_user(db.session, email)
+            db.session.commit()
+            return erased
+
+        result = _as_owner(work)
     except AtriumError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from None

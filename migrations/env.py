@@ -2,6 +2,7 @@ import logging
 from logging.config import fileConfig
 
 from flask import current_app
+import sqlalchemy as sa
 
 from alembic import context
 
@@ -27,6 +28,9 @@ def get_engine():
 
 
 def get_engine_url():
+    owner_url = current_app.config.get('DATABASE_OWNER_URL')
+    if owner_url:
+        return sa.engine.make_url(owner_url).render_as_string(hide_password=False).replace('%', '%%')
     try:
         return get_engine().url.render_as_string(hide_password=False).replace(
             '%', '%%')
@@ -96,17 +100,28 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
-    connectable = get_engine()
+    # PostgreSQL with two roles (README "Running in production"): migrations run as the
+    # owner (DATABASE_OWNER_URL), and then give the app role (DATABASE_URL's) exactly its
+    # privileges (app.services.db_roles), in the same transaction.
+    from app.services import db_roles
 
-    with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+    owner_url = current_app.config.get('DATABASE_OWNER_URL')
+    connectable = sa.create_engine(owner_url, poolclass=sa.pool.NullPool) if owner_url else get_engine()
 
-        with context.begin_transaction():
-            context.run_migrations()
+    try:
+        with connectable.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
+
+            with context.begin_transaction():
+                context.run_migrations()
+                db_roles.grant_app_role(connection, db_roles.app_role(current_app.config))
+    finally:
+        if owner_url:
+            connectable.dispose()
 
 
 if context.is_offline_mode():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,21 +39,36 @@ def _pg_admin():
     return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
 
 
-# The app connects as this role, as in production: not a superuser, so the row-level
-# security policies apply to it (they are FORCEd for the tables' owner).
+# Two roles, as in production (README "Running in production"): the owner role owns each
+# test database and its schema and runs migrations (``DATABASE_OWNER_URL``), the app
+# connects as the app role, which owns nothing and holds only the grants ``flask db
+# upgrade`` gives it. Neither is a superuser, so the row-level security policies apply
+# (they are FORCEd for the tables' owner too).
 PG_APP_ROLE = "atrium_app"
+PG_OWNER_ROLE = "atrium_owner"
 
 
-def _pg_url(dbname: str) -> str:
+def _pg_url(dbname: str, role: str = PG_APP_ROLE) -> str:
     from sqlalchemy.engine import make_url
 
-    return make_url(PG_ADMIN_URL).set(database=dbname, username=PG_APP_ROLE).render_as_string(hide_password=False)
+    return make_url(PG_ADMIN_URL).set(database=dbname, username=role).render_as_string(hide_password=False)
+
+
+def pg_owner_url(url: str) -> str:
+    """The owner role's URL of the database of the app role's ``url``."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(username=PG_OWNER_ROLE).render_as_string(hide_password=False)
 
 
 def _ensure_app_role(conn) -> None:
-    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PG_APP_ROLE,)).fetchone()
-    if not exists:
-        conn.execute(f"CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+    for role in (PG_APP_ROLE, PG_OWNER_ROLE):
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS")
+            except Exception:  # noqa: BLE001 - another test run created it at the same moment
+                pass
 
 
 _pg_problem: str | None = None
@@ -70,9 +86,22 @@ def pg_available() -> bool:
     return _pg_problem == ""
 
 
+CHECKPOINT_ROOT = Path(tempfile.gettempdir()) / f"atrium-test-checkpoints-{RUN_ID}"
+
+
+def _checkpoint_dir() -> str:
+    """A directory of its own for one app's audit checkpoints (removed after the run)."""
+    CHECKPOINT_ROOT.mkdir(exist_ok=True)
+    return tempfile.mkdtemp(dir=CHECKPOINT_ROOT)
+
+
 def make_app(database_url: str, **overrides):
     config = {"SQLALCHEMY_DATABASE_URI": database_url, "WTF_CSRF_ENABLED": True,
-              "SERVER_NAME": None, "UPLOAD_DIR": overrides.pop("UPLOAD_DIR", "/tmp/atrium-test-uploads")}
+              "SERVER_NAME": None, "UPLOAD_DIR": overrides.pop("UPLOAD_DIR", "/tmp/atrium-test-uploads"),
+              # Each app its own checkpoint directory: checkpoints are of one database's chain.
+              "AUDIT_CHECKPOINT_DIR": overrides.pop("AUDIT_CHECKPOINT_DIR", None) or _checkpoint_dir()}
+    if database_url.startswith("postgresql"):
+        config["DATABASE_OWNER_URL"] = pg_owner_url(database_url)
     config.update(overrides)
     application = create_app("test", config)
     # Tests keep an app context open around requests, so Flask reuses it and its ``g``
@@ -136,7 +165,7 @@ class Backend:
             with _pg_admin() as conn:
                 _ensure_app_role(conn)
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                conn.execute(f'CREATE DATABASE "{name}" OWNER {PG_APP_ROLE}')
+                conn.execute(f'CREATE DATABASE "{name}" OWNER {PG_OWNER_ROLE}')
             if name not in self._made:
                 self._made.append(name)
             url = _pg_url(name)
@@ -156,9 +185,9 @@ class Backend:
         with _pg_admin() as conn:
             _ensure_app_role(conn)
             if seeded:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "atrium_tpl_{RUN_ID}" OWNER {PG_APP_ROLE}')
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "atrium_tpl_{RUN_ID}" OWNER {PG_OWNER_ROLE}')
             else:
-                conn.execute(f'CREATE DATABASE "{name}" OWNER {PG_APP_ROLE}')
+                conn.execute(f'CREATE DATABASE "{name}" OWNER {PG_OWNER_ROLE}')
         self._made.append(name)
         return _pg_url(name)
 
@@ -188,6 +217,7 @@ def backends(tmp_path_factory):
     for backend in made.values():
         if backend.kind == "postgresql":
             backend.drop_all()
+    shutil.rmtree(CHECKPOINT_ROOT, ignore_errors=True)
 
 
 def backend_or_skip(kind: str, backends) -> Backend:

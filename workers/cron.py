@@ -71,6 +71,7 @@ SCHEDULES = (
     Schedule("domain expiry", "monitoring.domain_expiry", cron="45 4 * * *"),
     Schedule("monthly reports", "reports.monthly", cron="0 6 1 * *"),
     Schedule("backups", "maintenance.backups", cron="0 1 * * 0"),
+    Schedule("audit checkpoint", "maintenance.audit_checkpoint", cron="17 * * * *"),
 )
 
 

@@ -75,3 +75,12 @@ def reap_lost_jobs() -> dict:
     """Lost jobs: a worker died mid-run (retried by RQ or failed), or a queued run's job is
     gone from Redis (queued again); JobRuns in step."""
     return {**queues.reap_lost_runs(), **queues.requeue_lost_runs()}
+
+
+@job("maintenance.audit_checkpoint", queue="maintenance", timeout=1800, retries=(300,))
+def audit_checkpoint() -> dict:
+    """Verify the audit chain and write a signed checkpoint of its head (AUDIT_CHECKPOINT_DIR)."""
+    from app.services import audit_checkpoints
+
+    path, seq = audit_checkpoints.sign_head(db.session, current_app.config)
+    return {"seq": seq, "file": path}

@@ -15,18 +15,22 @@ Capture
 
 Chain
 - Every event stores ``seq`` (1, 2, 3 ...), the previous event's hash and its own:
-  ``hash = SHA-256("<seq>|<prev_hash>|<content digest>")``. The content digest is the
-  SHA-256 of the canonical JSON of the event's public fields (time, action, resource,
-  client, actor, true user, session, channel, request id, staff-only) plus the
+  ``hash = HMAC-SHA256(AUDIT_HMAC_KEY, "<seq>|<prev_hash>|<content digest>")``. The key
+  is a setting, never stored in the database: whoever has the database but not the key
+  (its owner, a superuser) cannot write an event that verifies. The content digest is
+  the SHA-256 of the canonical JSON of the event's public fields (time, action,
+  resource, client, actor, true user, session, channel, request id, staff-only) plus the
   *personal digest*, the SHA-256 of its personal fields (``changes``, ``details``,
   ``ip``, ``user_agent``): those are what a GDPR erasure may have to rewrite.
   Appenders are serialised on the one row of ``audit_chain_head``, which holds the last
   ``seq`` and hash; it carries no tenant data, so a client user's transaction chains
-  onto the true head, not onto the last event it may read. On PostgreSQL a flush that
-  writes one event does it in one statement (the head is updated in a CTE and the
-  database finishes the hash, see ``_append_one_statement``); several events, or
-  SQLite, lock the head (``SELECT ... FOR UPDATE``) and hash in Python.
-- ``verify()`` recomputes the chain and names the first broken event.
+  onto the true head, not onto the last event it may read. An append locks the head
+  (on PostgreSQL through ``atrium_audit_lock_head()``: the app role may only read the
+  head), hashes in Python and inserts; on PostgreSQL the insert trigger refuses a row
+  that does not follow the head and moves the head (migration ``3a7f9c2e5b14``).
+- ``verify()`` checks every event's keyed hash and link, the head row against the last
+  event, and a signed checkpoint (``services.audit_checkpoints``), and names the
+  problem: tail truncated, re-hashed, forged append, forged erasure, changed or missing.
 - Redaction (GDPR erasure, ``services.gdpr``): ``redact()`` rewrites the personal fields
   of named events, marks them ``redacted`` and stores their personal digest as it was,
   so the chain still verifies; the public fields of a redacted event are still
@@ -41,7 +45,9 @@ Chain
   event recording the last pruned hash, so the remaining chain still verifies.
 - PostgreSQL refuses UPDATE and DELETE on ``audit_events`` (a trigger, migration
   ``d4a7c9e1f2b3``); ``prune`` alone may delete, by setting ``atrium.audit_prune`` for
-  its own transaction, and it leaves a checkpoint in the chain.
+  its own transaction, and it leaves a checkpoint in the chain. The app role holds no
+  UPDATE, DELETE or TRUNCATE on the table at all (``services.db_roles``): ``prune``,
+  ``redact`` and ``rehash`` run as the owner role (``DATABASE_OWNER_URL``).
 
 What clients see: events of their own client that are not ``staff_only`` (internal
 ticket messages, changes to internal notes only), through the same tenant scoping as
@@ -55,6 +61,7 @@ import datetime as dt
 import decimal
 import enum
 import hashlib
+import hmac
 import io
 import json
 
@@ -139,15 +146,28 @@ def content_digest(row: dict, personal: str | None = None) -> str:
     return hashlib.sha256(_encode(values).encode()).hexdigest()
 
 
-def chain_hash(seq: int, prev_hash: str | None, digest: str) -> str:
-    """The event's hash: its position, the previous hash and its content digest."""
-    return hashlib.sha256(f"{seq}|{prev_hash or ''}|{digest}".encode()).hexdigest()
+def hmac_key(key: str | bytes | None = None) -> bytes:
+    """The chain's HMAC key: ``key``, else the ``AUDIT_HMAC_KEY`` setting. Never stored in
+    the database: whoever lacks it cannot write an event that verifies."""
+    if key is None:
+        from flask import current_app
+
+        key = current_app.config.get("AUDIT_HMAC_KEY")
+    if not key:
+        raise RuntimeError("AUDIT_HMAC_KEY is not set: the audit chain cannot be written or verified")
+    return key.encode() if isinstance(key, str) else key
 
 
-def compute_hash(row: dict) -> str:
+def chain_hash(seq: int, prev_hash: str | None, digest: str, key: str | bytes | None = None) -> str:
+    """The event's hash: HMAC-SHA256, keyed with ``AUDIT_HMAC_KEY``, of its position, the
+    previous hash and its content digest."""
+    return hmac.new(hmac_key(key), f"{seq}|{prev_hash or ''}|{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def compute_hash(row: dict, key: str | bytes | None = None) -> str:
     """The hash ``row`` should carry (a redacted row: over its stored personal digest)."""
     stored = row.get("personal_digest") if row.get("redacted") else None
-    return chain_hash(row["seq"], row.get("prev_hash"), content_digest(row, stored))
+    return chain_hash(row["seq"], row.get("prev_hash"), content_digest(row, stored), key)
 
 
 # --------------------------------------------------------------------------- writing
@@ -167,34 +187,15 @@ def _event(session, action: str, *, resource_type=None, resource_id=None, client
     }
 
 
-def _append_one_statement():
-    """PostgreSQL, one event, one statement: the head moves in a CTE (``SET prev_hash =
-    hash, seq = seq + 1, hash = sha256(seq || '|' || hash || '|' || digest)``: every SET
-    reads the row's old values under its row lock) and the event is inserted with what
-    it returns; Python computed the content digest. No head row (an empty log) inserts
-    nothing, and ``_append`` takes the general path."""
-    events, head = AuditEvent.__table__, AuditChainHead.__table__
-    text = sa.Text()
-    content = (sa.cast(head.c.seq + 1, sa.Text) + sa.literal("|", text) + head.c.hash + sa.literal("|", text)
-               + sa.bindparam("_digest", type_=text))
-    new_hash = sa.func.encode(sa.func.sha256(sa.func.convert_to(content, "UTF8")), "hex")
-    moved = (sa.update(head).where(head.c.id == 1)
-             .values(prev_hash=head.c.hash, seq=head.c.seq + 1, hash=new_hash)
-             .returning(head.c.seq, head.c.prev_hash, head.c.hash).cte("moved_head"))
-    # ``redacted`` takes its server default (false); ``personal_digest`` stays empty.
-    data = [c for c in events.c if c.key not in ("id", "seq", "prev_hash", "hash", "redacted", "personal_digest")]
-    values = sa.select(*[sa.bindparam(c.key, type_=c.type) for c in data], moved.c.seq, moved.c.prev_hash,
-                       moved.c.hash)
-    return sa.insert(events).from_select([*[c.key for c in data], "seq", "prev_hash", "hash"], values,
-                                         include_defaults=False), data
-
-
-_APPEND_ONE = None
-
-
 def _append(session: Session, rows: list[dict]) -> None:
-    """Chain ``rows`` onto the head and insert them, in the session's transaction."""
-    global _APPEND_ONE
+    """Chain ``rows`` onto the head and insert them, in the session's transaction.
+
+    The head row is locked first (``SELECT ... FOR UPDATE``; on PostgreSQL through
+    ``atrium_audit_lock_head()``, a SECURITY DEFINER function of the owner role, since the
+    app role may only read the head), the keyed hashes are computed here (the key never
+    reaches the database), and the rows are inserted. On PostgreSQL the insert trigger
+    ``atrium_audit_chain_insert`` (migration ``c0d1e2f3a4b5``) refuses a row that does not
+    follow the head and moves the head itself; on SQLite the head is moved here."""
     if not rows:
         return
     for row in rows:
@@ -202,38 +203,31 @@ def _append(session: Session, rows: list[dict]) -> None:
         row.setdefault("updated_at", row["occurred_at"])
         row.setdefault("redacted", False)
     connection = session.connection()
-    if len(rows) == 1 and connection.dialect.name == "postgresql":
-        if _APPEND_ONE is None:
-            _APPEND_ONE = _append_one_statement()
-        statement, data = _APPEND_ONE
-        row = rows[0]
-        params = {c.key: row.get(c.key) for c in data}
-        params["_digest"] = content_digest(row)
-        if connection.execute(statement, params, execution_options={"preserve_rowcount": True}).rowcount == 1:
-            return
-    head = connection.execute(
-        sa.select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.id == 1).with_for_update()
-    ).first()
-    seq, prev = (head.seq, head.hash) if head is not None else (0, None)
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        head = connection.execute(sa.text("SELECT seq, hash FROM atrium_audit_lock_head()")).first()
+    else:
+        head = connection.execute(
+            sa.select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.id == 1).with_for_update()
+        ).first()
+    empty = head is None or head.seq is None
+    seq, prev = (0, None) if empty else (head.seq, head.hash)
+    key = hmac_key()
     for row in rows:
         seq += 1
         row["seq"], row["prev_hash"] = seq, prev
-        row["hash"] = prev = chain_hash(seq, prev, content_digest(row))
+        row["hash"] = prev = chain_hash(seq, prev, content_digest(row), key)
     # ``inline()`` and no RETURNING: the id comes from the sequence inside the INSERT, and a
     # client user's transaction may append (RLS lets every transaction INSERT into the log
     # but read back only its own client's events).
-    insert = sa.insert(AuditEvent.__table__).inline()
+    connection.execute(sa.insert(AuditEvent.__table__).inline(), rows)
+    if postgres:
+        return  # the insert trigger moved the head
     new_head = {"seq": seq, "hash": prev, "prev_hash": rows[-1]["prev_hash"]}
-    if head is None:
-        connection.execute(insert, rows)
+    if empty:
         connection.execute(sa.insert(AuditChainHead.__table__), [{"id": 1, **new_head}])
-        return
-    move_head = sa.update(AuditChainHead.__table__).where(AuditChainHead.id == 1).values(**new_head)
-    if connection.dialect.name == "postgresql":  # one round trip: the head moves in a CTE
-        connection.execute(insert.add_cte(move_head.cte("move_head")), rows)
     else:
-        connection.execute(insert, rows)
-        connection.execute(move_head)
+        connection.execute(sa.update(AuditChainHead.__table__).where(AuditChainHead.id == 1).values(**new_head))
 
 
 def record(session: Session, action: str, *, commit: bool = False, **fields) -> None:
@@ -410,28 +404,61 @@ class disabled:
 # --------------------------------------------------------------------------- reading
 
 
-def _erasures(session: Session) -> dict[int, int]:
-    """Event id -> ``seq`` of the first ``gdpr.erase`` event that names it as redacted."""
-    named: dict[int, int] = {}
-    for seq, details in session.execute(sa.select(AuditEvent.seq, AuditEvent.details)
-                                        .where(AuditEvent.action == ERASE_ACTION).order_by(AuditEvent.seq)):
-        for event_id in (details or {}).get("redacted_events") or ():
-            named.setdefault(event_id, seq)
-    return named
+_COLUMNS = ("id", "hash", "redacted", "personal_digest", *_HASHED)
 
 
-def verify(session: Session, batch: int = 5000) -> tuple[bool, str, int]:
-    """Recompute the chain: ``(ok, message, events checked)``; the message names the
-    first broken event (by ``seq`` and id). A redacted event verifies over its stored
-    personal digest, and only when a later ``gdpr.erase`` event names it."""
-    columns = [AuditEvent.id, AuditEvent.hash, AuditEvent.redacted, AuditEvent.personal_digest,
-               *[getattr(AuditEvent, k) for k in _HASHED]]
-    checkpoints = {
-        (d or {}).get("last_pruned_hash") for d in session.execute(
-            sa.select(AuditEvent.details).where(AuditEvent.action == "audit.checkpoint")).scalars()}
-    erasures = _erasures(session)
+def _erasures(session: Session, key: bytes) -> tuple[dict[int, int], dict[int, int]]:
+    """Two maps, event id -> ``seq`` of the first ``gdpr.erase`` event naming it as
+    redacted: by erase events that verify with the key (written by Atrium), and by those
+    that do not (forged)."""
+    genuine: dict[int, int] = {}
+    forged: dict[int, int] = {}
+    columns = [getattr(AuditEvent, k) for k in _COLUMNS]
+    for row in session.execute(sa.select(*columns).where(AuditEvent.action == ERASE_ACTION)
+                               .order_by(AuditEvent.seq)).mappings():
+        named = genuine if compute_hash(dict(row), key) == row["hash"] else forged
+        for event_id in (row["details"] or {}).get("redacted_events") or ():
+            named.setdefault(event_id, row["seq"])
+    return genuine, forged
+
+
+def _head(session: Session):
+    return session.execute(sa.select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.id == 1)).first()
+
+
+def verify(session: Session, batch: int = 5000, checkpoint: dict | None = None,
+           key: str | bytes | None = None) -> tuple[bool, str, int]:
+    """Check the chain, the head row and a signed checkpoint (``services.audit_checkpoints``:
+    a dict with ``seq``, ``hash``, ``time``, ``file``): ``(ok, message, events checked)``.
+
+    Every event's hash must be the keyed hash (``AUDIT_HMAC_KEY``) of its position, the
+    previous hash and its content, and follow the one before; the last event must be the
+    head row's; the checkpoint's event must still carry the hash it signed. The message
+    names the problem and the event ``seq``:
+
+    - *tail truncated*: the chain ends before the head row's or the checkpoint's ``seq``;
+    - *re-hashed*: events were rewritten and hashed again without the key, so the
+      checkpoint's event no longer has the signed hash;
+    - *forged append*: the last events are not keyed (written without the key after the
+      last checkpoint);
+    - *forged erasure*: an event is redacted by a ``gdpr.erase`` event that is not keyed
+      (or that erase event itself is not keyed);
+    - *content changed*: one event does not match its keyed hash but the next one, which
+      is, chains onto it; and missing, reordered or unlinked events.
+    """
+    key = hmac_key(key)
+    columns = [getattr(AuditEvent, k) for k in _COLUMNS]
+    pruned = {(d or {}).get("last_pruned_hash"): (d or {}).get("pruned_through_seq") for d in session.execute(
+        sa.select(AuditEvent.details).where(AuditEvent.action == "audit.checkpoint")).scalars()}
+    genuine, forged = _erasures(session, key)
+    signed = None if checkpoint is None else (f"the signed checkpoint of {checkpoint['time']} "
+                                              f"(seq {checkpoint['seq']})")
     expected_prev, expected_seq, checked, last_seq = None, None, 0, 0
-    while True:
+    first, last = None, None
+    first_bad = after_bad = None  # the first event that is not keyed right; the first good one after it
+    bad_count, at_checkpoint = 0, None
+    broken = None  # a link problem found after ``first_bad``: reported after it
+    while broken is None:
         rows = session.execute(sa.select(*columns).where(AuditEvent.seq > last_seq)
                                .order_by(AuditEvent.seq).limit(batch)).mappings().all()
         if not rows:
@@ -440,21 +467,84 @@ def verify(session: Session, batch: int = 5000) -> tuple[bool, str, int]:
             row = dict(row)
             where = f"event seq {row['seq']} (id {row['id']}, {row['action']})"
             if expected_seq is None:
-                if row["prev_hash"] is not None and row["prev_hash"] not in checkpoints:
-                    return False, f"chain broken at {where}: it follows an event that is missing", checked
+                if row["prev_hash"] is not None and row["prev_hash"] not in pruned:
+                    broken = f"chain broken at {where}: it follows an event that is missing"
             elif row["seq"] != expected_seq:
-                return False, (f"chain broken at {where}: events {expected_seq}..{row['seq'] - 1} "
-                               "are missing"), checked
+                broken = f"chain broken at {where}: events {expected_seq}..{row['seq'] - 1} are missing"
             elif row["prev_hash"] != expected_prev:
-                return False, f"chain broken at {where}: previous hash does not match", checked
-            if row["redacted"] and (row["personal_digest"] is None or erasures.get(row["id"], 0) <= row["seq"]):
-                return False, (f"chain broken at {where}: it is marked redacted but no later "
-                               f"{ERASE_ACTION} event names it"), checked
-            if compute_hash(row) != row["hash"]:
-                return False, f"chain broken at {where}: its content was changed", checked
+                broken = f"chain broken at {where}: previous hash does not match"
+            if broken is None and row["redacted"] and (row["personal_digest"] is None
+                                                       or genuine.get(row["id"], 0) <= row["seq"]):
+                if forged.get(row["id"], 0) > row["seq"]:
+                    broken = (f"forged erasure at {where}: it is marked redacted by the {ERASE_ACTION} event seq "
+                              f"{forged[row['id']]}, whose hash is not keyed with AUDIT_HMAC_KEY "
+                              "(not written by Atrium)")
+                else:
+                    broken = (f"chain broken at {where}: it is marked redacted but no later "
+                              f"{ERASE_ACTION} event names it")
+            if broken is not None:
+                if first_bad is None:
+                    return False, broken, checked
+                break
+            if compute_hash(row, key) != row["hash"]:
+                if first_bad is None:
+                    first_bad = {"seq": row["seq"], "action": row["action"], "where": where}
+                if after_bad is None:
+                    bad_count += 1
+            elif first_bad is not None and after_bad is None:
+                after_bad = row["seq"]
+            if checkpoint is not None and row["seq"] == checkpoint["seq"]:
+                at_checkpoint = row["hash"]
+            first = first or row
+            last = row
             expected_prev, expected_seq, last_seq = row["hash"], row["seq"] + 1, row["seq"]
             checked += 1
-    return True, f"audit chain intact: {checked} events", checked
+    if first_bad is not None:
+        where, seq = first_bad["where"], first_bad["seq"]
+        if after_bad is None and bad_count == checked and checked > 1 and broken is None:
+            return False, (f"no event is keyed with this AUDIT_HMAC_KEY (from {where} on): the wrong key, or "
+                           "the whole chain was re-hashed without it"), checked
+        if first_bad["action"] == ERASE_ACTION:
+            return False, (f"forged erasure at {where}: its hash is not keyed with AUDIT_HMAC_KEY, so the "
+                           "redactions it names were not written by Atrium"), checked
+        if checkpoint is not None and seq <= checkpoint["seq"] and at_checkpoint not in (None, checkpoint["hash"]):
+            return False, (f"re-hashed from {where}: events were rewritten and hashed again without "
+                           f"AUDIT_HMAC_KEY; event seq {checkpoint['seq']} no longer has the hash {signed} "
+                           "recorded"), checked
+        if after_bad is not None or (checkpoint is not None and seq <= checkpoint["seq"]):
+            return False, f"chain broken at {where}: its content was changed", checked
+        after = f" and the {bad_count - 1} after it are" if bad_count > 1 else " is"
+        since = f" after {signed}" if checkpoint is not None else ""
+        return False, (f"forged append at {where}: it{after} not keyed with AUDIT_HMAC_KEY (written or "
+                       f"rewritten without the key{since})"), checked
+    if broken is not None:
+        return False, broken, checked
+    head = _head(session)
+    end = last["seq"] if last else 0
+    if head is not None and head.seq is not None:
+        if head.seq > end:
+            return False, (f"tail truncated: the chain ends at event seq {end} but the head row says seq "
+                           f"{head.seq} (events {end + 1}..{head.seq} were deleted)"), checked
+        if head.seq < end:
+            return False, (f"forged append at event seq {head.seq + 1}: events {head.seq + 1}..{end} lie "
+                           f"past the head row (seq {head.seq}), written around the chain"), checked
+        if last is not None and head.hash != last["hash"]:
+            return False, (f"re-hashed at event seq {end}: the head row's hash is not the last event's "
+                           "(the end of the chain was rewritten)"), checked
+    elif last is not None:
+        return False, f"chain broken at event seq {end}: the head row is missing", checked
+    if checkpoint is not None:
+        if checkpoint["seq"] > end:
+            return False, (f"tail truncated: the chain ends at event seq {end} but {signed} recorded seq "
+                           f"{checkpoint['seq']} (events {end + 1}..{checkpoint['seq']} were deleted and the "
+                           "head row rewound)"), checked
+        if at_checkpoint is not None and at_checkpoint != checkpoint["hash"]:
+            return False, (f"re-hashed at event seq {checkpoint['seq']}: its hash is not the one {signed} "
+                           "recorded"), checked
+        if at_checkpoint is None and checkpoint["seq"] > 0 and first is not None and checkpoint["seq"] >= first["seq"]:
+            return False, f"chain broken: event seq {checkpoint['seq']} of {signed} is missing", checked
+    tail = f"; matches {signed}" if checkpoint is not None else "; no signed checkpoint to compare"
+    return True, f"audit chain intact: {checked} events, head seq {end}{tail}", checked
 
 
 def redact(session: Session, rewrites: dict[int, dict]) -> list[int]:
@@ -496,6 +586,64 @@ def redact(session: Session, rewrites: dict[int, dict]) -> list[int]:
     if postgres:  # and closed again at once: nothing else in this transaction may update the log
         connection.execute(sa.text("SELECT set_config('atrium.audit_redaction', 'off', true)"))
     return [u["_id"] for u in updates]
+
+
+def _unguarded(connection, on: bool) -> None:
+    """PostgreSQL, the owner role only: the log's user triggers off (``on=False``) for
+    this transaction's rewrite of every hash, and back on. Row-level security stays: the
+    transaction says it is staff and redacting (the UPDATE policy's condition)."""
+    if on:
+        connection.execute(sa.text("ALTER TABLE audit_events ENABLE TRIGGER USER"))
+        connection.execute(sa.text("SELECT set_config('atrium.audit_redaction', 'off', true)"))
+    else:
+        connection.execute(sa.text("SELECT set_config('atrium.staff', 'on', true), "
+                                   "set_config('atrium.audit_redaction', 'on', true)"))
+        connection.execute(sa.text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+
+
+def rehash(session: Session, old_key: str | bytes, new_key: str | bytes, batch: int = 5000,
+           checkpoint: dict | None = None) -> int:
+    """Rotate the HMAC key: every event, in ``seq`` order, hashed again with ``new_key``
+    (and the head row moved), after the whole chain verified with ``old_key``. Needs the
+    owner role on PostgreSQL (``flask audit rekey``). Returns the events re-hashed; the
+    caller commits and writes a new signed checkpoint (the chain no longer matches the
+    earlier ones: verify reads only the newest)."""
+    from app.services.errors import AtriumError
+
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:  # no append between the check and the re-hash (reads go on)
+        connection.execute(sa.text("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE"))
+    ok, message, _ = verify(session, batch=batch, key=old_key, checkpoint=checkpoint)
+    if not ok:
+        raise AtriumError(f"The chain does not verify with the old key, nothing was re-hashed: {message}")
+    new_key = hmac_key(new_key)
+    if postgres:
+        _unguarded(connection, on=False)
+    table = AuditEvent.__table__
+    columns = [table.c[k] for k in _COLUMNS]
+    update = (sa.update(table).where(table.c.id == sa.bindparam("_id"))
+              .values(hash=sa.bindparam("_hash"), prev_hash=sa.bindparam("_prev")))
+    last_seq, prev, count, pair = 0, None, 0, None
+    while True:
+        rows = connection.execute(sa.select(*columns).where(table.c.seq > last_seq).order_by(table.c.seq)
+                                  .limit(batch)).mappings().all()
+        if not rows:
+            break
+        changes = []
+        for row in rows:
+            row = dict(row)
+            row["prev_hash"] = row["prev_hash"] if count == 0 else prev  # the first keeps a pruned event's hash
+            before, prev = row["prev_hash"], compute_hash(row, new_key)
+            changes.append({"_id": row["id"], "_hash": prev, "_prev": before})
+            pair, last_seq, count = (before, prev), row["seq"], count + 1
+        connection.execute(update, changes)
+    if pair is not None:
+        connection.execute(sa.update(AuditChainHead.__table__).where(AuditChainHead.id == 1)
+                           .values(hash=pair[1], prev_hash=pair[0]))
+    if postgres:
+        _unguarded(connection, on=True)
+    return count
 
 
 def prune(session: Session, before: dt.datetime) -> int:

@@ -404,18 +404,29 @@ def test_concurrent_writers_keep_one_unbroken_chain(app):
 def test_postgresql_refuses_update_and_delete_of_events(app, backend):
     if backend.kind != "postgresql":
         pytest.skip("the append-only trigger is PostgreSQL's")
-    for statement in ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events"):
-        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+    from app.services import db_roles
+
+    statements = ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events", "TRUNCATE audit_events")
+    for statement in statements:  # the app role holds no such privilege
+        with pytest.raises(sa.exc.DBAPIError, match="permission denied for table audit_events"):
             db.session.execute(sa.text(statement))
         db.session.rollback()
+    with db_roles.as_owner(db):  # the owner has it, and the append-only trigger refuses it
+        for statement in statements:
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                db.session.execute(sa.text(statement))
+            db.session.rollback()
     assert _events()
 
 
 def test_prune_leaves_a_verifiable_chain(app):
     total = len(_events())
     cutoff = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
-    assert audit.prune(db.session, cutoff) == total
-    db.session.commit()
+    from app.services import db_roles
+
+    with db_roles.as_owner(db):  # pruning is the owner role's (the app role may not delete events)
+        assert audit.prune(db.session, cutoff) == total
+        db.session.commit()
     remaining = _events()
     assert [e.action for e in remaining] == ["audit.checkpoint"]
     assert run_cli(app, "audit", "verify").exit_code == 0

@@ -412,9 +412,18 @@ def test_a_redaction_flag_set_by_hand_is_named_by_verify(app, backend):
     row = {k: getattr(victim, k) for k in ("changes", "details", "ip", "user_agent")}
     true_digest = audit.personal_digest(row)  # a careful forger keeps the hash right
     if backend.kind == "postgresql":
-        # As the app's own role, through the one UPDATE the triggers allow (redaction mode):
-        # a public field may not change, the flag alone may.
+        from app.services import db_roles
+
+        # The app's own role may not update the log at all, redaction mode or not.
         with db.engine.connect() as conn:
+            conn.execute(sa.text("SELECT set_config('atrium.staff', 'on', false), "
+                                 "set_config('atrium.audit_redaction', 'on', false)"))
+            with pytest.raises(sa.exc.DBAPIError, match="permission denied for table audit_events"):
+                conn.execute(sa.text("UPDATE audit_events SET redacted = true, personal_digest = :d WHERE id = :id"),
+                             {"d": true_digest, "id": victim.id})
+        # The owner, through the one UPDATE the triggers allow (redaction mode): a public
+        # field may not change, the flag alone may.
+        with db_roles.as_owner(db), db.engine.connect() as conn:
             conn.execute(sa.text("SELECT set_config('atrium.staff', 'on', false), "
                                  "set_config('atrium.audit_redaction', 'on', false)"))
             with pytest.raises(sa.exc.DBAPIError, match="a redaction may change only"):
@@ -426,9 +435,10 @@ def test_a_redaction_flag_set_by_hand_is_named_by_verify(app, backend):
             conn.execute(sa.text("UPDATE audit_events SET redacted = true, personal_digest = :d WHERE id = :id"),
                          {"d": true_digest, "id": victim.id})
             conn.commit()
-        with pytest.raises(sa.exc.DBAPIError, match="append-only"):  # outside redaction mode: refused
-            db.session.execute(sa.text("UPDATE audit_events SET redacted = false"))
-        db.session.rollback()
+            conn.execute(sa.text("SELECT set_config('atrium.audit_redaction', 'off', false)"))
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):  # outside redaction mode: refused
+                conn.execute(sa.text("UPDATE audit_events SET redacted = false"))
+            conn.rollback()
     else:
         db.session.execute(sa.text("UPDATE audit_events SET redacted = 1, personal_digest = :d WHERE id = :id"),
                            {"d": true_digest, "id": victim.id})
@@ -474,31 +484,34 @@ def test_upgrade_rehashes_an_existing_chain_and_never_blesses_a_broken_one(empty
     application = make_app(empty_database)
     with application.app_context():
         assert run_cli(application, "db", "upgrade", "a7b8c9d0e1f2").exit_code == 0
-        postgres = db.engine.dialect.name == "postgresql"
-        if postgres:
-            db.session.execute(sa.text("SELECT set_config('atrium.staff', 'on', true)"))
-        prev, at = None, dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
-        for seq in (1, 2, 3):
-            row = {"seq": seq, "occurred_at": at + dt.timedelta(minutes=seq), "action": "update",
-                   "resource_type": "Project", "resource_id": str(seq), "client_id": 1, "actor_id": 2,
-                   "true_user_id": 2, "impersonation_session_id": None, "channel": "web", "ip": "10.0.0.7",
-                   "user_agent": "test", "request_id": f"r{seq}", "changes": {"name": ["a", f"b{seq}"]},
-                   "details": None, "staff_only": False, "prev_hash": prev}
-            row["hash"] = migration._old_hash(row)
-            if tampered and seq == 2:
-                row["changes"] = {"name": ["a", "changed afterwards"]}
-            db.session.execute(sa.text(
-                "INSERT INTO audit_events (seq, occurred_at, action, resource_type, resource_id, client_id, actor_id,"
-                " true_user_id, channel, ip, user_agent, request_id, changes, staff_only, prev_hash, hash,"
-                " created_at, updated_at) VALUES (:seq, :occurred_at, :action, :resource_type, :resource_id,"
-                " :client_id, :actor_id, :true_user_id, :channel, :ip, :user_agent, :request_id, "
-                + ("CAST(:changes AS JSONB)" if postgres else ":changes")
-                + ", :staff_only, :prev_hash, :hash, :occurred_at, :occurred_at)"),
-                {**row, "changes": json.dumps(row["changes"]),  # SQLite keeps UTC times without a zone
-                 "occurred_at": row["occurred_at"] if postgres else f"{row['occurred_at']:%Y-%m-%d %H:%M:%S.%f}"})
-            prev = row["hash"]
-        db.session.execute(sa.text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 3, :h)"), {"h": prev})
-        db.session.commit()
+        from app.services import db_roles
+
+        with db_roles.as_owner(db):  # the events of an older install, written as its owner
+            postgres = db.engine.dialect.name == "postgresql"
+            if postgres:
+                db.session.execute(sa.text("SELECT set_config('atrium.staff', 'on', true)"))
+            prev, at = None, dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+            for seq in (1, 2, 3):
+                row = {"seq": seq, "occurred_at": at + dt.timedelta(minutes=seq), "action": "update",
+                       "resource_type": "Project", "resource_id": str(seq), "client_id": 1, "actor_id": 2,
+                       "true_user_id": 2, "impersonation_session_id": None, "channel": "web", "ip": "10.0.0.7",
+                       "user_agent": "test", "request_id": f"r{seq}", "changes": {"name": ["a", f"b{seq}"]},
+                       "details": None, "staff_only": False, "prev_hash": prev}
+                row["hash"] = migration._old_hash(row)
+                if tampered and seq == 2:
+                    row["changes"] = {"name": ["a", "changed afterwards"]}
+                db.session.execute(sa.text(
+                    "INSERT INTO audit_events (seq, occurred_at, action, resource_type, resource_id, client_id,"
+                    " actor_id, true_user_id, channel, ip, user_agent, request_id, changes, staff_only, prev_hash, hash,"
+                    " created_at, updated_at) VALUES (:seq, :occurred_at, :action, :resource_type, :resource_id,"
+                    " :client_id, :actor_id, :true_user_id, :channel, :ip, :user_agent, :request_id, "
+                    + ("CAST(:changes AS JSONB)" if postgres else ":changes")
+                    + ", :staff_only, :prev_hash, :hash, :occurred_at, :occurred_at)"),
+                    {**row, "changes": json.dumps(row["changes"]),  # SQLite keeps UTC times without a zone
+                     "occurred_at": row["occurred_at"] if postgres else f"{row['occurred_at']:%Y-%m-%d %H:%M:%S.%f}"})
+                prev = row["hash"]
+            db.session.execute(sa.text("INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 3, :h)"), {"h": prev})
+            db.session.commit()
         db.session.remove()
         upgraded = run_cli(application, "db", "upgrade")
         assert upgraded.exit_code == 0, upgraded.output

@@ -116,6 +116,8 @@ def test_session_cookie_is_httponly_and_lax(app, client):
 def test_production_adds_hsts_and_secure_cookies(backend, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "a-production-secret-of-more-than-32-chars")
     monkeypatch.setenv("DATABASE_URL", "postgresql://unused/for-the-check-only")
+    monkeypatch.setenv("AUDIT_HMAC_KEY", "an-audit-hmac-key-of-more-than-32-chars")
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", "c" * 43 + "=")  # base64 of 32 bytes
     url = backend.new_database(seeded=True)
     from app import create_app
 

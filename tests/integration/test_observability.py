@@ -137,6 +137,8 @@ def test_log_format_defaults_json_in_production_text_elsewhere_and_refuses_unkno
     monkeypatch.delenv("LOG_FORMAT", raising=False)
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("DATABASE_URL", "postgresql://atrium@127.0.0.1/atrium")
+    monkeypatch.setenv("AUDIT_HMAC_KEY", "an-audit-hmac-key-of-more-than-32-chars")
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", "c" * 43 + "=")  # base64 of 32 bytes
     assert load_config("production")["LOG_FORMAT"] == "json"
     assert load_config("development")["LOG_FORMAT"] == "text"
     monkeypatch.setenv("LOG_FORMAT", "TEXT")

@@ -69,7 +69,8 @@ def test_seed_refuses_a_short_password(app):
 def _flask(args, env_extra):
     import os
 
-    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SECRET_KEY", "DATABASE_URL", "DATABASE_OWNER_URL", "AUDIT_HMAC_KEY", "AUDIT_SIGNING_KEY")}
     env.update({"FLASK_APP": "wsgi.py", **env_extra})
     return subprocess.run([sys.executable, "-m", "flask", *args], cwd=BASE_DIR, env=env,
                           capture_output=True, text=True, timeout=60)
@@ -83,7 +84,9 @@ def test_production_refuses_the_default_secret_key():
 
 def test_production_seed_requires_a_password(tmp_path):
     url = f"sqlite:///{tmp_path / 'prod.db'}"
-    env = {"ATRIUM_ENV": "production", "DATABASE_URL": url, "SECRET_KEY": "x" * 40}
+    env = {"ATRIUM_ENV": "production", "DATABASE_URL": url, "SECRET_KEY": "x" * 40,
+           "AUDIT_HMAC_KEY": "k" * 40, "AUDIT_SIGNING_KEY": "c" * 43 + "=",
+           "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints")}
     assert _flask(["db", "upgrade"], env).returncode == 0
     proc = _flask(["seed", "demo"], env)
     assert proc.returncode != 0 and "--password is required in production" in proc.stderr
