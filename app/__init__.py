@@ -52,9 +52,10 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
     observability.init_app(app)  # log lines (JSON or text), one access line per request, Sentry
 
-    from .views import errors, impersonation
+    from .views import errors, impersonation, input_guard
 
     impersonation.init_app(app)  # after FAB's own before_request, which sets g.user
+    input_guard.init_app(app)  # text first of all hooks; orderings/actions after the identity
     errors.init_app(app)
 
     from .views.health import bp as health_bp

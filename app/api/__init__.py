@@ -8,9 +8,10 @@ forms; database conflicts and domain errors come back as 4xx JSON, never a 500.
 
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import current_app
+from flask import current_app, request
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
@@ -75,6 +76,56 @@ class ForeignKeySchemaConverter(Model2SchemaConverter):
         return type("MetaSchema", (SQLAlchemyAutoSchema, class_mixin), {"Meta": type("Meta", (), meta)})
 
 
+MAX_RISON_DEPTH = 10  # FAB's own arguments nest 4 deep: (filters:!((col:…,value:…)))
+
+
+def rison_depth(text: str) -> int:
+    """How deep the brackets of a rison text nest (quoted strings skipped), counted
+    without parsing: the parser recurses once per level."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for ch in text:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif ch == "!":
+                escaped = True
+            elif ch == "'":
+                quoted = False
+        elif ch == "'":
+            quoted = True
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    return deepest
+
+
+def check_rison_argument():
+    """The ``q`` argument of every API request, before FAB parses it: nested at most
+    ``MAX_RISON_DEPTH`` levels, and readable (the parser's recursion on unbalanced or
+    deep input would otherwise be a 500). Text FAB can read either as rison or as JSON
+    is left to FAB's own parsing (a 400 of its own when neither)."""
+    import prison
+
+    value = request.args.get("q")
+    if not value:
+        return None
+    if rison_depth(value) > MAX_RISON_DEPTH:
+        return current_app.response_class(
+            json.dumps({"message": f"q is nested too deeply (at most {MAX_RISON_DEPTH} levels)."}), status=400,
+            mimetype="application/json")
+    try:
+        prison.loads(value)
+    except prison.decoder.ParserException:
+        return None
+    except (RecursionError, Exception):  # noqa: BLE001 - unreadable in any way: the person's input
+        return current_app.response_class(json.dumps({"message": "q is not a valid rison argument."}),
+                                          status=400, mimetype="application/json")
+    return None
+
+
 class AtriumModelApi(ModelRestApi):
     method_permission_name = API_METHOD_PERMISSIONS
     model2schemaconverter = ForeignKeySchemaConverter
@@ -108,13 +159,25 @@ class AtriumModelApi(ModelRestApi):
     # Fields never sent to client users (the agency's own data about the row).
     staff_only_columns: tuple = ()
 
+    def create_blueprint(self, appbuilder, *args, **kwargs):
+        blueprint = super().create_blueprint(appbuilder, *args, **kwargs)
+        blueprint.before_request(check_rison_argument)
+        return blueprint
+
+    def _body_is_an_object(self):
+        """A write's body is a JSON object of fields (a list, a string or a number is not
+        a record): 400 before the schema sees it."""
+        if request.is_json and not isinstance(request.get_json(silent=True), dict):
+            return self.response_400(message='The body must be a JSON object of fields, e.g. {"subject": "…"}.')
+        return None
+
     def post_headless(self):
-        return self._write(super().post_headless)
+        return self._body_is_an_object() or self._write(super().post_headless)
 
     def put_headless(self, pk):
         if tenancy.current_scope().is_client:
             return self.response(403, message="Client users change tickets in the portal (reply, close).")
-        return self._write(super().put_headless, pk)
+        return self._body_is_an_object() or self._write(super().put_headless, pk)
 
     def delete_headless(self, pk):
         if tenancy.current_scope().is_client:

@@ -28,7 +28,7 @@ from markupsafe import Markup
 from app import models as m
 from app.extensions import db
 from app.services import portal as portal_service
-from app.services import storage, team, tenancy, tickets, tiers
+from app.services import storage, team, tenancy, tickets, tiers, validation
 from app.services.errors import AtriumError, NotFound
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView, contact_fields, format_utc
 
@@ -330,7 +330,7 @@ class PortalFileView(PortalModelView):
                 upload = request.files.get("file")
                 if upload is None or not upload.filename:
                     raise storage.InvalidInput("Choose a file to upload.", field="file")
-                project_id = request.form.get("project_id", type=int)
+                project_id = validation.record_id(request.form.get("project_id"), field="project_id")
                 client = db.session.get(m.Client, scope.client_id)
                 stored.append(storage.store_upload(
                     db.session, client, g.user, upload.filename, upload.stream, current_app.config["UPLOAD_DIR"],
