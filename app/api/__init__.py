@@ -21,7 +21,7 @@ from marshmallow import fields as ma_fields
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app import models as m
-from app.models.base import integer_range
+from app.models.base import integer_range, number_bounds
 from app.extensions import db
 from app.security.roles import api_resource
 from app.views.base import AtriumInterface
@@ -62,10 +62,19 @@ class ForeignKeySchemaConverter(Model2SchemaConverter):
         if prop is not None and hasattr(prop, "expression") and not isinstance(prop.expression, sa.Column):
             return ma_fields.Decimal(dump_only=True, as_string=True)
         field = super()._column2field(datamodel, column, nested, parent_schema_name)
-        allowed = integer_range(datamodel.list_columns[column.name].type) if isinstance(field, ma_fields.Integer) \
-            else None
+        column_type = datamodel.list_columns[column.name].type
+        if isinstance(column_type, sa.Enum) and type(field) is ma_fields.Raw:
+            # An enumeration is text: a number, a boolean or a list is "Not a valid string."
+            # (marshmallow-sqlalchemy's Raw let it reach the Length validator: a 500).
+            field = ma_fields.String(required=field.required, allow_none=field.allow_none,
+                                     validate=list(field.validators), metadata=field.metadata,
+                                     dump_only=field.dump_only, load_only=field.load_only)
+        allowed = integer_range(column_type) if isinstance(field, ma_fields.Integer) else None
         if allowed is not None:  # too large for its column: a 422 naming the field, not an overflow
             field.validators.append(validate.Range(min=allowed.start, max=allowed.stop - 1))
+        bounds = number_bounds(column_type) if isinstance(field, (ma_fields.Decimal, ma_fields.Float)) else None
+        if bounds is not None:  # finite (marshmallow's default) and within the column's digits
+            field.validators.append(validate.Range(min=bounds[0], max=bounds[1]))
         return field
 
     def _meta_schema_factory(self, columns, model, class_mixin, parent_schema_name=None):

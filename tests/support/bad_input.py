@@ -114,7 +114,7 @@ class Tally:
         self.sent += 1
         self.by_class[payload_class] = self.by_class.get(payload_class, 0) + 1
         if response.status_code >= 500:
-            cause = self.last_exception[-1] if self.last_exception else ""
+            cause = self.last_exception[-1] if self.last_exception else response.get_data(as_text=True)[:160]
             self.failures.append(f"{response.status_code} {payload_class}: {description} ({cause})")
             from app.extensions import db
 
