@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
@@ -25,7 +25,7 @@ from app.models.base import integer_range, number_bounds
 from app.extensions import db
 from app.security.roles import api_resource
 from app.views.base import AtriumInterface
-from app.services import tenancy, validation
+from app.services import tenancy, tickets, validation
 from app.services.errors import AtriumError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -290,6 +290,13 @@ class TicketApi(AtriumModelApi):
     search_columns = ["client_id", "status", "priority", "sla_state", "subject"]
     base_order = ("created_at", "desc")
     staff_only_columns = ("assignee_id",)
+
+    def pre_add(self, item):
+        """A client user's new ticket follows the portal's rule (``tickets.open_for_client``):
+        opened by them, status ``open``; another status is a 422 naming ``status``."""
+        super().pre_add(item)
+        if tenancy.current_scope().is_client:
+            tickets.open_for_client(item, g.user)
 
 
 class CampaignApi(AtriumModelApi):

@@ -31,8 +31,9 @@ from flask import Response, abort, current_app, jsonify, request, session, strea
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.models.sqla.filters import (
-    FilterEqualFunction, FilterIn, FilterInFunction, FilterNotIn, FilterRelationOneToManyEqual, FilterRelationOneToManyNotEqual, SQLAFilterConverter,
+    FilterEqualFunction, FilterIn, FilterInFunction, FilterNotIn, FilterRelation, FilterRelationOneToManyEqual, FilterRelationOneToManyNotEqual, SQLAFilterConverter,
 )
+from flask_appbuilder.models.filters import Filters
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.urltools import get_filter_args, get_order_args
 from flask_appbuilder.widgets import ListWidget, SearchWidget
@@ -443,7 +444,7 @@ def _filter_value_error(label: str, problem: str):
 def typed_filter_value(datamodel, column_name: str, value):
     """A list filter's value as its column can compare it, or a 400 naming the filter:
     one value (not a list or an object), an enumeration's own values, whole numbers
-    within the column's range, finite numbers. Text columns compare text (a number is
+    within the column's range, finite numbers, yes or no for a boolean. Text columns compare text (a number is
     read as its digits). Dates are left to FAB's parser (unreadable: no condition)."""
     label = column_name.replace("_", " ")
     if isinstance(value, (list, dict, tuple)):
@@ -452,6 +453,13 @@ def typed_filter_value(datamodel, column_name: str, value):
     column_type = getattr(column, "type", None)
     if value is None or column_type is None:
         return value
+    if isinstance(column_type, sa.Boolean):  # FAB's filters read "y" as true
+        text = str(value).strip().lower()
+        if text in ("y", "yes", "true", "1"):
+            return "y"
+        if text in ("n", "no", "false", "0", ""):
+            return False
+        _filter_value_error(label, "takes y (yes) or n (no).")
     if isinstance(column_type, sa.Enum):
         if str(value) not in column_type.enums:
             _filter_value_error(label, f"is one of: {', '.join(column_type.enums)}.")
@@ -496,9 +504,24 @@ _TYPED_FILTERS: dict = {}
 
 
 def _typed_filter_class(cls):
+    if issubclass(cls, TypedValueFilter):
+        return cls
     if cls not in _TYPED_FILTERS:
         _TYPED_FILTERS[cls] = type(f"Typed{cls.__name__}", (TypedValueFilter, cls), {})
     return _TYPED_FILTERS[cls]
+
+
+class TypedFilters(Filters):
+    """FAB's active filters of a list, every filter added on a plain column typed
+    (``TypedValueFilter``): the search form's (already typed by the converter) and the
+    API's rison ``filters``, which FAB resolves through a process-wide table of operator
+    names to whichever class registered the name last."""
+
+    def add_filter(self, column_name, filter_class, value):
+        if (not self.datamodel.is_relation(column_name)
+                and not issubclass(filter_class, (FilterEqualFunction, FilterInFunction, FilterRelation))):
+            filter_class = _typed_filter_class(filter_class)
+        return super().add_filter(column_name, filter_class, value)
 
 
 class MemoizedFilterConverter(SQLAFilterConverter):
@@ -584,6 +607,10 @@ class AtriumInterface(SQLAInterface):
     """
 
     filter_converter_class = MemoizedFilterConverter
+
+    def get_filters(self, search_columns=None, search_filters=None):
+        return TypedFilters(self.filter_converter_class, self, search_columns=search_columns or [],
+                            search_filters=search_filters)
 
     def query(self, filters=None, order_column="", order_direction="", page=None, page_size=None,
               select_columns=None, outer_default_load=False):
@@ -836,6 +863,14 @@ def _export_value(value, formatter):
     return value if isinstance(shown, Markup) else shown
 
 
+def _refused_form(response):
+    """After a POST, FAB answers a redirect when the change was saved and the form again
+    (a page) when it was not: that page says what to fix, with 422 (as the API does)."""
+    if request.method == "POST" and isinstance(response, str):
+        return response, 422
+    return response
+
+
 class AtriumModelView(ModelView):
     """Base for every staff model view."""
 
@@ -860,6 +895,18 @@ class AtriumModelView(ModelView):
     # derived from the model, or named here per relation: ``{"ticket": ("subject",)}``.
     picker_search_columns: dict = {}
     _pickers: dict = {}  # (form, relation) -> relation_picker.PickerSpec, built per view class
+
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self):
+        """FAB's add page; a submitted form shown again (its errors on the fields) is a 422."""
+        return _refused_form(super().add())
+
+    @expose("/edit/<pk>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, pk):
+        """FAB's edit page; a submitted form shown again (its errors on the fields) is a 422."""
+        return _refused_form(super().edit(pk))
 
     def _init_forms(self):
         """FAB's add/edit forms, with ``LiteralErrorsForm`` mixed in."""

@@ -242,8 +242,7 @@ class PortalTicketView(PortalModelView):
     base_order = ("created_at", "desc")
 
     def pre_add(self, item):
-        item.opened_by_id = g.user.id
-        item.status = m.TicketStatus.OPEN
+        tickets.open_for_client(item, g.user)  # the API's client writes obey the same rule
 
     def post_add(self, item):
         g.atrium_new_ticket_id = item.id
