@@ -55,7 +55,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from .views import errors, impersonation, input_guard
 
     impersonation.init_app(app)  # after FAB's own before_request, which sets g.user
-    input_guard.init_app(app)  # text first of all hooks; orderings/actions after the identity
+    input_guard.init_app(app)  # text before every hook; orderings/actions in each model view, after them
     errors.init_app(app)
 
     from .views.health import bp as health_bp

@@ -10,7 +10,8 @@ so no field has to remember it:
   byte sequence as its literal ``%FF`` escape, and PostgreSQL refuses NUL (a 500).
   A JSON body nested deeper than ``MAX_JSON_DEPTH`` levels, or not JSON at all, is
   refused here too (the parser would otherwise recurse until ``RecursionError``).
-- **Orderings and actions** (``check_orderings_and_actions``, after the identity hooks):
+- **Orderings and actions** (``check_orderings_and_actions``, first step of every model
+  view's endpoints, after all hooks):
   once the person is known to hold the permission of the page they asked for, an
   ordering column (``_oc_<View>``) the view does not offer, an action name it does not
   have, or a selected row id its key cannot hold is a 400 naming it. Without the
@@ -24,6 +25,7 @@ lives here (that is ``services.validation``); only what no field may hold.
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.parse
 
@@ -223,8 +225,24 @@ def _check_action(view, method: str) -> None:
     _check_ids(view, rows)
 
 
+def _checked(function):
+    @functools.wraps(function)
+    def view(*args, **kwargs):
+        check_orderings_and_actions()
+        return function(*args, **kwargs)
+
+    return view
+
+
 def init_app(app) -> None:
     """``check_text`` before every other hook (CSRF reads the form first otherwise);
-    ``check_orderings_and_actions`` after the identity hooks (registered last)."""
+    ``check_orderings_and_actions`` as the first step of every model view's endpoints,
+    so every ``before_request`` hook (identity, view-as, the portal's membership guard)
+    has answered first. Call after the views are registered."""
+    from flask_appbuilder.baseviews import BaseModelView
+
     app.before_request_funcs.setdefault(None, []).insert(0, check_text)
-    app.before_request(check_orderings_and_actions)
+    prefixes = tuple(view.endpoint + "." for view in app.appbuilder.baseviews if isinstance(view, BaseModelView))
+    for endpoint, function in list(app.view_functions.items()):
+        if endpoint.startswith(prefixes):
+            app.view_functions[endpoint] = _checked(function)
