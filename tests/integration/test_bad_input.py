@@ -127,8 +127,8 @@ def test_invalid_utf8_in_an_email_field_is_refused_naming_the_field(app, client)
 def test_a_lone_surrogate_in_an_api_string_is_refused_naming_the_field(app, client):
     headers = {**_api(client, "pro-co-owner"), "Content-Type": "application/json"}
     before = _count(m.Ticket)
-    response = client.post("/api/v1/ticket/", headers=headers,
-                           data=b'{"subject": "Broken \\ud800 text", "description": "D", "priority": "low"}')
+    body = '{"client_id": %d, "subject": "Broken \\ud800 text", "description": "D", "priority": "low"}' % _client().id
+    response = client.post("/api/v1/ticket/", headers=headers, data=body.encode())
     assert response.status_code == 400
     assert "“subject”" in response.get_json()["message"] and "surrogate" in response.get_json()["message"]
     assert _count(m.Ticket) == before
