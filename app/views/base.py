@@ -30,10 +30,11 @@ from decimal import Decimal, InvalidOperation
 from flask import Response, abort, current_app, jsonify, request, session, stream_with_context, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.fields import QuerySelectField
-from flask_appbuilder.models.sqla.filters import (
-    FilterEqualFunction, FilterIn, FilterInFunction, FilterNotIn, FilterRelation, FilterRelationOneToManyEqual, FilterRelationOneToManyNotEqual, SQLAFilterConverter,
-)
 from flask_appbuilder.models.filters import Filters
+from flask_appbuilder.models.sqla.filters import (
+    FilterEqualFunction, FilterIn, FilterInFunction, FilterNotIn, FilterRelation, FilterRelationOneToManyEqual,
+    FilterRelationOneToManyNotEqual, SQLAFilterConverter,
+)
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.urltools import get_filter_args, get_order_args
 from flask_appbuilder.widgets import ListWidget, SearchWidget
@@ -444,8 +445,9 @@ def _filter_value_error(label: str, problem: str):
 def typed_filter_value(datamodel, column_name: str, value):
     """A list filter's value as its column can compare it, or a 400 naming the filter:
     one value (not a list or an object), an enumeration's own values, whole numbers
-    within the column's range, finite numbers, yes or no for a boolean. Text columns compare text (a number is
-    read as its digits). Dates are left to FAB's parser (unreadable: no condition)."""
+    within the column's range, finite numbers, yes or no for a boolean; a blank number
+    is no value, as FAB reads it. Text columns compare text (a number is read as its
+    digits). Dates are left to FAB's parser (unreadable: no condition)."""
     label = column_name.replace("_", " ")
     if isinstance(value, (list, dict, tuple)):
         _filter_value_error(label, "takes one value, not a list or an object.")
@@ -465,6 +467,8 @@ def typed_filter_value(datamodel, column_name: str, value):
             _filter_value_error(label, f"is one of: {', '.join(column_type.enums)}.")
         return str(value)
     allowed = integer_range(column_type)
+    if (allowed is not None or isinstance(column_type, sa.Numeric)) and str(value).strip() == "":
+        return None
     if allowed is not None:
         text = str(value).strip()
         if isinstance(value, bool) or not (text.isascii() and text.lstrip("-").isdigit()) or int(text) not in allowed:
