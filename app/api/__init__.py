@@ -8,6 +8,7 @@ forms; database conflicts and domain errors come back as 4xx JSON, never a 500.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 
@@ -74,7 +75,8 @@ class ForeignKeySchemaConverter(Model2SchemaConverter):
             field.validators.append(validate.Range(min=allowed.start, max=allowed.stop - 1))
         bounds = number_bounds(column_type) if isinstance(field, (ma_fields.Decimal, ma_fields.Float)) else None
         if bounds is not None:  # finite (marshmallow's default) and within the column's digits
-            field.validators.append(validate.Range(min=bounds[0], max=bounds[1]))
+            field.validators.append(mm_validator(functools.partial(
+                validation.bounded_number, minimum=bounds[0], maximum=bounds[1], field=column.name)))
         return field
 
     def _meta_schema_factory(self, columns, model, class_mixin, parent_schema_name=None):
