@@ -5,9 +5,18 @@ SQLite and on PostgreSQL. Forms and operations are found, not listed: the views'
 pages are crawled for ``<form method="post">``, the operations read from
 ``/api/v1/_openapi``.
 
-Deterministic (no random generation): one request per payload class per field, so a
-run sends the same few thousand requests each time and names each failure with the
-exception behind it. The OpenAPI-driven random fuzzing stays in ``test_api_fuzz.py``.
+Deterministic (no random generation): one request per payload class per field (each
+field of a view once: its edit form, else its add form; each API property once per
+resource: PUT, else POST), so a run sends the same requests each time and names each
+failure with the exception behind it (``ATRIUM_FUZZ_REPORT=<file>`` appends them all).
+Each test gets its own copy of the seeded database. The OpenAPI-driven random fuzzing
+stays in ``test_api_fuzz.py``.
+
+Figures (2026-12-07, the shared 2-core machine): per backend 67 forms/pages (15 as
+``pro-co-owner``, 52 as Admin) and 42 operations per role, 3,790 form and 3,230 API
+requests; about 46 s of requests on SQLite and 55 s on PostgreSQL. On the code before
+issue 15 the same sweep found 2,133 answers >= 500 (forms: 167 + 432 on SQLite,
+184 + 534 on PostgreSQL; API: 56 + 487 and 56 + 217); now none.
 """
 
 from __future__ import annotations
