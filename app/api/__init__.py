@@ -4,6 +4,12 @@ Each API's resource is its staff view's resource plus ``Api`` (``roles.api_resou
 staff hold both alike, client users hold only the API grants of ``roles.CLIENT_API``, and
 the tenancy of ``app.security.scoping`` limits them to their own client's rows. Validation uses the same ``services.validation`` rules as the
 forms; database conflicts and domain errors come back as 4xx JSON, never a 500.
+
+Types are checked before the database sees a value (an enumeration is a string, numbers
+fit their column), a write's body is a JSON object, and rison ``q`` is bounded
+(``check_rison_argument``); text no field may hold is refused earlier, at the door
+(``app.views.input_guard``). A client user's new ticket obeys the portal's rule
+(``services.tickets.open_for_client``).
 """
 
 from __future__ import annotations

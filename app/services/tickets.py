@@ -7,6 +7,8 @@
 - ``sla_state``: ``ok``; ``at_risk`` once 80 % of the window is used; ``breached`` once
   the due time passes without a first public staff reply (or the reply came late).
 - The first public (non-internal) staff reply sets ``first_response_at``.
+- A ticket a client user opens (portal or API) starts ``open``, opened by them
+  (``open_for_client``).
 """
 
 from __future__ import annotations

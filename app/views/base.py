@@ -6,7 +6,10 @@
   permission). Client scoping from ``services.tenancy.current_scope()`` belongs here,
   once, when the client portal arrives.
 - Validation: ``service_validator`` wraps a ``services.validation`` rule as a WTForms
-  validator, so the message a person reads comes from the service.
+  validator, so the message a person reads comes from the service. Number columns are
+  bounded by their type (``_bound_numbers``); messages may quote the input
+  (``LiteralErrorsForm``); a form shown again with its errors answers 422; list filters
+  read their value as the column's type (``TypedValueFilter``, a 400 otherwise).
 - JSON list columns (DNS records, nameservers, tags) are edited as JSON text.
 - A client's limit overrides are edited as one input per limited resource
   (``LimitOverridesField``); contact data of projects/domains with ``contact_fields()``.
