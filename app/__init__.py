@@ -52,10 +52,11 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
     observability.init_app(app)  # log lines (JSON or text), one access line per request, Sentry
 
-    from .views import errors, impersonation, sessions
+    from .views import errors, impersonation, input_guard, sessions
 
     sessions.init_app(app)  # after FAB's own before_request, which sets g.user: refuses ended sessions
     impersonation.init_app(app)  # after the session gate: "view as" runs only through a live row
+    input_guard.init_app(app)  # text before every hook; orderings/actions in each model view, after them
     errors.init_app(app)
 
     from .views.health import bp as health_bp

@@ -4,13 +4,21 @@ Each API's resource is its staff view's resource plus ``Api`` (``roles.api_resou
 staff hold both alike, client users hold only the API grants of ``roles.CLIENT_API``, and
 the tenancy of ``app.security.scoping`` limits them to their own client's rows. Validation uses the same ``services.validation`` rules as the
 forms; database conflicts and domain errors come back as 4xx JSON, never a 500.
+
+Types are checked before the database sees a value (an enumeration is a string, numbers
+fit their column), a write's body is a JSON object, and rison ``q`` is bounded
+(``check_rison_argument``); text no field may hold is refused earlier, at the door
+(``app.views.input_guard``). A client user's new ticket obeys the portal's rule
+(``services.tickets.open_for_client``).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 
-from flask import current_app
+from flask import current_app, g, request
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
@@ -20,11 +28,11 @@ from marshmallow import fields as ma_fields
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app import models as m
-from app.models.base import integer_range
+from app.models.base import integer_range, number_bounds
 from app.extensions import db
 from app.security.roles import api_resource
 from app.views.base import AtriumInterface
-from app.services import tenancy, validation
+from app.services import tenancy, tickets, validation
 from app.services.errors import AtriumError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -61,10 +69,20 @@ class ForeignKeySchemaConverter(Model2SchemaConverter):
         if prop is not None and hasattr(prop, "expression") and not isinstance(prop.expression, sa.Column):
             return ma_fields.Decimal(dump_only=True, as_string=True)
         field = super()._column2field(datamodel, column, nested, parent_schema_name)
-        allowed = integer_range(datamodel.list_columns[column.name].type) if isinstance(field, ma_fields.Integer) \
-            else None
+        column_type = datamodel.list_columns[column.name].type
+        if isinstance(column_type, sa.Enum) and type(field) is ma_fields.Raw:
+            # An enumeration is text: a number, a boolean or a list is "Not a valid string."
+            # (marshmallow-sqlalchemy's Raw let it reach the Length validator: a 500).
+            field = ma_fields.String(required=field.required, allow_none=field.allow_none,
+                                     validate=list(field.validators), metadata=field.metadata,
+                                     dump_only=field.dump_only, load_only=field.load_only)
+        allowed = integer_range(column_type) if isinstance(field, ma_fields.Integer) else None
         if allowed is not None:  # too large for its column: a 422 naming the field, not an overflow
             field.validators.append(validate.Range(min=allowed.start, max=allowed.stop - 1))
+        bounds = number_bounds(column_type) if isinstance(field, (ma_fields.Decimal, ma_fields.Float)) else None
+        if bounds is not None:  # finite (marshmallow's default) and within the column's digits
+            field.validators.append(mm_validator(functools.partial(
+                validation.bounded_number, minimum=bounds[0], maximum=bounds[1], field=column.name)))
         return field
 
     def _meta_schema_factory(self, columns, model, class_mixin, parent_schema_name=None):
@@ -73,6 +91,56 @@ class ForeignKeySchemaConverter(Model2SchemaConverter):
         if columns:
             meta["fields"] = columns
         return type("MetaSchema", (SQLAlchemyAutoSchema, class_mixin), {"Meta": type("Meta", (), meta)})
+
+
+MAX_RISON_DEPTH = 10  # FAB's own arguments nest 4 deep: (filters:!((col:…,value:…)))
+
+
+def rison_depth(text: str) -> int:
+    """How deep the brackets of a rison text nest (quoted strings skipped), counted
+    without parsing: the parser recurses once per level."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for ch in text:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif ch == "!":
+                escaped = True
+            elif ch == "'":
+                quoted = False
+        elif ch == "'":
+            quoted = True
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+    return deepest
+
+
+def check_rison_argument():
+    """The ``q`` argument of every API request, before FAB parses it: nested at most
+    ``MAX_RISON_DEPTH`` levels, and readable (the parser's recursion on unbalanced or
+    deep input would otherwise be a 500). Text FAB can read either as rison or as JSON
+    is left to FAB's own parsing (a 400 of its own when neither)."""
+    import prison
+
+    value = request.args.get("q")
+    if not value:
+        return None
+    if rison_depth(value) > MAX_RISON_DEPTH:
+        return current_app.response_class(
+            json.dumps({"message": f"q is nested too deeply (at most {MAX_RISON_DEPTH} levels)."}), status=400,
+            mimetype="application/json")
+    try:
+        prison.loads(value)
+    except prison.decoder.ParserException:
+        return None
+    except (RecursionError, Exception):  # noqa: BLE001 - unreadable in any way: the person's input
+        return current_app.response_class(json.dumps({"message": "q is not a valid rison argument."}),
+                                          status=400, mimetype="application/json")
+    return None
 
 
 class AtriumModelApi(ModelRestApi):
@@ -108,13 +176,25 @@ class AtriumModelApi(ModelRestApi):
     # Fields never sent to client users (the agency's own data about the row).
     staff_only_columns: tuple = ()
 
+    def create_blueprint(self, appbuilder, *args, **kwargs):
+        blueprint = super().create_blueprint(appbuilder, *args, **kwargs)
+        blueprint.before_request(check_rison_argument)
+        return blueprint
+
+    def _body_is_an_object(self):
+        """A write's body is a JSON object of fields (a list, a string or a number is not
+        a record): 400 before the schema sees it."""
+        if request.is_json and not isinstance(request.get_json(silent=True), dict):
+            return self.response_400(message='The body must be a JSON object of fields, e.g. {"subject": "…"}.')
+        return None
+
     def post_headless(self):
-        return self._write(super().post_headless)
+        return self._body_is_an_object() or self._write(super().post_headless)
 
     def put_headless(self, pk):
         if tenancy.current_scope().is_client:
             return self.response(403, message="Client users change tickets in the portal (reply, close).")
-        return self._write(super().put_headless, pk)
+        return self._body_is_an_object() or self._write(super().put_headless, pk)
 
     def delete_headless(self, pk):
         if tenancy.current_scope().is_client:
@@ -218,6 +298,13 @@ class TicketApi(AtriumModelApi):
     search_columns = ["client_id", "status", "priority", "sla_state", "subject"]
     base_order = ("created_at", "desc")
     staff_only_columns = ("assignee_id",)
+
+    def pre_add(self, item):
+        """A client user's new ticket follows the portal's rule (``tickets.open_for_client``):
+        opened by them, status ``open``; another status is a 422 naming ``status``."""
+        super().pre_add(item)
+        if tenancy.current_scope().is_client:
+            tickets.open_for_client(item, g.user)
 
 
 class CampaignApi(AtriumModelApi):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from decimal import Decimal
 
 import sqlalchemy as sa
 import sqlalchemy.dialects.postgresql
@@ -67,6 +68,25 @@ def integer_range(column_type) -> range | None:
     for kind, bound in _INTEGER_BOUNDS:
         if isinstance(column_type, kind):
             return range(-bound, bound)
+    return None
+
+
+# Floats (never money: that is Numeric) are bounded like a Numeric(15) column.
+_FLOAT_BOUND = Decimal(10) ** 15
+
+
+def number_bounds(column_type) -> tuple[Decimal, Decimal, bool] | None:
+    """``(minimum, maximum, whole)`` a numeric column holds (an integer's range, a
+    ``Numeric(p, s)``'s digits), or ``None`` if it is not a number column."""
+    allowed = integer_range(column_type)
+    if allowed is not None:
+        return Decimal(allowed.start), Decimal(allowed.stop - 1), True
+    if isinstance(column_type, sa.Float):
+        return -_FLOAT_BOUND, _FLOAT_BOUND, False
+    if isinstance(column_type, sa.Numeric):
+        precision, scale = column_type.precision or 15, column_type.scale or 0
+        top = Decimal(10) ** (precision - scale) - Decimal(10) ** -scale
+        return -top, top, False
     return None
 
 

@@ -46,7 +46,6 @@ ALLOWED_TYPES = {
 CHUNK = 1024 * 1024
 MAX_NAME_CHARS = 200  # a stored name is "<16 hex>-<name>", which must fit a file system's 255 bytes
 HEAD_SCAN = 4096  # bytes of a PDF, office file or archive searched for markup
-MAX_DB_INT = 2**31 - 1
 
 # Extension -> the kind of content it must hold. Binary kinds list what ``puremagic`` may
 # call such content (the extensions it reports); text kinds are checked by hand.
@@ -192,21 +191,6 @@ def _scan_markup(data, text: bool) -> None:
         window = carry + chunk
         _scan_markup_bytes(window, text)
         carry = window[-_OVERLAP:]
-
-
-def parse_project_id(raw) -> int | None:
-    """A form's optional ``project_id`` as an id a database integer can hold, or
-    ``InvalidInput``; whether the caller may use that project is the caller's lookup."""
-    raw = (raw or "").strip() if isinstance(raw, str) else raw
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        value = None
-    if value is None or not 0 < value <= MAX_DB_INT:
-        raise InvalidInput("Choose a project from the list (or none).", field="project_id")
-    return value
 
 
 def path_of(stored_path: str, upload_dir: str) -> Path:

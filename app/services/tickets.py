@@ -7,6 +7,8 @@
 - ``sla_state``: ``ok``; ``at_risk`` once 80 % of the window is used; ``breached`` once
   the due time passes without a first public staff reply (or the reply came late).
 - The first public (non-internal) staff reply sets ``first_response_at``.
+- A ticket a client user opens (portal or API) starts ``open``, opened by them
+  (``open_for_client``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,20 @@ def start_clock(ticket, client, opened_at=None) -> None:
         opened_at + dt.timedelta(hours=ticket.sla_hours) if ticket.sla_hours else None
     )
     ticket.sla_state = SLAState.OK
+
+
+def open_for_client(ticket, opener) -> None:
+    """A ticket a client user opens, through any door (the portal's form, the API): it
+    is opened by them and starts ``open`` (moving it on is the agency's). Asking for
+    another status is refused with a message on ``status`` (``InvalidInput``), not
+    silently replaced: the client learns that what they sent was not what was stored."""
+    from app.services.errors import InvalidInput
+
+    if ticket.status not in (None, "", TicketStatus.OPEN):
+        raise InvalidInput("status: a new ticket always starts as “open” (the agency moves it on); leave status "
+                           "out or send “open”.", field="status")
+    ticket.status = TicketStatus.OPEN
+    ticket.opened_by_id = opener.id
 
 
 def on_status_change(ticket, old_status, new_status, now=None) -> None:

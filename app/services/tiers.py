@@ -50,6 +50,10 @@ PLANS: dict[Tier, Plan] = {
 
 # Resources with a countable limit (fields of ``Plan``).
 LIMITED_RESOURCES = frozenset({"projects", "domains", "team_members", "tickets_per_month", "storage_bytes"})
+# The largest override each limit takes (beyond that, "unlimited" says it): far above any
+# plan, and small enough for every page and sum that shows or compares it.
+MAX_OVERRIDES = {"projects": 1_000_000, "domains": 1_000_000, "team_members": 1_000_000,
+                 "tickets_per_month": 1_000_000, "storage_bytes": 1024 ** 2 * GB}  # 1 PB
 
 
 def plan_for(client) -> Plan:
@@ -189,4 +193,8 @@ def validate_overrides(value) -> dict | None:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise InvalidInput(f"The {key} limit must be a whole number ≥ 0, or null for unlimited.",
                                field="limit_overrides")
+        if limit is not None and limit > MAX_OVERRIDES[key]:
+            most = f"{MAX_OVERRIDES[key] // GB:,} GB" if key == "storage_bytes" else f"{MAX_OVERRIDES[key]:,}"
+            raise InvalidInput(f"The {key.replace('_', ' ')} limit can be at most {most}; for more, make it "
+                               f"unlimited.", field="limit_overrides")
     return value

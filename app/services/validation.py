@@ -131,30 +131,72 @@ def _ip(value, cls, message, field):
         raise InvalidInput(f"{message}, got “{value}”.", field) from None
 
 
+def _finite(value) -> Decimal | None:
+    """``value`` as a finite ``Decimal``; ``None`` if it is not a number, or is NaN or
+    infinite (which ``Decimal`` and ``float`` accept, and no column should hold)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
 def percent(value, *, field: str = "percent"):
     if value is None:
         return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise InvalidInput("Enter a number between 0 and 100.", field) from None
+    number = _finite(value)
+    if number is None:
+        raise InvalidInput("Enter a number between 0 and 100.", field)
     if not 0 <= number <= 100:
         raise InvalidInput(f"Must be between 0 and 100 (got {value}).", field)
     return value
 
 
+# Money columns are ``Numeric(12, 2)``.
+MAX_MONEY = Decimal("9999999999.99")
+
+
 def money(value, *, field: str = "amount"):
     if value is None:
         return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise InvalidInput("Enter an amount like 1500.00.", field) from None
+    amount = _finite(value)
+    if amount is None:
+        raise InvalidInput("Enter an amount like 1500.00.", field)
     if amount < 0:
         raise InvalidInput(f"Must be zero or more (got {value}).", field)
+    if amount > MAX_MONEY:
+        raise InvalidInput(f"Must be at most {MAX_MONEY:,}.", field)
     if amount.as_tuple().exponent < -2:
         raise InvalidInput("Use at most two decimal places.", field)
     return value
+
+
+def bounded_number(value, *, minimum, maximum, whole: bool = False, field: str = "number"):
+    """A finite number within ``minimum``..``maximum`` (what its column can hold): NaN,
+    infinity and numbers beyond the column are refused with a message, not left to the
+    database (an overflow) or stored as NaN."""
+    if value is None or value == "":
+        return value
+    number = _finite(value)
+    if number is None or (whole and number != number.to_integral_value()):
+        raise InvalidInput("Enter a whole number." if whole else "Enter a number.", field)
+    if not minimum <= number <= maximum:
+        raise InvalidInput(f"Enter a number from {minimum:,} to {maximum:,}.", field)
+    return value
+
+
+def record_id(value, *, field: str = "id", what: str = "record") -> int | None:
+    """An optional record id typed or sent in a form: blank is none; otherwise a whole
+    number an INTEGER key can hold (1..2**31-1), or ``InvalidInput`` ("Choose a <what>
+    from the list."). Whether the caller may use that record is the caller's lookup."""
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 2**31 - 1:
+        raise InvalidInput(f"Choose a {what} from the list.", field)
+    return int(text)
 
 
 def dates_in_order(earlier, later, *, earlier_label: str, later_label: str, field: str):

@@ -6,7 +6,10 @@
   permission). Client scoping from ``services.tenancy.current_scope()`` belongs here,
   once, when the client portal arrives.
 - Validation: ``service_validator`` wraps a ``services.validation`` rule as a WTForms
-  validator, so the message a person reads comes from the service.
+  validator, so the message a person reads comes from the service. Number columns are
+  bounded by their type (``_bound_numbers``); messages may quote the input
+  (``LiteralErrorsForm``); a form shown again with its errors answers 422; list filters
+  read their value as the column's type (``TypedValueFilter``, a 400 otherwise).
 - JSON list columns (DNS records, nameservers, tags) are edited as JSON text.
 - A client's limit overrides are edited as one input per limited resource
   (``LimitOverridesField``); contact data of projects/domains with ``contact_fields()``.
@@ -30,8 +33,10 @@ from decimal import Decimal, InvalidOperation
 from flask import Response, abort, current_app, jsonify, request, session, stream_with_context, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.fields import QuerySelectField
+from flask_appbuilder.models.filters import Filters
 from flask_appbuilder.models.sqla.filters import (
-    FilterRelationOneToManyEqual, FilterRelationOneToManyNotEqual, SQLAFilterConverter,
+    FilterEqualFunction, FilterIn, FilterInFunction, FilterNotIn, FilterRelation, FilterRelationOneToManyEqual,
+    FilterRelationOneToManyNotEqual, SQLAFilterConverter,
 )
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.urltools import get_filter_args, get_order_args
@@ -47,7 +52,7 @@ from wtforms.utils import unset_value
 from wtforms.widgets import TextInput
 from wtforms.validators import InputRequired, Optional
 
-from app.models.base import UTCDateTime, integer_range
+from app.models.base import UTCDateTime, integer_range, number_bounds
 from app.services import tiers, validation
 from app.services.errors import AtriumError, InvalidInput
 from app.views import relation_picker
@@ -158,11 +163,18 @@ def format_limit_overrides(value) -> str:
 
 
 def _limit_text(limit, unit) -> str:
+    """A stored limit in words, whatever is stored (a page showing it never fails): a
+    number of GB to three decimals for storage, or the stored value as it is."""
     if limit is None:
         return "unlimited"
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        return str(limit)
     if unit == 1:
         return str(limit)
-    return f"{(Decimal(int(limit)) / unit).quantize(Decimal('0.001')).normalize():f}"
+    thousandths = (abs(limit) * 1000 + unit // 2) // unit  # integer arithmetic: no precision limit
+    whole, fraction = divmod(thousandths, 1000)
+    text = f"{whole}.{fraction:03d}".rstrip("0").rstrip(".")
+    return f"-{text}" if limit < 0 else text
 
 
 class LimitOverridesWidget:
@@ -224,6 +236,10 @@ class LimitOverridesField(Field):
                 problems.append(f"{label}: enter {what} (0 or more), “unlimited”, or leave it empty for the "
                                 f"plan's limit.")
                 continue
+            most = tiers.MAX_OVERRIDES[key]
+            if number > Decimal(most) / unit:  # compared before multiplying: 1e999999 stays cheap
+                problems.append(f"{label}: at most {_limit_text(most, unit)}, or “unlimited”.")
+                continue
             document[key] = int(number * unit)
         if problems:
             raise ValidationError(" ".join(problems))
@@ -235,6 +251,27 @@ class LimitOverridesField(Field):
     def populate_obj(self, obj, name):
         if self.submitted and getattr(obj, name) != self.data:
             setattr(obj, name, self.data)
+
+
+def literal_message(message):
+    """``message`` as Flask-AppBuilder's form template must receive it: the template shows
+    each field error through ``_()``, and Jinja's gettext formats its text with ``%``
+    (always, even without arguments), so an error quoting what was typed (“%d” is not a
+    valid email address) would fail to render. ``%`` doubled comes out as typed."""
+    return message.replace("%", "%%") if isinstance(message, str) else message
+
+
+class LiteralErrorsForm:
+    """Mixed into every add/edit form of ``AtriumModelView``: once validated, each field's
+    errors go through ``literal_message`` (the one place; messages themselves may quote
+    input freely)."""
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators=extra_validators)
+        for field in self:
+            if field.errors and isinstance(field.errors, list):
+                field.errors = [literal_message(error) for error in field.errors]
+        return valid
 
 
 class UniqueTogether:
@@ -298,6 +335,19 @@ def _unique_together_validators(model, columns) -> dict:
 def format_utc(value) -> str:
     """Times are stored in UTC and shown as such, to the minute (no staff timezone yet)."""
     return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else ""
+
+
+def _bound_numbers(model, columns, validators) -> None:
+    """Every number column of a form gets ``validation.bounded_number`` with what the
+    column holds (``models.base.number_bounds``): NaN, infinity and overflowing numbers
+    are a message on the field, never a database error or a stored NaN."""
+    for name in dict.fromkeys(columns or list(model.__table__.columns.keys())):
+        column = model.__table__.columns.get(name)
+        bounds = number_bounds(column.type) if column is not None else None
+        if bounds is not None:
+            minimum, maximum, whole = bounds
+            validators.setdefault(name, []).append(service_validator(
+                validation.bounded_number, minimum=minimum, maximum=maximum, whole=whole, field=name))
 
 
 def _label(name: str) -> str:
@@ -386,6 +436,100 @@ class FilterRelationIdNotEqual(FilterRelationOneToManyNotEqual):
 _ID_FILTERS = {FilterRelationOneToManyEqual: FilterRelationIdEqual,
                FilterRelationOneToManyNotEqual: FilterRelationIdNotEqual}
 
+_LIST_FILTERS = (FilterIn, FilterNotIn)  # their value is a list of values
+MAX_FILTER_VALUES = 1000
+MAX_FILTER_NUMBER = Decimal(10) ** 15  # beyond every Numeric column (12 digits)
+
+
+def _filter_value_error(label: str, problem: str):
+    abort(400, description=f"The “{label}” filter {problem}")
+
+
+def typed_filter_value(datamodel, column_name: str, value):
+    """A list filter's value as its column can compare it, or a 400 naming the filter:
+    one value (not a list or an object), an enumeration's own values, whole numbers
+    within the column's range, finite numbers, yes or no for a boolean; a blank number
+    is no value, as FAB reads it. Text columns compare text (a number is read as its
+    digits). Dates are left to FAB's parser (unreadable: no condition)."""
+    label = column_name.replace("_", " ")
+    if isinstance(value, (list, dict, tuple)):
+        _filter_value_error(label, "takes one value, not a list or an object.")
+    column = datamodel.list_columns.get(column_name)
+    column_type = getattr(column, "type", None)
+    if value is None or column_type is None:
+        return value
+    if isinstance(column_type, sa.Boolean):  # FAB's filters read "y" as true
+        text = str(value).strip().lower()
+        if text in ("y", "yes", "true", "1"):
+            return "y"
+        if text in ("n", "no", "false", "0", ""):
+            return False
+        _filter_value_error(label, "takes y (yes) or n (no).")
+    if isinstance(column_type, sa.Enum):
+        if str(value) not in column_type.enums:
+            _filter_value_error(label, f"is one of: {', '.join(column_type.enums)}.")
+        return str(value)
+    allowed = integer_range(column_type)
+    if (allowed is not None or isinstance(column_type, sa.Numeric)) and str(value).strip() == "":
+        return None
+    if allowed is not None:
+        text = str(value).strip()
+        if isinstance(value, bool) or not (text.isascii() and text.lstrip("-").isdigit()) or int(text) not in allowed:
+            _filter_value_error(label, "takes a whole number within its column's range.")
+        return int(text)
+    if isinstance(column_type, (sa.Numeric, sa.Float)):
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            number = None
+        if isinstance(value, bool) or number is None or not number.is_finite() or abs(number) >= MAX_FILTER_NUMBER:
+            _filter_value_error(label, "takes a number.")
+        return value
+    if isinstance(column_type, sa.String) and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+class TypedValueFilter:
+    """Mixed into each list filter of a plain column (``MemoizedFilterConverter``): the
+    value is ``typed_filter_value`` before FAB's filter compares it, in the console's
+    search forms and the API's rison filters alike (a list, an unknown enumeration
+    value or a number beyond the column is a 400, not a database error)."""
+
+    def apply(self, query, value):
+        if isinstance(self, _LIST_FILTERS):
+            values = value if isinstance(value, list) else [value]
+            if len(values) > MAX_FILTER_VALUES:
+                _filter_value_error(self.column_name.replace("_", " "), f"takes at most {MAX_FILTER_VALUES} values.")
+            value = [typed_filter_value(self.datamodel, self.column_name, v) for v in values]
+        else:
+            value = typed_filter_value(self.datamodel, self.column_name, value)
+        return super().apply(query, value)
+
+
+_TYPED_FILTERS: dict = {}
+
+
+def _typed_filter_class(cls):
+    if issubclass(cls, TypedValueFilter):
+        return cls
+    if cls not in _TYPED_FILTERS:
+        _TYPED_FILTERS[cls] = type(f"Typed{cls.__name__}", (TypedValueFilter, cls), {})
+    return _TYPED_FILTERS[cls]
+
+
+class TypedFilters(Filters):
+    """FAB's active filters of a list, every filter added on a plain column typed
+    (``TypedValueFilter``): the search form's (already typed by the converter) and the
+    API's rison ``filters``, which FAB resolves through a process-wide table of operator
+    names to whichever class registered the name last."""
+
+    def add_filter(self, column_name, filter_class, value):
+        if (not self.datamodel.is_relation(column_name)
+                and not issubclass(filter_class, (FilterEqualFunction, FilterInFunction, FilterRelation))):
+            filter_class = _typed_filter_class(filter_class)
+        return super().add_filter(column_name, filter_class, value)
+
 
 class MemoizedFilterConverter(SQLAFilterConverter):
     """FAB's filter converter, remembering per interface which filters a column gets,
@@ -404,6 +548,9 @@ class MemoizedFilterConverter(SQLAFilterConverter):
             filters = super().convert(col_name)
             if filters and self.datamodel.is_relation_many_to_one(col_name):
                 filters = [_ID_FILTERS.get(type(f), type(f))(col_name, self.datamodel) for f in filters]
+            elif filters and not self.datamodel.is_relation(col_name):
+                filters = [f if isinstance(f, (FilterEqualFunction, FilterInFunction))  # computed values
+                           else _typed_filter_class(type(f))(col_name, self.datamodel) for f in filters]
             cache[col_name] = filters
         filters = cache[col_name]
         return None if filters is None else list(filters)
@@ -467,6 +614,10 @@ class AtriumInterface(SQLAInterface):
     """
 
     filter_converter_class = MemoizedFilterConverter
+
+    def get_filters(self, search_columns=None, search_filters=None):
+        return TypedFilters(self.filter_converter_class, self, search_columns=search_columns or [],
+                            search_filters=search_filters)
 
     def query(self, filters=None, order_column="", order_direction="", page=None, page_size=None,
               select_columns=None, outer_default_load=False):
@@ -719,6 +870,14 @@ def _export_value(value, formatter):
     return value if isinstance(shown, Markup) else shown
 
 
+def _refused_form(response):
+    """After a POST, FAB answers a redirect when the change was saved and the form again
+    (a page) when it was not: that page says what to fix, with 422 (as the API does)."""
+    if request.method == "POST" and isinstance(response, str):
+        return response, 422
+    return response
+
+
 class AtriumModelView(ModelView):
     """Base for every staff model view."""
 
@@ -743,6 +902,26 @@ class AtriumModelView(ModelView):
     # derived from the model, or named here per relation: ``{"ticket": ("subject",)}``.
     picker_search_columns: dict = {}
     _pickers: dict = {}  # (form, relation) -> relation_picker.PickerSpec, built per view class
+
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self):
+        """FAB's add page; a submitted form shown again (its errors on the fields) is a 422."""
+        return _refused_form(super().add())
+
+    @expose("/edit/<pk>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, pk):
+        """FAB's edit page; a submitted form shown again (its errors on the fields) is a 422."""
+        return _refused_form(super().edit(pk))
+
+    def _init_forms(self):
+        """FAB's add/edit forms, with ``LiteralErrorsForm`` mixed in."""
+        super()._init_forms()
+        for attr in ("add_form", "edit_form"):
+            form = getattr(self, attr, None)
+            if form is not None and not issubclass(form, LiteralErrorsForm):
+                setattr(self, attr, type(form.__name__, (LiteralErrorsForm, form), {}))
 
     def _get_list_widget(self, filters, **kwargs):
         """FAB's list, with the rows loaded light (``AtriumInterface.query``); the list
@@ -859,6 +1038,8 @@ class AtriumModelView(ModelView):
                 model, list(getattr(cls, "add_columns", None) or []) + list(getattr(cls, "edit_columns", None) or [])
         ).items():
             validators.setdefault(name, []).extend(extra)
+        _bound_numbers(model, list(getattr(cls, "add_columns", None) or []) + list(getattr(cls, "edit_columns", None)
+                                                                                  or []), validators)
         cls.validators_columns = validators
         search_extra = dict(getattr(cls, "search_form_extra_fields", None) or {})
         search_extra.update(_id_search_fields(model, getattr(cls, "search_columns", None), search_extra,
@@ -877,7 +1058,9 @@ class AtriumModelView(ModelView):
             own = cls.__dict__.get(extra_attr) or {}
             extra = {name: field for name, field in (getattr(cls, extra_attr, None) or {}).items()
                      if name in own or not relation_picker.is_picker(field)}
-            extra.update(_generated_fields(model, getattr(cls, columns_attr, None), extra))
+            # No columns named: FAB's form has every column, so every one gets Atrium's field.
+            columns = getattr(cls, columns_attr, None) or list(model.__table__.columns.keys())
+            extra.update(_generated_fields(model, columns, extra))
             pickers = relation_picker.picker_fields(
                 cls, model, form, getattr(cls, columns_attr, None), extra, lookups=DROPDOWN_LOOKUPS,
                 validators=validators, labels=getattr(cls, "label_columns", None) or {},

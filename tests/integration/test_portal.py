@@ -393,7 +393,7 @@ def test_invalid_contact_data_comes_back_with_a_message(app, client, field, valu
     before = {k: getattr(project, k) for k in CONTACT}
     login(client, "free-co-owner")
     response = _edit_contact(client, "/portal/projects", project.id, {**CONTACT, field: value})
-    assert response.status_code == 200 and message in response.get_data(as_text=True)
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
     db.session.expire_all()
     assert {k: getattr(db.session.get(m.Project, project.id), k) for k in CONTACT} == before
 

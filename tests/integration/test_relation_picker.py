@@ -75,7 +75,7 @@ def test_a_form_shown_again_holds_only_the_chosen_ticket(app, client):
     ids = _add_tickets([f"Invoice mismatch {i}" for i in range(30)])
     login(client, "admin")
     response = client.post(ADD, data={"ticket": str(ids[7]), "body": "", "csrf_token": csrf_token(client, ADD)})
-    assert response.status_code == 200  # the body is required: the form comes back
+    assert response.status_code == 422  # the body is required: the form comes back (422)
     _, options = _select(response.get_data(as_text=True), "ticket")
     assert options == [("", ""), (str(ids[7]), f"#{ids[7]} Invoice mismatch 7")]
 
@@ -107,7 +107,7 @@ def test_a_ticket_that_cannot_be_chosen_is_a_message_on_the_form(app, client, ty
     login(client, "admin")
     before = _message_count()
     response = client.post(ADD, data={"ticket": typed, "body": "Hello", "csrf_token": csrf_token(client, ADD)})
-    assert response.status_code == 200
+    assert response.status_code == 422
     errors = _errors(response.get_data(as_text=True))
     assert any("There is no ticket" in e and "pick it from the list" in e for e in errors), errors
     assert _message_count() == before
@@ -117,7 +117,7 @@ def test_the_ticket_is_required(app, client):
     login(client, "admin")
     before = _message_count()
     response = client.post(ADD, data={"ticket": "", "body": "Hello", "csrf_token": csrf_token(client, ADD)})
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "This field is required." in _errors(response.get_data(as_text=True))
     assert _message_count() == before
 
@@ -257,7 +257,7 @@ def test_the_views_relation_filters_bound_search_and_choice(app, client):
     assert 'data-picker-url="/open-ticket-messages/picker/ticket?form=add"' in client.get(add).get_data(as_text=True)
     before = _message_count()
     response = client.post(add, data={"ticket": str(closed_id), "body": "Closed?", "csrf_token": csrf_token(client, add)})
-    assert response.status_code == 200 and any("There is no ticket" in e for e in _errors(response.get_data(as_text=True)))
+    assert response.status_code == 422 and any("There is no ticket" in e for e in _errors(response.get_data(as_text=True)))
     assert _message_count() == before
     response = client.post(add, data={"ticket": str(open_id), "body": "Open!", "csrf_token": csrf_token(client, add)})
     assert response.status_code == 302
@@ -287,7 +287,7 @@ def test_a_client_user_picks_among_their_own_projects_only(app, client):
     path = "/portal/tickets/add"
     response = client.post(path, data={"project": str(other.id), "subject": "Forged", "description": "x",
                                        "priority": "low", "csrf_token": csrf_token(client, path)})
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert any("There is no project" in e for e in _errors(response.get_data(as_text=True)))
     db.session.expire_all()
     assert db.session.query(m.Ticket).count() == count

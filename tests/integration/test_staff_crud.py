@@ -281,7 +281,7 @@ def test_bad_override_comes_back_on_the_form_and_writes_nothing(app, client, inp
     data["contact_email"] = "changed@free-co.example"
     response = _post(client, f"/clientview/edit/{free.id}", data)
     html = response.get_data(as_text=True)
-    assert response.status_code == 200 and message in html
+    assert response.status_code == 422 and message in html
     assert 'value="' + list(inputs.values())[0] + '"' in html  # what was typed is shown again
     db.session.expire_all()
     free = db.session.get(m.Client, free.id)

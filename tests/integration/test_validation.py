@@ -87,7 +87,7 @@ def test_invalid_input_returns_the_form_with_a_message(app, client, route, model
     before = db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
     data = {**payload(), "csrf_token": csrf_token(client, f"/{route}/add")}
     response = client.post(f"/{route}/add", data=data)
-    assert response.status_code == 200
+    assert response.status_code == 422  # the form again, its message on the field
     assert message in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one() == before

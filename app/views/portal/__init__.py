@@ -28,7 +28,7 @@ from markupsafe import Markup
 from app import models as m
 from app.extensions import db
 from app.services import portal as portal_service
-from app.services import storage, team, tenancy, tickets, tiers
+from app.services import storage, team, tenancy, tickets, tiers, validation
 from app.services.errors import AtriumError, NotFound
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView, contact_fields, format_utc
 
@@ -242,8 +242,7 @@ class PortalTicketView(PortalModelView):
     base_order = ("created_at", "desc")
 
     def pre_add(self, item):
-        item.opened_by_id = g.user.id
-        item.status = m.TicketStatus.OPEN
+        tickets.open_for_client(item, g.user)  # the API's client writes obey the same rule
 
     def post_add(self, item):
         g.atrium_new_ticket_id = item.id
@@ -330,7 +329,7 @@ class PortalFileView(PortalModelView):
                 upload = request.files.get("file")
                 if upload is None or not upload.filename:
                     raise storage.InvalidInput("Choose a file to upload.", field="file")
-                project_id = storage.parse_project_id(request.form.get("project_id"))
+                project_id = validation.record_id(request.form.get("project_id"), field="project_id", what="project")
                 if project_id is not None and db.session.get(m.Project, project_id) is None:  # scoped
                     raise storage.InvalidInput("Choose one of your projects (or none).", field="project_id")
                 client = db.session.get(m.Client, scope.client_id)
