@@ -9,7 +9,9 @@ so no field has to remember it:
   UTF-16 surrogate (``"\\ud800"`` in JSON). Werkzeug would otherwise keep an invalid
   byte sequence as its literal ``%FF`` escape, and PostgreSQL refuses NUL (a 500).
   A JSON body nested deeper than ``MAX_JSON_DEPTH`` levels, or not JSON at all, is
-  refused here too (the parser would otherwise recurse until ``RecursionError``).
+  refused here too (the parser would otherwise recurse until ``RecursionError``). The
+  webhook's body is left to the webhook, which checks Stripe's signature over the raw
+  bytes first (``RAW_BODY_DOORS``).
 - **Orderings and actions** (``check_orderings_and_actions``, first step of every model
   view's endpoints, after all hooks):
   once the person is known to hold the permission of the page they asked for, an
@@ -32,6 +34,9 @@ import urllib.parse
 from flask import abort, current_app, request
 
 MAX_JSON_DEPTH = 32
+# Doors that authenticate the raw bytes of their body before reading it (the Stripe
+# webhook's signature) and answer a bad body themselves: only their address is checked.
+RAW_BODY_DOORS = ("/webhooks/",)
 _SURROGATES = range(0xD800, 0xE000)
 
 
@@ -102,7 +107,7 @@ def check_text() -> None:
         abort(400, description="The address contains a NUL character.")
     if request.query_string:
         _check_urlencoded(request.query_string, "in the address")
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith(RAW_BODY_DOORS):
         return
     mimetype = request.mimetype
     if mimetype == "application/x-www-form-urlencoded":

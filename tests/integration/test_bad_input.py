@@ -156,7 +156,7 @@ def test_a_project_id_beyond_any_integer_on_the_upload_form_is_a_message(app, cl
     response = client.post("/portal/files/upload", content_type="multipart/form-data", data={
         "csrf_token": token, "project_id": str(2**63), "file": (io.BytesIO(b"plain notes\n"), "notes.txt")})
     assert response.status_code == 422
-    assert "Choose a record" in response.get_data(as_text=True)
+    assert "Choose a project" in response.get_data(as_text=True)
     assert _count(m.StorageFile) == before
 
 

@@ -316,7 +316,7 @@ def test_staff_generate_buttons_and_add_form(report_app, client):
     before = db.session.execute(sa.select(sa.func.count()).select_from(m.Report)).scalar_one()
     response = client.post(form, data={"client": pro.id, "period": f"{future:%Y-%m-%d}",
                                        "csrf_token": csrf_token(client, form)})
-    assert response.status_code == 200 and "is not over yet" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "is not over yet" in response.get_data(as_text=True)
     assert db.session.execute(sa.select(sa.func.count()).select_from(m.Report)).scalar_one() == before
 
 
