@@ -444,3 +444,35 @@ def test_after_a_save_the_person_lands_on_the_record_and_a_refusal_keeps_the_inp
     body = answer.get_data(as_text=True)
     assert 400 <= answer.status_code < 500, answer.status_code
     assert "Typed subject 42" in body and "Upgrade" in body
+
+
+# --------------------------------------------------------------------------- 5. reopen
+
+def test_a_client_reopens_a_resolved_ticket_within_seven_days(app, client):
+    """SPEC: clients reply, close and reopen within 7 days (no ticket edit form)."""
+    from app.models.base import utcnow
+
+    own = db.session.execute(sa.select(m.Client.id).filter_by(slug="pro-co")).scalar_one()
+    recent, old = db.session.execute(sa.select(m.Ticket).where(m.Ticket.client_id == own).limit(2)).scalars().all()
+    recent.status, old.status = m.TicketStatus.RESOLVED, m.TicketStatus.CLOSED
+    db.session.commit()
+    recent.resolved_at, old.resolved_at = utcnow() - dt.timedelta(days=2), utcnow() - dt.timedelta(days=8)
+    db.session.commit()
+    recent_id, old_id = recent.id, old.id
+    login(client, "pro-co-viewer")
+    assert "ticket-reopen" not in client.get(f"/portal/tickets/show/{recent_id}").get_data(as_text=True)
+    token = csrf_token(client, "/portal/tickets/list/")
+    assert client.post(f"/portal/tickets/reopen/{recent_id}", data={"csrf_token": token}).status_code == 403
+    _logout(client)
+    login(client, "pro-co-owner")
+    assert "ticket-reopen" in client.get(f"/portal/tickets/show/{recent_id}").get_data(as_text=True)
+    assert "ticket-reopen" not in client.get(f"/portal/tickets/show/{old_id}").get_data(as_text=True)
+    token = csrf_token(client, f"/portal/tickets/show/{recent_id}")
+    answer = client.post(f"/portal/tickets/reopen/{recent_id}", data={"csrf_token": token})
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/portal/tickets/show/{recent_id}")
+    answer = client.post(f"/portal/tickets/reopen/{old_id}", data={"csrf_token": token}, follow_redirects=True)
+    assert "more than 7 days ago" in answer.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(m.Ticket, recent_id).status == m.TicketStatus.OPEN
+    assert db.session.get(m.Ticket, recent_id).resolved_at is None
+    assert db.session.get(m.Ticket, old_id).status == m.TicketStatus.CLOSED

@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 # (``None``: the view's own model).
 WRITE_ENDPOINTS = {"add": ("create", None), "edit": ("update", None), "delete": ("delete", None),
                    "action_post": ("update", None), "reply": ("create", "TicketMessage"),
-                   "close": ("update", None), "upload": ("create", None), "invite": ("create", None)}
-PORTAL_PERMISSIONS = {**METHOD_PERMISSIONS, "reply": "write", "close": "write", "upload": "write",
+                   "close": ("update", None), "reopen": ("update", None), "upload": ("create", None), "invite": ("create", None)}
+PORTAL_PERMISSIONS = {**METHOD_PERMISSIONS, "reply": "write", "close": "write", "reopen": "write", "upload": "write",
                       "invite": "write", "download": "read"}
 
 
@@ -361,7 +361,7 @@ class PortalTicketView(PortalModelView):
                     "created_at"]  # the page itself is portal/ticket.html
     # The one form a client types a ticket into (SPEC: subject, description, priority, a
     # project of theirs; attachments go with replies). No edit route: follow-ups are
-    # replies, closing and reopening (a reply to a resolved ticket).
+    # replies, closing and reopening (within ``tickets.REOPEN_DAYS`` of the resolution).
     add_columns = edit_columns = ["project", "subject", "description", "priority"]
     portal_routes = frozenset({"add"})
     portal_add = ("add", "Open a ticket", "Ticket", "tickets_per_month")
@@ -389,6 +389,8 @@ class PortalTicketView(PortalModelView):
             "portal/ticket.html", ticket=ticket, messages=list(ticket.messages),
             can_reply=tenancy.may_write(scope, "TicketMessage", "create") and ticket.status not in tickets.CLOSED_STATUSES,
             can_close=tenancy.may_write(scope, "Ticket", "update") and ticket.status != m.TicketStatus.CLOSED,
+            can_reopen=tenancy.may_write(scope, "Ticket", "update") and tickets.may_reopen(ticket),
+            reopen_days=tickets.REOPEN_DAYS,
             format_utc=format_utc)
 
     @expose("/reply/<int:pk>", methods=["POST"])
@@ -410,6 +412,19 @@ class PortalTicketView(PortalModelView):
         except AtriumError as exc:
             db.session.rollback()
             storage.discard(attachments, current_app.config["UPLOAD_DIR"])
+            flash(exc.message, "danger")
+        return redirect(url_for(".show", pk=pk))
+
+    @expose("/reopen/<int:pk>", methods=["POST"])
+    @has_access
+    def reopen(self, pk):
+        ticket = self._get_or_404(m.Ticket, pk)
+        try:
+            tickets.reopen(ticket)
+            db.session.commit()
+            flash("The ticket is open again.", "success")
+        except AtriumError as exc:
+            db.session.rollback()
             flash(exc.message, "danger")
         return redirect(url_for(".show", pk=pk))
 
