@@ -179,6 +179,9 @@ def test_every_portal_page_as_every_membership_role_of_two_clients(app, client):
         for role in ROLES:
             who = f"{slug}-{role}"
             login(client, who)
+            home = client.get("/portal/")
+            assert home.status_code == 200, who
+            _assert_no_foreign(home.get_data(as_text=True), marks, f"{who} /portal/")
             for view in views:
                 where = f"{who} {view.__class__.__name__}"
                 response = client.get(f"{view.route_base}/list/")
@@ -196,7 +199,11 @@ def test_every_portal_page_as_every_membership_role_of_two_clients(app, client):
                     if is_button:
                         answer = client.get(href)
                         assert 200 <= answer.status_code < 300, f"{where}: button {href} answers {answer.status_code}"
+                        _assert_no_foreign(answer.get_data(as_text=True), marks, f"{where} {href}")
                         seen["button"] += 1
+                export = client.get(f"{view.route_base}/export.csv")
+                assert export.status_code == 200, f"{where} export"
+                _assert_no_foreign(export.get_data(as_text=True), marks, f"{where} export")
                 if page.delete_urls:
                     assert "delete" in _routes(view), where
                     assert role in ("owner", "admin"), f"{where}: trash shown to a {role}"
