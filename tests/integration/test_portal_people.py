@@ -483,3 +483,47 @@ def test_a_client_reopens_a_resolved_ticket_within_seven_days(app, client):
     assert db.session.get(m.Ticket, recent_id).status == m.TicketStatus.OPEN
     assert db.session.get(m.Ticket, recent_id).resolved_at is None
     assert db.session.get(m.Ticket, old_id).status == m.TicketStatus.CLOSED
+
+
+# --------------------------------------------------------------------------- 6. team
+
+def test_the_owner_manages_the_team_through_the_team_rules(app, client):
+    """Invite, role change and removal go through ``services.team``: the owner's own
+    membership offers no control and cannot be changed; an admin gets 403."""
+    _add_team(app)
+    own = db.session.execute(sa.select(m.Client.id).filter_by(slug="pro-co")).scalar_one()
+    members = dict(db.session.execute(sa.select(m.User.username, m.ClientMember.id).join(
+        m.ClientMember, m.ClientMember.user_id == m.User.id).where(m.ClientMember.client_id == own)).all())
+    db.session.rollback()
+    login(client, "pro-co-admin")
+    token = csrf_token(client, "/portal/team/list/")
+    assert "member-role" not in client.get(f"/portal/team/show/{members['pro-co-viewer']}").get_data(as_text=True)
+    for action in ("role", "remove"):
+        assert client.post(f"/portal/team/{action}/{members['pro-co-viewer']}",
+                           data={"csrf_token": token, "role": "admin"}).status_code == 403
+    _logout(client)
+    login(client, "pro-co-owner")
+    token = csrf_token(client, "/portal/team/list/")
+    assert "member-role" not in client.get(f"/portal/team/show/{members['pro-co-owner']}").get_data(as_text=True)
+    assert "member-role" in client.get(f"/portal/team/show/{members['pro-co-viewer']}").get_data(as_text=True)
+    answer = client.post(f"/portal/team/role/{members['pro-co-owner']}", data={"csrf_token": token, "role": "viewer"},
+                         follow_redirects=True)
+    assert "the owner cannot be" in answer.get_data(as_text=True)
+    answer = client.post(f"/portal/team/role/{members['pro-co-viewer']}", data={"csrf_token": token, "role": "owner"},
+                         follow_redirects=True)
+    assert "Choose a role" in answer.get_data(as_text=True)
+    answer = client.post(f"/portal/team/role/{members['pro-co-viewer']}", data={"csrf_token": token, "role": "member"})
+    assert answer.headers["Location"].endswith(f"/portal/team/show/{members['pro-co-viewer']}")
+    answer = client.post(f"/portal/team/remove/{members['pro-co-member']}", data={"csrf_token": token})
+    assert answer.status_code == 302
+    answer = client.post("/portal/team/invite", data={"csrf_token": token, "username": "pro-co-new",
+                                                       "email": "new@pro-co.example", "first_name": "New",
+                                                       "last_name": "Person", "role": "member", "password": PASSWORD})
+    assert answer.status_code == 302 and "/portal/team/show/" in answer.headers["Location"]
+    db.session.expire_all()
+    roles = dict(db.session.execute(sa.select(m.User.username, m.ClientMember.role).join(
+        m.ClientMember, m.ClientMember.user_id == m.User.id).where(m.ClientMember.client_id == own)).all())
+    assert roles["pro-co-owner"] == "owner" and roles["pro-co-viewer"] == "member"
+    assert "pro-co-member" not in roles and roles["pro-co-new"] == "member"
+    assert list(roles.values()).count("owner") == 1
+    assert db.session.execute(sa.select(m.User.active).filter_by(username="pro-co-member")).scalar_one() is False

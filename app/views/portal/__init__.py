@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 # (``None``: the view's own model).
 WRITE_ENDPOINTS = {"add": ("create", None), "edit": ("update", None), "delete": ("delete", None),
                    "action_post": ("update", None), "reply": ("create", "TicketMessage"),
-                   "close": ("update", None), "reopen": ("update", None), "upload": ("create", None), "invite": ("create", None)}
-PORTAL_PERMISSIONS = {**METHOD_PERMISSIONS, "reply": "write", "close": "write", "reopen": "write", "upload": "write",
+                   "close": ("update", None), "reopen": ("update", None), "role": ("update", None), "remove": ("delete", None), "upload": ("create", None), "invite": ("create", None)}
+PORTAL_PERMISSIONS = {**METHOD_PERMISSIONS, "reply": "write", "close": "write", "reopen": "write", "role": "write", "remove": "write", "upload": "write",
                       "invite": "write", "download": "read"}
 
 
@@ -517,6 +517,43 @@ class PortalTeamView(PortalModelView):
     add_columns = edit_columns = ["role"]  # no route serves these forms
     portal_add = ("invite", "Invite a team member", "ClientMember", "team_members")
     label_columns = {"user": "Name", "user.email": "Email", "created_at": "Member since"}
+    show_template = "portal/member_show.html"
+
+    def render_template(self, template, **kwargs):
+        """The member's page offers the owner the role change and removal (not on the
+        owner's own membership: ``services.team`` refuses that)."""
+        if template == self.show_template and kwargs.get("pk") is not None:
+            member = db.session.get(m.ClientMember, _int_or_404(kwargs["pk"]))
+            if (member is not None and member.role != m.MemberRole.OWNER
+                    and tenancy.may_write(_scope(), "ClientMember", "update")):
+                kwargs.update(manage_member=member, member_roles=team.INVITABLE_ROLES)
+        return super().render_template(template, **kwargs)
+
+    def _member_change(self, pk, change, done: str):
+        member = self._get_or_404(m.ClientMember, pk)
+        try:
+            change(member)
+            db.session.commit()
+            flash(done, "success")
+        except AtriumError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            return redirect(url_for(".show", pk=pk))
+        return None
+
+    @expose("/role/<int:pk>", methods=["POST"])
+    @has_access
+    def role(self, pk):
+        return self._member_change(pk, lambda member: team.change_role(
+            db.session, _scope(), member, request.form.get("role", "")), "The role was changed.") or redirect(
+            url_for(".show", pk=pk))
+
+    @expose("/remove/<int:pk>", methods=["POST"])
+    @has_access
+    def remove(self, pk):
+        return self._member_change(pk, lambda member: team.remove_member(db.session, _scope(), member),
+                                   "The member was removed; they can no longer sign in.") or redirect(
+            url_for(".list"))
     base_order = ("created_at", "asc")
 
     @expose("/invite", methods=["GET", "POST"])
@@ -525,13 +562,13 @@ class PortalTeamView(PortalModelView):
         form = request.form
         if request.method == "POST":
             try:
-                team.add_member(db.session, current_app.appbuilder.sm, _scope(), username=form.get("username", ""),
+                member = team.add_member(db.session, current_app.appbuilder.sm, _scope(), username=form.get("username", ""),
                                 email=form.get("email", ""), first_name=form.get("first_name", ""),
                                 last_name=form.get("last_name", ""), role=form.get("role", ""),
                                 password=form.get("password", ""))
                 db.session.commit()
                 flash(f"{form.get('username')} can now sign in.", "success")
-                return redirect(url_for(".list"))
+                return redirect(url_for(".show", pk=member.id))
             except AtriumError as exc:
                 db.session.rollback()
                 flash(exc.message, "danger")
