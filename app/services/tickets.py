@@ -148,6 +148,28 @@ def add_reply(session, ticket, author, body: str, internal: bool = False, attach
     return message
 
 
+REOPEN_DAYS = 7  # SPEC: clients reopen a resolved ticket within 7 days
+
+
+def may_reopen(ticket, now=None) -> bool:
+    now = now or utcnow()
+    return (ticket.status in CLOSED_STATUSES and ticket.resolved_at is not None
+            and now - ticket.resolved_at <= dt.timedelta(days=REOPEN_DAYS))
+
+
+def reopen(ticket, now=None) -> None:
+    """Open a resolved or closed ticket again, within ``REOPEN_DAYS`` of its resolution
+    (``on_status_change`` clears the resolution time on flush)."""
+    from app.services.errors import InvalidInput
+
+    if ticket.status not in CLOSED_STATUSES:
+        raise InvalidInput("This ticket is still open.")
+    if not may_reopen(ticket, now):
+        raise InvalidInput(f"This ticket was resolved more than {REOPEN_DAYS} days ago. Open a new ticket to "
+                           "continue.")
+    ticket.status = TicketStatus.OPEN
+
+
 def close(ticket) -> None:
     """Close ``ticket`` (the resolution time is stamped by ``on_status_change`` on flush)."""
     from app.services.errors import InvalidInput

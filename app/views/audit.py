@@ -124,6 +124,7 @@ class PortalViewAsSessionView(ReadOnlyPortalView):
     list_title = "Agency view-as sessions"
     list_columns = ["started_at", "staff_user", "target_user", "mode", "reason", "ended_at", "end_reason"]
     show_columns = list_columns
+    search_columns = ["mode", "started_at", "end_reason"]
     base_order = ("started_at", "desc")
     label_columns = {"staff_user": "Agency staff", "target_user": "Viewed as", "end_reason": "How it ended"}
 

@@ -129,7 +129,7 @@ def test_viewers_get_403_on_every_write(app, client):
             rule = f"{view.__class__.__name__}.{endpoint}"
             if rule not in app.view_functions:
                 continue
-            path = f"{view.route_base}/{endpoint}" + (f"/{own_ticket}" if endpoint in ("reply", "close", "edit", "delete") else "")
+            path = f"{view.route_base}/{endpoint}" + (f"/{own_ticket}" if endpoint in ("reply", "close", "reopen", "role", "remove", "edit", "delete") else "")
             response = client.post(path, data={"csrf_token": token, "body": "x", "subject": "x"})
             assert response.status_code == 403, path
             tried += 1

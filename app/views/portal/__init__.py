@@ -22,6 +22,7 @@ import logging
 
 from flask import abort, current_app, flash, g, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_appbuilder.urltools import get_filter_args
 from app.views.base import AtriumInterface
 from markupsafe import Markup
 
@@ -30,7 +31,7 @@ from app.extensions import db
 from app.services import portal as portal_service
 from app.services import storage, team, tenancy, tickets, tiers, validation
 from app.services.errors import AtriumError, NotFound
-from app.views.base import METHOD_PERMISSIONS, AtriumModelView, contact_fields, format_utc
+from app.views.base import METHOD_PERMISSIONS, AtriumListWidget, AtriumModelView, contact_fields, format_utc
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ log = logging.getLogger(__name__)
 # (``None``: the view's own model).
 WRITE_ENDPOINTS = {"add": ("create", None), "edit": ("update", None), "delete": ("delete", None),
                    "action_post": ("update", None), "reply": ("create", "TicketMessage"),
-                   "close": ("update", None), "upload": ("create", None), "invite": ("create", None)}
-PORTAL_PERMISSIONS = {**METHOD_PERMISSIONS, "reply": "write", "close": "write", "upload": "write",
+                   "close": ("update", None), "reopen": ("update", None), "role": ("update", None), "remove": ("delete", None), "upload": ("create", None), "invite": ("create", None)}
+PORTAL_PERMISSIONS = {**METHOD_PERMISSIONS, "reply": "write", "close": "write", "reopen": "write", "role": "write", "remove": "write", "upload": "write",
                       "invite": "write", "download": "read"}
 
 
@@ -47,22 +48,137 @@ def _scope():
     return tenancy.current_scope()
 
 
+# Generated routes a portal view does not have unless it says so (``portal_routes``):
+# a client adds, changes and deletes only through the doors SPEC gives them (the ticket
+# form, replies and closing; the Files upload and delete; the Team invite; the contact
+# form of projects and domains). FAB's generic file ``download/<filename>`` and bulk
+# actions are not portal doors either.
+GENERATED_ROUTES = frozenset({"add", "edit", "delete", "action", "action_post", "download"})
+# The declarations every portal view makes itself (issue 16): nothing falls back to FAB's
+# "every column of the model" default.
+DECLARED = ("list_columns", "show_columns", "search_columns")
+
+
+class PortalListWidget(AtriumListWidget):
+    """The staff list table with the portal's buttons (``PortalModelView.portal_buttons``)."""
+
+    template = "portal/list_widget.html"
+
+
 class PortalModelView(AtriumModelView):
-    """Base of every portal list: read-only unless a subclass opens a write endpoint."""
+    """Base of every portal list: read-only unless a subclass opens a write endpoint.
+
+    A subclass names the generated routes it keeps in ``portal_routes`` (default: list
+    and show only), its add/edit form fields in ``add_columns``/``edit_columns``, and
+    where its "+" leads in ``portal_add`` (endpoint, label, model, plan resource).
+    """
 
     method_permission_name = PORTAL_PERMISSIONS
     base_permissions = ["can_read"]
+    list_widget = PortalListWidget
+    portal_routes: frozenset = frozenset()
+    # (endpoint of this view, button label, model asked about, tiers resource or None)
+    portal_add: tuple | None = None
 
     def __init_subclass__(cls, **kwargs):
         # FAB builds add/edit forms even for read-only views, from every column when none
-        # are named (SQL-computed columns break that): name the plain columns shown.
+        # are named (SQL-computed columns break that): name the plain columns shown. No
+        # route serves those forms unless ``portal_routes`` keeps it.
         datamodel = cls.__dict__.get("datamodel")
-        if datamodel is not None and getattr(cls, "add_columns", None) is None:
-            table_columns = set(datamodel.obj.__table__.columns.keys())
-            cls.add_columns = cls.edit_columns = [
-                c for c in cls.__dict__.get("show_columns", cls.__dict__.get("list_columns", []))
-                if c in table_columns and c != "id"]
+        if datamodel is not None:
+            missing = [name for name in DECLARED if name not in cls.__dict__
+                       and not any(name in base.__dict__ for base in cls.__mro__[1:-1]
+                                   if issubclass(base, PortalModelView) and base is not PortalModelView)]
+            if missing:
+                raise TypeError(f"{cls.__name__} must declare {', '.join(missing)} (portal views name their columns)")
+            if getattr(cls, "add_columns", None) is None:
+                table_columns = set(datamodel.obj.__table__.columns.keys())
+                cls.add_columns = cls.edit_columns = [
+                    c for c in cls.__dict__.get("show_columns", cls.__dict__.get("list_columns", []))
+                    if c in table_columns and c != "id"]
+            if "order_columns" not in cls.__dict__:
+                # Ordering only by what the list shows: a plain column or a "relation.column".
+                table_columns = set(datamodel.obj.__table__.columns.keys())
+                cls.order_columns = [c for c in cls.list_columns if c in table_columns or "." in c]
+            own = {name for name in ("download",) if name in cls.__dict__}  # a view's own door, not FAB's
+            # A relation picker serves a form: none without an add or edit route.
+            pickers = set() if {"add", "edit"} & set(cls.portal_routes) else {"picker"}
+            cls.exclude_route_methods = set(GENERATED_ROUTES - set(cls.portal_routes) - own) | pickers | set(
+                cls.__dict__.get("exclude_route_methods", ()))
         super().__init_subclass__(**kwargs)
+
+    # ------------------------------------------------------------------ buttons
+
+    def portal_buttons(self) -> dict:
+        """Which of "+", show, pencil and trash this person sees on the list: only the
+        ones they may use (membership role, plan limit; at the limit the reason instead)."""
+        scope = _scope()
+        model = self.datamodel.obj.__name__
+        buttons = {"show": True, "edit": False, "delete": False, "add_url": None, "add_label": "", "add_reason": None}
+        if not scope.is_client:
+            return buttons
+        buttons["edit"] = "edit" in self.portal_routes and tenancy.may_write(scope, model, "update")
+        buttons["delete"] = "delete" in self.portal_routes and tenancy.may_write(scope, model, "delete")
+        if self.portal_add:
+            endpoint, label, add_model, resource = self.portal_add
+            if tenancy.may_write(scope, add_model, "create"):
+                reason = self._limit_reason(scope, resource) if resource else None
+                if reason:
+                    buttons["add_reason"] = reason
+                else:
+                    buttons["add_url"], buttons["add_label"] = url_for(f".{endpoint}"), label
+        return buttons
+
+    @staticmethod
+    def _limit_reason(scope, resource: str) -> str | None:
+        client = db.session.get(m.Client, scope.client_id)
+        limit = tiers.limit_for(client, resource) if client is not None else None
+        if limit is None:
+            return None
+        used = tiers.usage(db.session, client.id, resource)
+        return tiers.limit_message(client, resource, used) if used >= limit else None
+
+    def _get_list_widget(self, filters, **kwargs):
+        kwargs.setdefault("portal", self.portal_buttons())
+        return super()._get_list_widget(filters, **kwargs)
+
+    # ------------------------------------------------------------------ saving
+
+    def _add(self):
+        """FAB's add, except that a refused save (a plan limit, a membership or ticket
+        rule) shows the form again with what the person typed and the reason (422 by
+        ``AtriumModelView.add``) instead of redirecting to an empty form."""
+        if request.method != "POST":
+            return super()._add()
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        form = self.add_form.refresh()
+        self._fill_form_exclude_cols(exclude_cols, form)
+        if form.validate():
+            self.process_form(form, True)
+            item = self.datamodel.obj()
+            try:
+                form.populate_obj(item)
+                self.pre_add(item)
+                self.datamodel.add(item)
+            except AtriumError as exc:
+                db.session.rollback()
+                flash(exc.message, "danger")
+            else:
+                self.post_add(item)
+                flash(self.add_row_message, "success")
+                return None
+        return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+
+
+    def post_update(self, item):
+        super().post_update(item)
+        g.atrium_portal_saved = item.id
+
+    def post_edit_redirect(self):
+        """After a save, the record saved (not whatever page came before)."""
+        pk = g.pop("atrium_portal_saved", None)
+        return redirect(url_for(".show", pk=pk) if pk is not None else url_for(".list"))
 
     def create_blueprint(self, appbuilder, *args, **kwargs):
         blueprint = super().create_blueprint(appbuilder, *args, **kwargs)
@@ -96,6 +212,7 @@ class PortalMilestoneView(PortalModelView):
     list_title = "Milestones"
     list_columns = ["title", "due_date", "completed_at", "deliverable"]
     show_columns = list_columns
+    search_columns = ["title", "due_date"]
     base_order = ("due_date", "asc")
 
 
@@ -103,7 +220,7 @@ class PortalContactEditMixin:
     """Edit the contact data of a row, nothing else; no add/delete routes at all."""
 
     base_permissions = ["can_read", "can_write"]
-    exclude_route_methods = {"add", "delete"}
+    portal_routes = frozenset({"edit"})
     add_columns = edit_columns = list(tenancy.CONTACT_FIELDS)  # add: no route; FAB builds the form anyway
     edit_form_extra_fields = contact_fields()
     edit_title = "Edit contact details"
@@ -136,6 +253,7 @@ class PortalInfrastructureView(PortalModelView):
     show_columns = ["project", "hosting_provider", "hosting_plan", "hosting_status", "cdn_provider",
                     "cdn_bandwidth_gb", "cdn_cache_hit_rate", "db_provider", "db_size_mb", "db_backup_status",
                     "db_last_backup_at"]
+    search_columns = ["hosting_provider", "hosting_status", "db_backup_status"]
     label_columns = {"project.name": "Project", "cdn_cache_hit_rate": "CDN cache hit rate (%)"}
     base_order = ("project_id", "asc")
 
@@ -160,6 +278,7 @@ class PortalCampaignMetricView(PortalModelView):
     list_title = "Daily metrics"
     list_columns = ["date", "impressions", "clicks", "conversions", "cost", "revenue", "ctr", "cpc", "cpa", "roas"]
     show_columns = list_columns
+    search_columns = ["date"]
     base_order = ("date", "desc")
 
 
@@ -183,6 +302,7 @@ class PortalIncidentUpdateView(PortalModelView):
     list_title = "Timeline"
     list_columns = ["created_at", "status", "message"]
     show_columns = list_columns
+    search_columns = ["status", "message"]
     base_order = ("created_at", "desc")
 
 
@@ -207,6 +327,7 @@ class PortalReportView(PortalModelView):
     list_title = "Reports"
     list_columns = ["period", "status", "generated_at", "id"]
     show_columns = ["period", "status", "generated_at", "id"]
+    search_columns = ["period", "status"]
     label_columns = {"id": "PDF"}
     formatters_columns = {"id": lambda pk: _download_link("PortalReportView", pk),
                           "period": lambda d: f"{d:%Y-%m}" if d else ""}
@@ -236,7 +357,14 @@ class PortalTicketView(PortalModelView):
     add_row_message = "Your ticket was opened."
     list_columns = ["subject", "project.name", "priority", "status", "sla_state", "first_response_due_at",
                     "created_at"]
-    add_columns = ["project", "subject", "description", "priority"]
+    show_columns = ["subject", "project", "description", "priority", "status", "sla_state", "first_response_due_at",
+                    "created_at"]  # the page itself is portal/ticket.html
+    # The one form a client types a ticket into (SPEC: subject, description, priority, a
+    # project of theirs; attachments go with replies). No edit route: follow-ups are
+    # replies, closing and reopening (within ``tickets.REOPEN_DAYS`` of the resolution).
+    add_columns = edit_columns = ["project", "subject", "description", "priority"]
+    portal_routes = frozenset({"add"})
+    portal_add = ("add", "Open a ticket", "Ticket", "tickets_per_month")
     search_columns = ["subject", "status", "priority"]
     label_columns = {"project.name": "Project", "sla_state": "SLA", "first_response_due_at": "First response due"}
     base_order = ("created_at", "desc")
@@ -261,6 +389,8 @@ class PortalTicketView(PortalModelView):
             "portal/ticket.html", ticket=ticket, messages=list(ticket.messages),
             can_reply=tenancy.may_write(scope, "TicketMessage", "create") and ticket.status not in tickets.CLOSED_STATUSES,
             can_close=tenancy.may_write(scope, "Ticket", "update") and ticket.status != m.TicketStatus.CLOSED,
+            can_reopen=tenancy.may_write(scope, "Ticket", "update") and tickets.may_reopen(ticket),
+            reopen_days=tickets.REOPEN_DAYS,
             format_utc=format_utc)
 
     @expose("/reply/<int:pk>", methods=["POST"])
@@ -282,6 +412,19 @@ class PortalTicketView(PortalModelView):
         except AtriumError as exc:
             db.session.rollback()
             storage.discard(attachments, current_app.config["UPLOAD_DIR"])
+            flash(exc.message, "danger")
+        return redirect(url_for(".show", pk=pk))
+
+    @expose("/reopen/<int:pk>", methods=["POST"])
+    @has_access
+    def reopen(self, pk):
+        ticket = self._get_or_404(m.Ticket, pk)
+        try:
+            tickets.reopen(ticket)
+            db.session.commit()
+            flash("The ticket is open again.", "success")
+        except AtriumError as exc:
+            db.session.rollback()
             flash(exc.message, "danger")
         return redirect(url_for(".show", pk=pk))
 
@@ -309,6 +452,12 @@ class PortalFileView(PortalModelView):
     show_columns = ["file_name", "project", "folder", "mime_type", "size_bytes", "sha256", "uploaded_by",
                     "created_at", "id"]
     search_columns = ["file_name", "mime_type"]
+    # Files come in through the upload (``upload`` below: content checked, quota counted)
+    # and go through delete; their stored metadata is never a form. The list's "+" is the
+    # upload; FAB's add/edit routes do not exist here.
+    add_columns = edit_columns = ["file_name"]  # no route serves these forms
+    portal_routes = frozenset({"delete"})
+    portal_add = ("upload", "Upload a file", "StorageFile", "storage_bytes")
     label_columns = {"project.name": "Project", "mime_type": "Type", "created_at": "Uploaded at",
                      "size_bytes": "Size", "id": "File"}
     formatters_columns = {"size_bytes": lambda n: tiers.human_bytes(int(n or 0)),
@@ -338,7 +487,7 @@ class PortalFileView(PortalModelView):
                     current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024, project_id=project_id))
                 db.session.commit()
                 flash(f"{upload.filename} was uploaded.", "success")
-                return redirect(url_for(".list"))
+                return redirect(url_for(".show", pk=stored[0].id))
             except AtriumError as exc:
                 db.session.rollback()
                 storage.discard(stored, current_app.config["UPLOAD_DIR"])
@@ -361,7 +510,50 @@ class PortalTeamView(PortalModelView):
     base_permissions = ["can_read", "can_write"]
     list_title = "Team"
     list_columns = ["user", "user.email", "role", "created_at"]
+    show_columns = list_columns
+    search_columns = ["role"]  # no filter on users: their list is everyone's
+    # Memberships change through ``services.team`` only (the invite below; the owner's
+    # role rules live there): no generated add/edit/delete route, no form.
+    add_columns = edit_columns = ["role"]  # no route serves these forms
+    portal_add = ("invite", "Invite a team member", "ClientMember", "team_members")
     label_columns = {"user": "Name", "user.email": "Email", "created_at": "Member since"}
+    show_template = "portal/member_show.html"
+
+    def render_template(self, template, **kwargs):
+        """The member's page offers the owner the role change and removal (not on the
+        owner's own membership: ``services.team`` refuses that)."""
+        if template == self.show_template and kwargs.get("pk") is not None:
+            member = db.session.get(m.ClientMember, _int_or_404(kwargs["pk"]))
+            if (member is not None and member.role != m.MemberRole.OWNER
+                    and tenancy.may_write(_scope(), "ClientMember", "update")):
+                kwargs.update(manage_member=member, member_roles=team.INVITABLE_ROLES)
+        return super().render_template(template, **kwargs)
+
+    def _member_change(self, pk, change, done: str):
+        member = self._get_or_404(m.ClientMember, pk)
+        try:
+            change(member)
+            db.session.commit()
+            flash(done, "success")
+        except AtriumError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            return redirect(url_for(".show", pk=pk))
+        return None
+
+    @expose("/role/<int:pk>", methods=["POST"])
+    @has_access
+    def role(self, pk):
+        return self._member_change(pk, lambda member: team.change_role(
+            db.session, _scope(), member, request.form.get("role", "")), "The role was changed.") or redirect(
+            url_for(".show", pk=pk))
+
+    @expose("/remove/<int:pk>", methods=["POST"])
+    @has_access
+    def remove(self, pk):
+        return self._member_change(pk, lambda member: team.remove_member(db.session, _scope(), member),
+                                   "The member was removed; they can no longer sign in.") or redirect(
+            url_for(".list"))
     base_order = ("created_at", "asc")
 
     @expose("/invite", methods=["GET", "POST"])
@@ -370,13 +562,13 @@ class PortalTeamView(PortalModelView):
         form = request.form
         if request.method == "POST":
             try:
-                team.add_member(db.session, current_app.appbuilder.sm, _scope(), username=form.get("username", ""),
+                member = team.add_member(db.session, current_app.appbuilder.sm, _scope(), username=form.get("username", ""),
                                 email=form.get("email", ""), first_name=form.get("first_name", ""),
                                 last_name=form.get("last_name", ""), role=form.get("role", ""),
                                 password=form.get("password", ""))
                 db.session.commit()
                 flash(f"{form.get('username')} can now sign in.", "success")
-                return redirect(url_for(".list"))
+                return redirect(url_for(".show", pk=member.id))
             except AtriumError as exc:
                 db.session.rollback()
                 flash(exc.message, "danger")
