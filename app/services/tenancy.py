@@ -133,6 +133,20 @@ def scope_for_user(session, user) -> Scope:
     return Scope(is_staff=False, client_id=found[0], user_id=user.id, member_role=found[1])
 
 
+def _user_key(user):
+    """The user's id without loading anything: read from the instance's identity, so a
+    user row expired by a commit and detached when its session was removed (a streamed
+    response, such as a CSV export, runs after that) still answers. Reading ``user.id``
+    there raised ``DetachedInstanceError`` whenever nothing (such as an INFO log line)
+    had happened to refresh it before the session went away."""
+    if user is None:
+        return None
+    state = sa.inspect(user, raiseerr=False)
+    if state is not None and state.identity:
+        return state.identity[0]
+    return getattr(user, "id", None)
+
+
 def resolving_scope() -> bool:
     """True while ``current_scope()`` is loading the user's roles and membership."""
     from flask import g, has_app_context
@@ -157,7 +171,7 @@ def current_scope() -> Scope:
     user = getattr(g, "user", None)
     # ``g`` lives as long as the app context, which can outlast one request (tests, CLI):
     # the cached scope is only reused for the same user.
-    key = getattr(user, "id", None)
+    key = _user_key(user)
     cached = g.get("atrium_scope")
     if cached is None or cached[0] != key:
         if g.get("atrium_scope_resolving"):

@@ -870,6 +870,26 @@ def _export_value(value, formatter):
     return value if isinstance(shown, Markup) else shown
 
 
+def _reattach_request_users(session) -> None:
+    """Put the request's signed-in user rows back into ``session``. A streamed response
+    (a CSV export) produces its rows after the view returned, when the app context's
+    teardown has removed the session the user was loaded in: the user object is then
+    detached, and reading its roles or id (the tenant scope, a cell formatter's
+    permission check) raised ``DetachedInstanceError`` unless something (an INFO log
+    line) had loaded them before. The rows are re-attached, as a new request would load
+    them again."""
+    from flask import g
+
+    for name in ("_login_user", "user"):
+        obj = g.get(name)
+        obj = getattr(obj, "_get_current_object", lambda: obj)()
+        state = sa.inspect(obj, raiseerr=False) if obj is not None else None
+        if state is not None and state.detached and state.key is not None:
+            if state.key in session.identity_map:
+                continue
+            session.add(obj)
+
+
 def _refused_form(response):
     """After a POST, FAB answers a redirect when the change was saved and the form again
     (a page) when it was not: that page says what to fix, with 422 (as the API does)."""
@@ -970,6 +990,7 @@ class AtriumModelView(ModelView):
         formatters = self.formatters_columns or {}
 
         def rows():
+            _reattach_request_users(datamodel.session)
             for item in query.yield_per(500):
                 values = datamodel.get_values_item(item, columns)
                 yield [audit.csv_cell(c, _export_value(v, formatters.get(c))) for c, v in zip(columns, values)]
