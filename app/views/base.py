@@ -30,7 +30,13 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 
-from flask import Response, abort, current_app, jsonify, request, session, stream_with_context, url_for
+import logging
+
+from flask import (
+    Response, abort, current_app, flash, g, jsonify, redirect, request, session, stream_with_context, url_for,
+)
+from flask_appbuilder.exceptions import DatabaseException
+from flask_appbuilder.urltools import get_page_args, get_page_size_args
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.models.filters import Filters
@@ -56,6 +62,8 @@ from app.models.base import UTCDateTime, integer_range, number_bounds
 from app.services import tiers, validation
 from app.services.errors import AtriumError, InvalidInput
 from app.views import relation_picker
+
+log = logging.getLogger(__name__)
 
 READ_METHODS = ("list", "show", "download", "export", "api", "api_read", "api_get", "api_readvalues")
 WRITE_METHODS = ("add", "edit", "delete", "action", "action_post", "api_create", "api_update",
@@ -890,6 +898,34 @@ def _reattach_request_users(session) -> None:
             session.add(obj)
 
 
+def _integrity_refusal(exc, form, labels) -> tuple[str | None, str]:
+    """An integrity error as ``(field, message)`` for a person: the constraint's column
+    (when the database names it and the form has it) and what to change. Never the
+    database's own text."""
+    text = str(getattr(exc, "orig", exc))
+    lowered = text.lower()
+    field = None
+    for name in sorted(form._fields, key=len, reverse=True):
+        if name != "csrf_token" and re.search(rf"\b{re.escape(name)}\b", text):
+            field = name
+            break
+    label = str(labels.get(field, field.replace("_", " ").capitalize())) if field else None
+    if "unique" in lowered or "duplicate" in lowered:
+        message = f"{label}: another record already has this value." if label else \
+            "Another record already has the same values; change one of them."
+    elif "foreign key" in lowered:
+        message = f"{label}: the chosen record does not exist any more." if label else \
+            "A chosen record does not exist any more, or other records still depend on this one."
+    elif "not null" in lowered or "null value" in lowered:
+        message = f"{label}: this field is required." if label else "A required field is missing."
+    elif "check" in lowered:
+        message = f"{label}: the value is outside its allowed range." if label else \
+            "A value is outside its allowed range."
+    else:
+        message = "The change conflicts with existing data; nothing was written."
+    return field, message
+
+
 def _refused_form(response):
     """After a POST, FAB answers a redirect when the change was saved and the form again
     (a page) when it was not: that page says what to fix, with 422 (as the API does)."""
@@ -934,6 +970,127 @@ class AtriumModelView(ModelView):
     def edit(self, pk):
         """FAB's edit page; a submitted form shown again (its errors on the fields) is a 422."""
         return _refused_form(super().edit(pk))
+
+    # ----------------------------------------------------------------- saving
+    # FAB's ``_add``/``_edit`` flash whatever the save raised (``str(exc)``: the raw
+    # database text of an integrity error) and redirect to the page visited before,
+    # dropping what was typed. Here a refused save (a rule below the doors, a plan limit,
+    # a constraint) is a message on the form, on the field it names, the typed values
+    # kept (422); a save lands on the saved record's page.
+
+    def _save(self, form, item, is_add: bool):
+        """Populate ``item`` from ``form`` and save it; ``True`` when saved, else the
+        refusal is on ``form`` (nothing written)."""
+        from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+        try:
+            form.populate_obj(item)
+            if is_add:
+                self.pre_add(item)
+                self.datamodel.add(item)
+                self.post_add(item)
+            else:
+                self.pre_update(item)
+                self.datamodel.edit(item)
+                self.post_update(item)
+        except AtriumError as exc:
+            self.datamodel.session.rollback()
+            self._refuse_on_form(form, exc.field, self._refusal_text(exc, item))
+            return False
+        except IntegrityError as exc:
+            self.datamodel.session.rollback()
+            log.info("Form save refused by a constraint: %s", exc.orig)
+            field, message = _integrity_refusal(exc, form, self.label_columns)
+            self._refuse_on_form(form, field, message)
+            return False
+        except (SQLAlchemyError, DatabaseException):
+            self.datamodel.session.rollback()
+            log.exception("Form save failed")
+            self._refuse_on_form(form, None, "The change could not be saved; nothing was written.")
+            return False
+        g.atrium_saved_pk = self.datamodel.get_pk_value(item)
+        flash(self.add_row_message if is_add else self.edit_row_message, "success")
+        return True
+
+    def _refusal_text(self, exc, item) -> str:
+        """The refusal's message; for staff, a plan limit also says the way past it (the
+        client's limit override, with the address of the client's edit page)."""
+        from app.services import tenancy
+
+        message = exc.message
+        if isinstance(exc, tiers.LimitReached) and tenancy.current_scope().is_staff:
+            client_id = getattr(item, "client_id", None) or getattr(getattr(item, "client", None), "id", None)
+            where = ""
+            if client_id is not None and "ClientView.edit" in current_app.view_functions:
+                where = f" ({url_for('ClientView.edit', pk=client_id)})"
+            message += (" As staff you can let this client past it: set a limit override on the client's "
+                        f"page{where}, field Limit overrides.")
+        return message
+
+    @staticmethod
+    def _refuse_on_form(form, field_name, message) -> None:
+        field = form._fields.get(field_name) if field_name else None
+        if field is None and field_name and f"{field_name}_id" in form._fields:
+            field = form._fields[f"{field_name}_id"]
+        if field is not None:
+            field.errors = [*list(field.errors or ()), literal_message(message)]
+        flash(message, "danger")
+
+    def _add(self):
+        is_valid_form = True
+        exclude_cols = self._filters.get_relation_cols()
+        form = self.add_form.refresh()
+        if request.method == "POST":
+            self._fill_form_exclude_cols(exclude_cols, form)
+            if form.validate():
+                self.process_form(form, True)
+                if self._save(form, self.datamodel.obj(), is_add=True):
+                    return None
+            is_valid_form = False
+        if is_valid_form:
+            self.update_redirect()
+        return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+
+    def _edit(self, pk):
+        is_valid_form = True
+        pages, page_sizes, orders = get_page_args(), get_page_size_args(), get_order_args()
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        pk = self.datamodel.get_pk_value(item)
+        if request.method == "POST":
+            form = self.edit_form.refresh(request.form)
+            self._fill_form_exclude_cols(exclude_cols, form)
+            form._id = pk
+            if form.validate():
+                self.process_form(form, False)
+                if self._save(form, item, is_add=False):
+                    return None
+                item = self.datamodel.get(pk, self._base_filters) or item
+            is_valid_form = False
+        else:
+            form = self.edit_form.refresh(obj=item)
+            self.prefill_form(form, pk)
+        widgets = self._get_edit_widget(form=form, exclude_cols=exclude_cols)
+        widgets = self._get_related_views_widgets(item, filters={}, orders=orders, pages=pages,
+                                                  page_sizes=page_sizes, widgets=widgets)
+        if is_valid_form:
+            self.update_redirect()
+        return widgets
+
+    def _saved_record_redirect(self):
+        pk = g.pop("atrium_saved_pk", None)
+        if pk is not None and "show" not in (self.exclude_route_methods or ()):
+            return redirect(url_for(f"{self.endpoint}.show", pk=pk))
+        return None
+
+    def post_add_redirect(self):
+        return self._saved_record_redirect() or super().post_add_redirect()
+
+    def post_edit_redirect(self):
+        return self._saved_record_redirect() or super().post_edit_redirect()
 
     def _init_forms(self):
         """FAB's add/edit forms, with ``LiteralErrorsForm`` mixed in."""
