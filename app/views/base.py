@@ -362,9 +362,97 @@ def _label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _generated_fields(model, columns, existing) -> dict:
+def viewer_timezone():
+    """The timezone times are shown and typed in: the client's (``Client.timezone``) for a
+    client user, UTC for staff (staff have no timezone of their own yet)."""
+    from zoneinfo import ZoneInfo
+
+    from app.services import tenancy
+
+    try:
+        scope = tenancy.current_scope()
+        if scope.is_client and scope.client_id is not None:
+            from app.extensions import db
+            from app.models import Client
+
+            name = db.session.execute(sa.select(Client.timezone).where(Client.id == scope.client_id)).scalar()
+            if name:
+                return ZoneInfo(name)
+    except Exception:  # an unknown zone name, no request: UTC
+        pass
+    return dt.UTC
+
+
+class _TimePickerWidget:
+    """FAB's date-time picker, showing the field's ``_value()`` (FAB's shows ``data``)."""
+
+    def __call__(self, field, **kwargs):
+        from flask_appbuilder.fieldwidgets import DateTimePickerWidget
+        from wtforms.widgets import html_params
+
+        kwargs.setdefault("id", field.id)
+        kwargs.setdefault("name", field.name)
+        return Markup(DateTimePickerWidget.data_template % {
+            "text": html_params(type="text", value=field._value(), **kwargs)})
+
+
+class UTCDateTimeField(Field):
+    """A stored (aware, UTC) time as typed and shown in the viewer's timezone, to the
+    second, in the format the date picker writes (``YYYY-MM-DD HH:MM:SS``). FAB's
+    DateTimeField rendered ``str(value)`` (microseconds and ``+00:00``), which its own
+    parser refused: an edit form saved unchanged answered "Not a valid datetime value".
+    Accepted: that format, without seconds, with a ``T``, with a trailing ``UTC``. An
+    unchanged value keeps the stored one (its microseconds)."""
+
+    FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("widget", _TimePickerWidget())
+        super().__init__(label, validators, **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        if isinstance(self.data, dt.datetime):
+            value = self.data if self.data.tzinfo else self.data.replace(tzinfo=dt.UTC)
+            return value.astimezone(viewer_timezone()).strftime("%Y-%m-%d %H:%M:%S")
+        return ""
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        text = " ".join(valuelist).strip()
+        if text.upper().endswith(" UTC"):
+            text, zone = text[:-4].strip(), dt.UTC
+        else:
+            zone = viewer_timezone()
+        if not text:
+            self.data = None
+            return
+        for fmt in self.FORMATS:
+            try:
+                parsed = dt.datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+            self.data = parsed.replace(tzinfo=zone).astimezone(dt.UTC)
+            return
+        self.data = None
+        raise ValueError(f"{text!r} is not a time: write it as YYYY-MM-DD HH:MM (seconds optional).")
+
+    def populate_obj(self, obj, name):
+        current = getattr(obj, name, None)
+        if isinstance(current, dt.datetime) and isinstance(self.data, dt.datetime):
+            stored = current if current.tzinfo else current.replace(tzinfo=dt.UTC)
+            if stored.replace(microsecond=0) == self.data:
+                return  # unchanged as shown: the stored value stays
+        setattr(obj, name, self.data)
+
+
+def _generated_fields(model, columns, existing, validators=None) -> dict:
     """Form fields Atrium builds itself instead of FAB's converter:
 
+    - times (``UTCDateTime``) as ``UTCDateTimeField`` (round-trip in the viewer's zone),
+      with the view's ``validators_columns``;
     - non-null booleans as plain checkboxes (FAB would require the box to be ticked);
     - checked enumerations as select boxes that report an unknown value as a field error
       (FAB's EnumField raises a bare ValueError, which would be a 500).
@@ -374,7 +462,12 @@ def _generated_fields(model, columns, existing) -> dict:
         column = model.__table__.columns.get(name)
         if column is None or name in (existing or {}):
             continue
-        if isinstance(column.type, sa.Boolean):
+        if isinstance(column.type, UTCDateTime):
+            required = not column.nullable and column.default is None and column.server_default is None
+            fields[name] = UTCDateTimeField(
+                _label(name), validators=[InputRequired() if required else Optional(),
+                                                         *(validators or {}).get(name, [])])
+        elif isinstance(column.type, sa.Boolean):
             fields[name] = BooleanField(_label(name))
         elif isinstance(column.type, sa.Enum):
             choices = [(v, v.replace("_", " ")) for v in column.type.enums]
@@ -1238,7 +1331,7 @@ class AtriumModelView(ModelView):
                      if name in own or not relation_picker.is_picker(field)}
             # No columns named: FAB's form has every column, so every one gets Atrium's field.
             columns = getattr(cls, columns_attr, None) or list(model.__table__.columns.keys())
-            extra.update(_generated_fields(model, columns, extra))
+            extra.update(_generated_fields(model, columns, extra, validators))
             pickers = relation_picker.picker_fields(
                 cls, model, form, getattr(cls, columns_attr, None), extra, lookups=DROPDOWN_LOOKUPS,
                 validators=validators, labels=getattr(cls, "label_columns", None) or {},
