@@ -251,7 +251,9 @@ def check_same_client(session: Session, obj, cache: dict | None = None) -> None:
         if fk_key is None:
             others = [o for o in (obj.__dict__.get(key) or ()) if o is not None]
         else:
-            other = obj.__dict__.get(key)
+            # The relation when it was set; the id when it was (a loaded relation can be stale).
+            other = obj.__dict__.get(key) if (not state.persistent or state.attrs[key].history.has_changes()) \
+                else None
             if other is not None:
                 others = [other]
             else:

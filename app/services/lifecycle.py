@@ -107,6 +107,22 @@ def _stamp_override(obj: Client) -> None:
         obj.limit_overrides_set_at = utcnow()
 
 
+def _check_assignee(session: Session, ticket: Ticket) -> None:
+    """A ticket is handled by the agency: its assignee, when set or changed, is a staff user."""
+    state = sa.inspect(ticket)
+    if state.persistent and not (state.attrs.assignee_id.history.has_changes()
+                                 or state.attrs.assignee.history.has_changes()):
+        return
+    with session.no_autoflush:
+        # The relation when it was set; the id when it was (a loaded relation can be stale).
+        assignee = ticket.__dict__.get("assignee") if state.attrs.assignee.history.has_changes() else None
+        if assignee is None and ticket.assignee_id is not None:
+            assignee = session.get(User, ticket.assignee_id)
+        if assignee is not None and not tenancy.is_staff_user(assignee):
+            raise InvalidInput(f"Assignee: {assignee.username} is not on the agency's staff; "
+                               "a ticket is assigned to a staff member.", field="assignee")
+
+
 def _stamp_author(session: Session, message: TicketMessage) -> None:
     """A new message's author is the person writing it: in a request (UI, API) the
     signed-in person, and while viewing as a client the true (staff) user, whatever the
@@ -152,6 +168,10 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 ticket.sla_state = tickets.sla_state(ticket)
             if author is not None and ticket is not None:
                 notifications.ticket_reply(session, ticket, obj, author)
+
+    for obj in new + dirty:
+        if isinstance(obj, Ticket):
+            _check_assignee(session, obj)
 
     for obj in dirty:
         if isinstance(obj, Ticket):

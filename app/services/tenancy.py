@@ -108,6 +108,12 @@ def is_staff_user(user) -> bool:
     return bool(role_names(user) & STAFF_ROLES)
 
 
+def staff_users_condition(user_model):
+    """SQL condition: the user holds a staff role (Admin, Operator, Developer...)."""
+    role = user_model.roles.property.mapper.class_
+    return sa.and_(user_model.roles.any(role.name.in_(sorted(STAFF_ROLES))), user_model.active.is_(True))
+
+
 def membership_for_user(session, user_id: int):
     """(client_id, role) of the user's membership, or ``None``."""
     from app.models import ClientMember

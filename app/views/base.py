@@ -1166,6 +1166,10 @@ class AtriumModelView(ModelView):
         else:
             form = self.edit_form.refresh(obj=item)
             self.prefill_form(form, pk)
+        client_id = getattr(item, "client_id", None)
+        for field in form:  # the record's client narrows its pickers (Customer app of this client)
+            if isinstance(field, relation_picker.SearchedRelationField):
+                field.client_id = client_id
         widgets = self._get_edit_widget(form=form, exclude_cols=exclude_cols)
         widgets = self._get_related_views_widgets(item, filters={}, orders=orders, pages=pages,
                                                   page_sizes=page_sizes, widgets=widgets)
@@ -1270,8 +1274,12 @@ class AtriumModelView(ModelView):
             page = 0
         if not 1 <= page <= 10_000:
             return jsonify({"error": "page must be a whole number from 1."}), 400
-        rows, more = relation_picker.search_choices(self.datamodel.session, spec, request.args.get("q", ""), page)
-        response = jsonify({"results": [{"id": sa.inspect(row).identity[0], "text": str(row)} for row in rows],
+        client_id = request.args.get("client", "")
+        client_id = int(client_id) if client_id.isascii() and client_id.isdigit() and len(client_id) < 10 else None
+        rows, more = relation_picker.search_choices(self.datamodel.session, spec, request.args.get("q", ""), page,
+                                                    client_id=client_id)
+        response = jsonify({"results": [{"id": sa.inspect(row).identity[0], "text": relation_picker.choice_text(row)}
+                                        for row in rows],
                             "pagination": {"more": more}})
         response.headers["Cache-Control"] = "private, no-store"
         return response
