@@ -1131,6 +1131,7 @@ class AtriumModelView(ModelView):
 
     def _add(self):
         is_valid_form = True
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
         exclude_cols = self._filters.get_relation_cols()
         form = self.add_form.refresh()
         if request.method == "POST":
