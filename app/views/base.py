@@ -1019,6 +1019,17 @@ def _integrity_refusal(exc, form, labels) -> tuple[str | None, str]:
     return field, message
 
 
+def _sql_orderable(model, name: str) -> bool:
+    """``name`` (a column, or ``relation.column``) is something SQL can order by."""
+    mapper = sa.inspect(model)
+    if "." in name:
+        relation, column = name.split(".", 1)
+        rel = mapper.relationships.get(relation)
+        return rel is not None and column in rel.mapper.column_attrs.keys()
+    return name in mapper.column_attrs.keys() or name in mapper.all_orm_descriptors.keys() and \
+        getattr(mapper.all_orm_descriptors[name], "is_attribute", False)
+
+
 def _refused_form(response):
     """After a POST, FAB answers a redirect when the change was saved and the form again
     (a page) when it was not: that page says what to fix, with 422 (as the API does)."""
@@ -1189,6 +1200,16 @@ class AtriumModelView(ModelView):
 
     def post_edit_redirect(self):
         return self._saved_record_redirect() or super().post_edit_redirect()
+
+    def _init_properties(self):
+        """FAB's properties; the list's ordering columns are kept to those it shows that
+        the database can order by (FAB offered Python properties too, such as a metric's
+        CTR: ordering by one was a 500)."""
+        super()._init_properties()
+        if self.order_columns:
+            shown = set(self.list_columns or [])
+            self.order_columns = [c for c in self.order_columns
+                                  if c in shown and _sql_orderable(self.datamodel.obj, c)]
 
     def _init_forms(self):
         """FAB's add/edit forms, with ``LiteralErrorsForm`` mixed in."""
