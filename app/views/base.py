@@ -998,8 +998,19 @@ def _integrity_refusal(exc, form, labels) -> tuple[str | None, str]:
     text = str(getattr(exc, "orig", exc))
     lowered = text.lower()
     field = None
-    for name in sorted(form._fields, key=len, reverse=True):
-        if name != "csrf_token" and re.search(rf"\b{re.escape(name)}\b", text):
+    constraint = getattr(getattr(getattr(exc, "orig", None), "diag", None), "constraint_name", None)
+    if constraint:  # PostgreSQL names the constraint: its columns from the models' metadata
+        from app.extensions import db
+
+        for table in db.metadata.tables.values():
+            for item in table.constraints:
+                if item.name == constraint:
+                    field = next((c.name for c in item.columns if c.name in form._fields
+                                  and c.name != "client_id"), None) or next(
+                        (c.name.removesuffix("_id") for c in item.columns
+                         if c.name.removesuffix("_id") in form._fields), None)
+    for name in sorted(form._fields, key=len, reverse=True) if field is None else ():
+        if name != "csrf_token" and re.search(rf"(\b|_){re.escape(name)}\b", text):
             field = name
             break
     label = str(labels.get(field, field.replace("_", " ").capitalize())) if field else None

@@ -258,3 +258,34 @@ def test_staff_lists_order_only_by_declared_visible_columns(app, client, usernam
             assert answered.status_code == (200 if column in allowed else 400), (path, column, answered.status_code)
             checked += 1
     assert checked > 100
+
+
+# --------------------------------------------------------------------------- refusals (items 6, 7)
+
+def test_an_integrity_error_is_a_message_on_the_field_and_the_typed_values_stay(app, client):
+    """A domain name differing only in case passes the form's uniqueness check, and is
+    normalised to lower case on flush, where the database's unique constraint refuses it:
+    the form says so on the Name field, keeps what was typed, writes nothing, and shows
+    no database text."""
+    from app import models as m
+
+    enterprise = db.session.execute(sa.select(m.Client.id).filter_by(slug="enterprise-co")).scalar_one()
+    existing = db.session.execute(sa.select(m.Domain).filter_by(client_id=enterprise)  # no plan limit in the way
+                                  .order_by(m.Domain.id).limit(1)).scalar_one()
+    before = db.session.execute(sa.select(sa.func.count()).select_from(m.Domain)).scalar_one()
+    login(client, "operator")
+    page = client.get("/domainview/add")
+    parser = FormParser()
+    parser.feed(page.get_data(as_text=True))
+    parser.close()
+    data = dict(parser.fields)
+    data.update(name=existing.name.upper(), client=str(existing.client_id), registrar="Typed Registrar Ltd")
+    answered = client.post("/domainview/add", data=data)
+    body = answered.get_data(as_text=True)
+    assert answered.status_code == 422, _field_errors(body)
+    assert not any(raw in body for raw in (*RAW_ERRORS, "UNIQUE constraint", "duplicate key", "INSERT INTO"))
+    errors = _field_errors(body)
+    assert "name" in errors and "already" in errors["name"], errors
+    assert "Typed Registrar Ltd" in body  # what was typed is still on the form
+    db.session.expire_all()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(m.Domain)).scalar_one() == before
