@@ -1118,10 +1118,13 @@ class AtriumModelView(ModelView):
             field, message = _integrity_refusal(exc, form, self.label_columns)
             self._refuse_on_form(form, field, message)
             return False
-        except (SQLAlchemyError, DatabaseException):
+        except (SQLAlchemyError, DatabaseException, OverflowError, ValueError, TypeError):
+            # (FAB's own _add/_edit caught everything here too: a value the database
+            # driver cannot take, such as an integer beyond 64 bits, is refused, not a 500.)
             self.datamodel.session.rollback()
             log.exception("Form save failed")
-            self._refuse_on_form(form, None, "The change could not be saved; nothing was written.")
+            self._refuse_on_form(form, None, "The change could not be saved; nothing was written. "
+                                             "Check the values (numbers within range).")
             return False
         g.atrium_saved_pk = self.datamodel.get_pk_value(item)
         flash(self.add_row_message if is_add else self.edit_row_message, "success")
