@@ -479,8 +479,40 @@ def gdpr_erase(email, yes):
         + f"; {result['redacted_events']} audit events redacted.")
 
 
+tickets_cli = AppGroup("tickets", help="Support tickets.")
+
+
+@tickets_cli.command("reply")
+@click.argument("ticket_id", type=int)
+@click.option("--as", "username", required=True, help="The person writing the reply (their username).")
+@click.option("--body", required=True, help="The reply's text.")
+@click.option("--internal", is_flag=True, help="An internal note, never shown to the client.")
+def tickets_reply(ticket_id, username, body, internal):
+    """Reply to a ticket as a named person (the author; a public staff reply is the
+    ticket's first response when it has none yet)."""
+    from .models import Ticket, User
+    from .services import tickets
+    from .services.errors import AtriumError
+
+    ticket = db.session.get(Ticket, ticket_id)
+    author = db.session.query(User).filter_by(username=username).one_or_none()
+    if ticket is None:
+        raise click.ClickException(f"No ticket #{ticket_id}.")
+    if author is None or not author.active:
+        raise click.ClickException(f"No active user {username!r}.")
+    try:
+        message = tickets.add_reply(db.session, ticket, author, body, internal=internal)
+        db.session.commit()
+    except AtriumError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Reply {message.id} on ticket #{ticket.id} by {author.username}"
+               + (f"; first response {ticket.first_response_at:%Y-%m-%d %H:%M} UTC" if ticket.first_response_at else ""))
+
+
 def register_cli(app) -> None:
     app.cli.add_command(roles_cli)
+    app.cli.add_command(tickets_cli)
     app.cli.add_command(seed_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(jobs_cli)

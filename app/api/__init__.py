@@ -19,7 +19,7 @@ import json
 import logging
 
 from flask import current_app, g, request
-from flask_appbuilder.api import ModelRestApi
+from flask_appbuilder.api import ModelRestApi, expose, protect, safe
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
 import sqlalchemy as sa
@@ -298,6 +298,39 @@ class TicketApi(AtriumModelApi):
     search_columns = ["client_id", "status", "priority", "sla_state", "subject"]
     base_order = ("created_at", "desc")
     staff_only_columns = ("assignee_id",)
+    method_permission_name = {**API_METHOD_PERMISSIONS, "reply": "write"}
+
+    @expose("/<int:pk>/replies", methods=["POST"])
+    @protect()
+    @safe
+    def reply(self, pk):
+        """Add a reply to ticket ``pk``: ``{"body": "...", "internal": false}``. The author
+        is the signed-in person (the token's user), never a field; the first public staff
+        reply sets the ticket's first response (``services.lifecycle``). Client users
+        reply on their own tickets, never internally."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return self.response_400(message='The body must be a JSON object, e.g. {"body": "…"}.')
+        unknown = sorted(set(body) - {"body", "internal"})
+        if unknown:
+            return self.response_400(message=f"Unknown field(s): {', '.join(unknown)}. A reply has body and internal.")
+        internal = body.get("internal", False)
+        if not isinstance(internal, bool) or not isinstance(body.get("body", ""), str):
+            return self.response_400(message="body is text and internal is true or false.")
+        ticket = self.datamodel.get(pk)
+        if ticket is None:
+            return self.response_404()
+        if tenancy.current_scope().is_client:
+            internal = False
+
+        def add():
+            message = tickets.add_reply(db.session, ticket, g.user, body.get("body", ""), internal=internal)
+            db.session.commit()
+            return self.response(201, id=message.id, author_id=message.author_id, internal=message.internal,
+                                 first_response_at=ticket.first_response_at.isoformat()
+                                 if ticket.first_response_at else None)
+
+        return self._write(add)
 
     def pre_add(self, item):
         """A client user's new ticket follows the portal's rule (``tickets.open_for_client``):

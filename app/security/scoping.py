@@ -152,6 +152,131 @@ def _changed_attributes(obj) -> set[str]:
     return changed
 
 
+# --------------------------------------------------------------------------- same-client links
+
+_TENANT_TABLES = {model.__tablename__: model for model in m.TENANT_MODELS}
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ").capitalize()
+
+
+def _tenant_links(model) -> list:
+    """The relations of ``model`` to tenant rows that must share its client, derived from
+    its foreign keys (and many-to-many links) to tenant tables: ``(relationship key,
+    local foreign-key attribute or None, target model)``. The client link itself and the
+    tenant parent (``__tenant_parent__``, which the row's client is taken from) are not
+    checked: they define the client."""
+    found = _LINKS.get(model)
+    if found is not None:
+        return found
+    mapper = sa.inspect(model)
+    parent = getattr(model, "__tenant_parent__", None)
+    links = []
+    for rel in mapper.relationships:
+        target = rel.mapper.class_
+        if target not in _TENANT_TABLES.values() or rel.key == parent or rel.viewonly:
+            continue
+        if rel.direction.name == "MANYTOONE":
+            columns = list(rel.local_columns)
+            if len(columns) != 1 or columns[0].name == "client_id":
+                continue
+            links.append((rel.key, mapper.get_property_by_column(columns[0]).key, target))
+        elif rel.direction.name == "MANYTOMANY":
+            links.append((rel.key, None, target))
+    _LINKS[model] = links
+    return links
+
+
+_LINKS: dict = {}
+
+
+def _client_id_of(session, obj, cache) -> int | None:
+    """The client a tenant row belongs to (or will belong to once its parent stamps it)."""
+    if obj.__dict__.get("client_id") is not None:
+        return obj.__dict__["client_id"]
+    client = obj.__dict__.get("client")
+    if client is not None and getattr(client, "id", None) is not None:
+        return client.id
+    parent_key = getattr(type(obj), "__tenant_parent__", None)
+    if parent_key is not None:
+        parent = obj.__dict__.get(parent_key)
+        if parent is not None:
+            return _client_id_of(session, parent, cache)
+        rel = sa.inspect(type(obj)).relationships[parent_key]
+        fk_value = obj.__dict__.get(sa.inspect(type(obj)).get_property_by_column(next(iter(rel.local_columns))).key)
+        if fk_value is not None:
+            return _stored_client_id(session, rel.mapper.class_, fk_value, cache)
+    state = sa.inspect(obj)
+    if state.persistent and "client_id" not in obj.__dict__:
+        return _stored_client_id(session, type(obj), state.identity[0], cache)
+    return None
+
+
+def _stored_client_id(session, model, pk, cache) -> int | None:
+    key = (model, pk)
+    if key not in cache:
+        with session.no_autoflush:
+            cache[key] = session.execute(
+                sa.select(model.client_id).where(model.id == pk),
+                execution_options={"atrium_scope_lookup": True}).scalar_one_or_none()
+    return cache[key]
+
+
+def _client_name(session, client_id) -> str:
+    with session.no_autoflush:
+        name = session.execute(sa.select(m.Client.name).where(m.Client.id == client_id),
+                               execution_options={"atrium_scope_lookup": True}).scalar_one_or_none()
+    return name or f"client #{client_id}"
+
+
+def check_same_client(session: Session, obj, cache: dict | None = None) -> None:
+    """Every tenant row ``obj`` links to (a ticket's project, an incident's monitor, a
+    message's attachments...) belongs to ``obj``'s client, whoever writes it and through
+    whichever door; otherwise ``InvalidInput`` naming the field. Links unchanged on a
+    stored row are not re-checked, unless the row's client changed."""
+    from app.services.errors import InvalidInput
+
+    links = _tenant_links(type(obj))
+    if not links:
+        return
+    cache = {} if cache is None else cache
+    state = sa.inspect(obj)
+    client_moved = state.persistent and state.attrs.client_id.history.has_changes()
+    row_client = None
+    for key, fk_key, target in links:
+        if state.persistent and not client_moved and not state.attrs[key].history.has_changes() and (
+                fk_key is None or not state.attrs[fk_key].history.has_changes()):
+            continue
+        if fk_key is None:
+            others = [o for o in (obj.__dict__.get(key) or ()) if o is not None]
+        else:
+            # The relation when it was set; the id when it was (a loaded relation can be stale).
+            other = obj.__dict__.get(key) if (not state.persistent or state.attrs[key].history.has_changes()) \
+                else None
+            if other is not None:
+                others = [other]
+            else:
+                value = obj.__dict__.get(fk_key) if not state.persistent else getattr(obj, fk_key)
+                others = [] if value is None else [(target, value)]
+        for other in others:
+            if isinstance(other, tuple):
+                other_client = _stored_client_id(session, other[0], other[1], cache)
+            else:
+                other_client = _client_id_of(session, other, cache)
+            if other_client is None:
+                continue
+            if row_client is None:
+                row_client = _client_id_of(session, obj, cache)
+                if row_client is None:
+                    return  # a row without a client yet: its parent decides (checked there)
+            if other_client != row_client:
+                raise InvalidInput(
+                    f"{_label(key)}: that {target.__name__.lower()} belongs to {_client_name(session, other_client)}, "
+                    f"not to {_client_name(session, row_client)}. Choose one of "
+                    f"{_client_name(session, row_client)}'s.", field=key)
+
+
 READ_ONLY_MESSAGE = ("Read-only view: you are viewing as a client user and cannot make changes. "
                      "End the session to make changes as yourself.")
 
@@ -162,6 +287,10 @@ def _before_flush(session: Session, flush_context, instances) -> None:
         raise Forbidden(READ_ONLY_MESSAGE)  # a read-only "view as" session writes nothing
     scope = tenancy.current_scope()
     apply_database_scope(session, scope)  # the flush's statements run under this scope
+    links_cache: dict = {}
+    for obj in [*session.new, *session.dirty]:
+        if type(obj) in _TENANT_TABLES.values() and obj not in session.deleted:
+            check_same_client(session, obj, links_cache)
     if scope.is_staff:
         return
     dirty = [o for o in session.dirty if session.is_modified(o, include_collections=False)]

@@ -2,8 +2,9 @@
 
 One ``before_flush`` listener calls the services that own each rule:
 - tenancy: child rows get ``client_id`` from their parent;
-- tickets: SLA clock started on open, paused/resumed on status change, first public
-  staff reply recorded, SLA state recomputed;
+- tickets: SLA clock started on open, paused/resumed on status change, a new message's
+  author is the signed-in person (the true user while viewing as; the caller's named
+  author outside a request), the first public staff reply recorded, SLA state recomputed;
 - incidents: resolution time and downtime minutes;
 - performance metrics: the grade;
 - domains: the name normalised to lower-case IDNA;
@@ -27,7 +28,10 @@ from app.models import (
     TicketMessage, User,
 )
 from app.models.base import utcnow
-from app.services import incidents, notifications, performance, sessions, tenancy, tickets, tiers, validation
+from app.services import (
+    identity, incidents, notifications, performance, sessions, tenancy, tickets, tiers, validation,
+)
+from app.services.errors import InvalidInput
 
 # New rows of these models count against a plan limit (one unit each).
 COUNTED = {Project: "projects", Domain: "domains", ClientMember: "team_members", Ticket: "tickets_per_month"}
@@ -103,6 +107,36 @@ def _stamp_override(obj: Client) -> None:
         obj.limit_overrides_set_at = utcnow()
 
 
+def _check_assignee(session: Session, ticket: Ticket) -> None:
+    """A ticket is handled by the agency: its assignee, when set or changed, is a staff user."""
+    state = sa.inspect(ticket)
+    if state.persistent and not (state.attrs.assignee_id.history.has_changes()
+                                 or state.attrs.assignee.history.has_changes()):
+        return
+    with session.no_autoflush:
+        # The relation when it was set; the id when it was (a loaded relation can be stale).
+        assignee = ticket.__dict__.get("assignee") if state.attrs.assignee.history.has_changes() else None
+        if assignee is None and ticket.assignee_id is not None:
+            assignee = session.get(User, ticket.assignee_id)
+        if assignee is not None and not tenancy.is_staff_user(assignee):
+            raise InvalidInput(f"Assignee: {assignee.username} is not on the agency's staff; "
+                               "a ticket is assigned to a staff member.", field="assignee")
+
+
+def _stamp_author(session: Session, message: TicketMessage) -> None:
+    """A new message's author is the person writing it: in a request (UI, API) the
+    signed-in person, and while viewing as a client the true (staff) user, whatever the
+    door put there; outside a request (CLI, jobs) the author the caller named, required."""
+    who = identity.current()
+    if who.channel in ("web", "api") and who.true_user_id is not None:
+        if message.author_id != who.true_user_id or message.author is None \
+                or getattr(message.author, "id", who.true_user_id) != who.true_user_id:
+            message.author = session.get(User, who.true_user_id)
+        return
+    if message.author is None and message.author_id is None:
+        raise InvalidInput("A message needs its author: the person writing it.", field="author")
+
+
 def _before_flush(session: Session, flush_context, instances) -> None:
     new = list(session.new)
     dirty = [o for o in session.dirty if session.is_modified(o, include_collections=False)]
@@ -122,7 +156,11 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 tickets.start_clock(obj, client)
             if obj.status is not None and obj.status != "open":
                 tickets.on_status_change(obj, "open", obj.status, now=obj.created_at)
-        elif isinstance(obj, TicketMessage) and not obj.internal:
+        elif isinstance(obj, TicketMessage):
+            with session.no_autoflush:
+                _stamp_author(session, obj)
+            if obj.internal:
+                continue
             author = obj.author or (session.get(User, obj.author_id) if obj.author_id else None)
             ticket = obj.ticket or (session.get(Ticket, obj.ticket_id) if obj.ticket_id else None)
             if author is not None and ticket is not None and tenancy.is_staff_user(author):
@@ -130,6 +168,10 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 ticket.sla_state = tickets.sla_state(ticket)
             if author is not None and ticket is not None:
                 notifications.ticket_reply(session, ticket, obj, author)
+
+    for obj in new + dirty:
+        if isinstance(obj, Ticket):
+            _check_assignee(session, obj)
 
     for obj in dirty:
         if isinstance(obj, Ticket):

@@ -108,6 +108,12 @@ def is_staff_user(user) -> bool:
     return bool(role_names(user) & STAFF_ROLES)
 
 
+def staff_users_condition(user_model):
+    """SQL condition: the user holds a staff role (Admin, Operator, Developer...)."""
+    role = user_model.roles.property.mapper.class_
+    return sa.and_(user_model.roles.any(role.name.in_(sorted(STAFF_ROLES))), user_model.active.is_(True))
+
+
 def membership_for_user(session, user_id: int):
     """(client_id, role) of the user's membership, or ``None``."""
     from app.models import ClientMember
@@ -131,6 +137,20 @@ def scope_for_user(session, user) -> Scope:
     if found is None:
         return Scope(is_staff=False, user_id=user.id)
     return Scope(is_staff=False, client_id=found[0], user_id=user.id, member_role=found[1])
+
+
+def _user_key(user):
+    """The user's id without loading anything: read from the instance's identity, so a
+    user row expired by a commit and detached when its session was removed (a streamed
+    response, such as a CSV export, runs after that) still answers. Reading ``user.id``
+    there raised ``DetachedInstanceError`` whenever nothing (such as an INFO log line)
+    had happened to refresh it before the session went away."""
+    if user is None:
+        return None
+    state = sa.inspect(user, raiseerr=False)
+    if state is not None and state.identity:
+        return state.identity[0]
+    return getattr(user, "id", None)
 
 
 def resolving_scope() -> bool:
@@ -157,7 +177,7 @@ def current_scope() -> Scope:
     user = getattr(g, "user", None)
     # ``g`` lives as long as the app context, which can outlast one request (tests, CLI):
     # the cached scope is only reused for the same user.
-    key = getattr(user, "id", None)
+    key = _user_key(user)
     cached = g.get("atrium_scope")
     if cached is None or cached[0] != key:
         if g.get("atrium_scope_resolving"):

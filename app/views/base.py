@@ -30,7 +30,13 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 
-from flask import Response, abort, current_app, jsonify, request, session, stream_with_context, url_for
+import logging
+
+from flask import (
+    Response, abort, current_app, flash, g, jsonify, redirect, request, session, stream_with_context, url_for,
+)
+from flask_appbuilder.exceptions import DatabaseException
+from flask_appbuilder.urltools import get_page_args, get_page_size_args
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.models.filters import Filters
@@ -56,6 +62,8 @@ from app.models.base import UTCDateTime, integer_range, number_bounds
 from app.services import tiers, validation
 from app.services.errors import AtriumError, InvalidInput
 from app.views import relation_picker
+
+log = logging.getLogger(__name__)
 
 READ_METHODS = ("list", "show", "download", "export", "api", "api_read", "api_get", "api_readvalues")
 WRITE_METHODS = ("add", "edit", "delete", "action", "action_post", "api_create", "api_update",
@@ -354,9 +362,97 @@ def _label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def _generated_fields(model, columns, existing) -> dict:
+def viewer_timezone():
+    """The timezone times are shown and typed in: the client's (``Client.timezone``) for a
+    client user, UTC for staff (staff have no timezone of their own yet)."""
+    from zoneinfo import ZoneInfo
+
+    from app.services import tenancy
+
+    try:
+        scope = tenancy.current_scope()
+        if scope.is_client and scope.client_id is not None:
+            from app.extensions import db
+            from app.models import Client
+
+            name = db.session.execute(sa.select(Client.timezone).where(Client.id == scope.client_id)).scalar()
+            if name:
+                return ZoneInfo(name)
+    except Exception:  # an unknown zone name, no request: UTC
+        pass
+    return dt.UTC
+
+
+class _TimePickerWidget:
+    """FAB's date-time picker, showing the field's ``_value()`` (FAB's shows ``data``)."""
+
+    def __call__(self, field, **kwargs):
+        from flask_appbuilder.fieldwidgets import DateTimePickerWidget
+        from wtforms.widgets import html_params
+
+        kwargs.setdefault("id", field.id)
+        kwargs.setdefault("name", field.name)
+        return Markup(DateTimePickerWidget.data_template % {
+            "text": html_params(type="text", value=field._value(), **kwargs)})
+
+
+class UTCDateTimeField(Field):
+    """A stored (aware, UTC) time as typed and shown in the viewer's timezone, to the
+    second, in the format the date picker writes (``YYYY-MM-DD HH:MM:SS``). FAB's
+    DateTimeField rendered ``str(value)`` (microseconds and ``+00:00``), which its own
+    parser refused: an edit form saved unchanged answered "Not a valid datetime value".
+    Accepted: that format, without seconds, with a ``T``, with a trailing ``UTC``. An
+    unchanged value keeps the stored one (its microseconds)."""
+
+    FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("widget", _TimePickerWidget())
+        super().__init__(label, validators, **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        if isinstance(self.data, dt.datetime):
+            value = self.data if self.data.tzinfo else self.data.replace(tzinfo=dt.UTC)
+            return value.astimezone(viewer_timezone()).strftime("%Y-%m-%d %H:%M:%S")
+        return ""
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        text = " ".join(valuelist).strip()
+        if text.upper().endswith(" UTC"):
+            text, zone = text[:-4].strip(), dt.UTC
+        else:
+            zone = viewer_timezone()
+        if not text:
+            self.data = None
+            return
+        for fmt in self.FORMATS:
+            try:
+                parsed = dt.datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+            self.data = parsed.replace(tzinfo=zone).astimezone(dt.UTC)
+            return
+        self.data = None
+        raise ValueError(f"{text!r} is not a time: write it as YYYY-MM-DD HH:MM (seconds optional).")
+
+    def populate_obj(self, obj, name):
+        current = getattr(obj, name, None)
+        if isinstance(current, dt.datetime) and isinstance(self.data, dt.datetime):
+            stored = current if current.tzinfo else current.replace(tzinfo=dt.UTC)
+            if stored.replace(microsecond=0) == self.data:
+                return  # unchanged as shown: the stored value stays
+        setattr(obj, name, self.data)
+
+
+def _generated_fields(model, columns, existing, validators=None) -> dict:
     """Form fields Atrium builds itself instead of FAB's converter:
 
+    - times (``UTCDateTime``) as ``UTCDateTimeField`` (round-trip in the viewer's zone),
+      with the view's ``validators_columns``;
     - non-null booleans as plain checkboxes (FAB would require the box to be ticked);
     - checked enumerations as select boxes that report an unknown value as a field error
       (FAB's EnumField raises a bare ValueError, which would be a 500).
@@ -366,7 +462,12 @@ def _generated_fields(model, columns, existing) -> dict:
         column = model.__table__.columns.get(name)
         if column is None or name in (existing or {}):
             continue
-        if isinstance(column.type, sa.Boolean):
+        if isinstance(column.type, UTCDateTime):
+            required = not column.nullable and column.default is None and column.server_default is None
+            fields[name] = UTCDateTimeField(
+                _label(name), validators=[InputRequired() if required else Optional(),
+                                                         *(validators or {}).get(name, [])])
+        elif isinstance(column.type, sa.Boolean):
             fields[name] = BooleanField(_label(name))
         elif isinstance(column.type, sa.Enum):
             choices = [(v, v.replace("_", " ")) for v in column.type.enums]
@@ -870,6 +971,76 @@ def _export_value(value, formatter):
     return value if isinstance(shown, Markup) else shown
 
 
+def _reattach_request_users(session) -> None:
+    """Put the request's signed-in user rows back into ``session``. A streamed response
+    (a CSV export) produces its rows after the view returned, when the app context's
+    teardown has removed the session the user was loaded in: the user object is then
+    detached, and reading its roles or id (the tenant scope, a cell formatter's
+    permission check) raised ``DetachedInstanceError`` unless something (an INFO log
+    line) had loaded them before. The rows are re-attached, as a new request would load
+    them again."""
+    from flask import g
+
+    for name in ("_login_user", "user"):
+        obj = g.get(name)
+        obj = getattr(obj, "_get_current_object", lambda: obj)()
+        state = sa.inspect(obj, raiseerr=False) if obj is not None else None
+        if state is not None and state.detached and state.key is not None:
+            if state.key in session.identity_map:
+                continue
+            session.add(obj)
+
+
+def _integrity_refusal(exc, form, labels) -> tuple[str | None, str]:
+    """An integrity error as ``(field, message)`` for a person: the constraint's column
+    (when the database names it and the form has it) and what to change. Never the
+    database's own text."""
+    text = str(getattr(exc, "orig", exc))
+    lowered = text.lower()
+    field = None
+    constraint = getattr(getattr(getattr(exc, "orig", None), "diag", None), "constraint_name", None)
+    if constraint:  # PostgreSQL names the constraint: its columns from the models' metadata
+        from app.extensions import db
+
+        for table in db.metadata.tables.values():
+            for item in table.constraints:
+                if item.name == constraint:
+                    field = next((c.name for c in item.columns if c.name in form._fields
+                                  and c.name != "client_id"), None) or next(
+                        (c.name.removesuffix("_id") for c in item.columns
+                         if c.name.removesuffix("_id") in form._fields), None)
+    for name in sorted(form._fields, key=len, reverse=True) if field is None else ():
+        if name != "csrf_token" and re.search(rf"(\b|_){re.escape(name)}\b", text):
+            field = name
+            break
+    label = str(labels.get(field, field.replace("_", " ").capitalize())) if field else None
+    if "unique" in lowered or "duplicate" in lowered:
+        message = f"{label}: another record already has this value." if label else \
+            "Another record already has the same values; change one of them."
+    elif "foreign key" in lowered:
+        message = f"{label}: the chosen record does not exist any more." if label else \
+            "A chosen record does not exist any more, or other records still depend on this one."
+    elif "not null" in lowered or "null value" in lowered:
+        message = f"{label}: this field is required." if label else "A required field is missing."
+    elif "check" in lowered:
+        message = f"{label}: the value is outside its allowed range." if label else \
+            "A value is outside its allowed range."
+    else:
+        message = "The change conflicts with existing data; nothing was written."
+    return field, message
+
+
+def _sql_orderable(model, name: str) -> bool:
+    """``name`` (a column, or ``relation.column``) is something SQL can order by."""
+    mapper = sa.inspect(model)
+    if "." in name:
+        relation, column = name.split(".", 1)
+        rel = mapper.relationships.get(relation)
+        return rel is not None and column in rel.mapper.column_attrs.keys()
+    return name in mapper.column_attrs.keys() or name in mapper.all_orm_descriptors.keys() and \
+        getattr(mapper.all_orm_descriptors[name], "is_attribute", False)
+
+
 def _refused_form(response):
     """After a POST, FAB answers a redirect when the change was saved and the form again
     (a page) when it was not: that page says what to fix, with 422 (as the API does)."""
@@ -914,6 +1085,145 @@ class AtriumModelView(ModelView):
     def edit(self, pk):
         """FAB's edit page; a submitted form shown again (its errors on the fields) is a 422."""
         return _refused_form(super().edit(pk))
+
+    # ----------------------------------------------------------------- saving
+    # FAB's ``_add``/``_edit`` flash whatever the save raised (``str(exc)``: the raw
+    # database text of an integrity error) and redirect to the page visited before,
+    # dropping what was typed. Here a refused save (a rule below the doors, a plan limit,
+    # a constraint) is a message on the form, on the field it names, the typed values
+    # kept (422); a save lands on the saved record's page.
+
+    def _save(self, form, item, is_add: bool):
+        """Populate ``item`` from ``form`` and save it; ``True`` when saved, else the
+        refusal is on ``form`` (nothing written)."""
+        from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+        try:
+            form.populate_obj(item)
+            if is_add:
+                self.pre_add(item)
+                self.datamodel.add(item)
+                self.post_add(item)
+            else:
+                self.pre_update(item)
+                self.datamodel.edit(item)
+                self.post_update(item)
+        except AtriumError as exc:
+            self.datamodel.session.rollback()
+            self._refuse_on_form(form, exc.field, self._refusal_text(exc, item))
+            return False
+        except IntegrityError as exc:
+            self.datamodel.session.rollback()
+            log.info("Form save refused by a constraint: %s", exc.orig)
+            field, message = _integrity_refusal(exc, form, self.label_columns)
+            self._refuse_on_form(form, field, message)
+            return False
+        except (SQLAlchemyError, DatabaseException, OverflowError, ValueError, TypeError):
+            # (FAB's own _add/_edit caught everything here too: a value the database
+            # driver cannot take, such as an integer beyond 64 bits, is refused, not a 500.)
+            self.datamodel.session.rollback()
+            log.exception("Form save failed")
+            self._refuse_on_form(form, None, "The change could not be saved; nothing was written. "
+                                             "Check the values (numbers within range).")
+            return False
+        g.atrium_saved_pk = self.datamodel.get_pk_value(item)
+        flash(self.add_row_message if is_add else self.edit_row_message, "success")
+        return True
+
+    def _refusal_text(self, exc, item) -> str:
+        """The refusal's message; for staff, a plan limit also says the way past it (the
+        client's limit override, with the address of the client's edit page)."""
+        from app.services import tenancy
+
+        message = exc.message
+        if isinstance(exc, tiers.LimitReached) and tenancy.current_scope().is_staff:
+            client_id = getattr(item, "client_id", None) or getattr(getattr(item, "client", None), "id", None)
+            where = ""
+            if client_id is not None and "ClientView.edit" in current_app.view_functions:
+                where = f" ({url_for('ClientView.edit', pk=client_id)})"
+            message += (" As staff you can let this client past it: set a limit override on the client's "
+                        f"page{where}, field Limit overrides.")
+        return message
+
+    @staticmethod
+    def _refuse_on_form(form, field_name, message) -> None:
+        field = form._fields.get(field_name) if field_name else None
+        if field is None and field_name and f"{field_name}_id" in form._fields:
+            field = form._fields[f"{field_name}_id"]
+        if field is not None:
+            field.errors = [*list(field.errors or ()), literal_message(message)]
+        flash(message, "danger")
+
+    def _add(self):
+        is_valid_form = True
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        form = self.add_form.refresh()
+        if request.method == "POST":
+            self._fill_form_exclude_cols(exclude_cols, form)
+            if form.validate():
+                self.process_form(form, True)
+                if self._save(form, self.datamodel.obj(), is_add=True):
+                    return None
+            is_valid_form = False
+        if is_valid_form:
+            self.update_redirect()
+        return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+
+    def _edit(self, pk):
+        is_valid_form = True
+        pages, page_sizes, orders = get_page_args(), get_page_size_args(), get_order_args()
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        pk = self.datamodel.get_pk_value(item)
+        if request.method == "POST":
+            form = self.edit_form.refresh(request.form)
+            self._fill_form_exclude_cols(exclude_cols, form)
+            form._id = pk
+            if form.validate():
+                self.process_form(form, False)
+                if self._save(form, item, is_add=False):
+                    return None
+                item = self.datamodel.get(pk, self._base_filters) or item
+            is_valid_form = False
+        else:
+            form = self.edit_form.refresh(obj=item)
+            self.prefill_form(form, pk)
+        client_id = getattr(item, "client_id", None)
+        for field in form:  # the record's client narrows its pickers (Customer app of this client)
+            if isinstance(field, relation_picker.SearchedRelationField):
+                field.client_id = client_id
+        widgets = self._get_edit_widget(form=form, exclude_cols=exclude_cols)
+        widgets = self._get_related_views_widgets(item, filters={}, orders=orders, pages=pages,
+                                                  page_sizes=page_sizes, widgets=widgets)
+        if is_valid_form:
+            self.update_redirect()
+        return widgets
+
+    def _saved_record_redirect(self):
+        pk = g.pop("atrium_saved_pk", None)
+        if pk is not None and "show" not in (self.exclude_route_methods or ()):
+            return redirect(url_for(f"{self.endpoint}.show", pk=pk))
+        return None
+
+    def post_add_redirect(self):
+        return self._saved_record_redirect() or super().post_add_redirect()
+
+    def post_edit_redirect(self):
+        return self._saved_record_redirect() or super().post_edit_redirect()
+
+    def _init_properties(self):
+        """FAB's properties; the list's ordering columns are kept to those it shows that
+        the database can order by (FAB offered Python properties too, such as a metric's
+        CTR: ordering by one was a 500)."""
+        super()._init_properties()
+        if self.order_columns:
+            shown = set(self.list_columns or [])
+            self.order_columns = [c for c in self.order_columns
+                                  if c in shown and _sql_orderable(self.datamodel.obj, c)]
 
     def _init_forms(self):
         """FAB's add/edit forms, with ``LiteralErrorsForm`` mixed in."""
@@ -970,6 +1280,7 @@ class AtriumModelView(ModelView):
         formatters = self.formatters_columns or {}
 
         def rows():
+            _reattach_request_users(datamodel.session)
             for item in query.yield_per(500):
                 values = datamodel.get_values_item(item, columns)
                 yield [audit.csv_cell(c, _export_value(v, formatters.get(c))) for c, v in zip(columns, values)]
@@ -999,8 +1310,12 @@ class AtriumModelView(ModelView):
             page = 0
         if not 1 <= page <= 10_000:
             return jsonify({"error": "page must be a whole number from 1."}), 400
-        rows, more = relation_picker.search_choices(self.datamodel.session, spec, request.args.get("q", ""), page)
-        response = jsonify({"results": [{"id": sa.inspect(row).identity[0], "text": str(row)} for row in rows],
+        client_id = request.args.get("client", "")
+        client_id = int(client_id) if client_id.isascii() and client_id.isdigit() and len(client_id) < 10 else None
+        rows, more = relation_picker.search_choices(self.datamodel.session, spec, request.args.get("q", ""), page,
+                                                    client_id=client_id)
+        response = jsonify({"results": [{"id": sa.inspect(row).identity[0], "text": relation_picker.choice_text(row)}
+                                        for row in rows],
                             "pagination": {"more": more}})
         response.headers["Cache-Control"] = "private, no-store"
         return response
@@ -1060,7 +1375,7 @@ class AtriumModelView(ModelView):
                      if name in own or not relation_picker.is_picker(field)}
             # No columns named: FAB's form has every column, so every one gets Atrium's field.
             columns = getattr(cls, columns_attr, None) or list(model.__table__.columns.keys())
-            extra.update(_generated_fields(model, columns, extra))
+            extra.update(_generated_fields(model, columns, extra, validators))
             pickers = relation_picker.picker_fields(
                 cls, model, form, getattr(cls, columns_attr, None), extra, lookups=DROPDOWN_LOOKUPS,
                 validators=validators, labels=getattr(cls, "label_columns", None) or {},

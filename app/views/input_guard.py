@@ -211,7 +211,11 @@ def check_orderings_and_actions() -> None:
         if not key.startswith("_oc_"):
             continue
         ordered = _views_by_name().get(key[4:])
-        offered = list(getattr(ordered, "order_columns", None) or []) if ordered is not None else []
+        # Declared and visible: an ordering column the list does not show would order the
+        # rows by a value the person cannot see (FAB's groups list offered "description").
+        shown = set(getattr(ordered, "list_columns", None) or []) if ordered is not None else set()
+        offered = [c for c in (getattr(ordered, "order_columns", None) or []) if c in shown] \
+            if ordered is not None else []
         if column not in offered:
             choices = ", ".join(offered) or "none"
             abort(400, description=f"This list cannot be ordered by “{_name(column)}” (choose one of: {choices}).")

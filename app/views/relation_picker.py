@@ -94,13 +94,45 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _filtered_query(session, spec: PickerSpec):
+# Relations to a user that only staff make sense for (the person handling a ticket): their
+# pickers offer staff users only, and ``services.lifecycle`` refuses anyone else on flush.
+STAFF_USER_RELATIONS = frozenset({"assignee"})
+
+
+def _staff_users_only(spec: PickerSpec) -> bool:
+    return spec.model.__name__ == "User" and spec.column in STAFF_USER_RELATIONS
+
+
+def _filtered_query(session, spec: PickerSpec, client_id: int | None = None):
     query = session.query(spec.model)
+    if _staff_users_only(spec):
+        from app.models import User
+        from app.services.tenancy import staff_users_condition
+
+        query = query.filter(staff_users_condition(User))
+    if client_id is not None and "client_id" in spec.model.__table__.columns:
+        query = query.filter(spec.model.client_id == client_id)  # the record's client
     filters = spec.filters()
     return filters.apply_all(query) if filters is not None else query
 
 
-def search_choices(session, spec: PickerSpec, text: str, page: int) -> tuple[list, bool]:
+def choice_text(row) -> str:
+    """A choice as a picker shows it: for staff, a client's row names its client
+    ("Customer app — Pro Co"): names repeat across clients."""
+    text = str(row)
+    client_id = getattr(row, "client_id", None) if "client_id" in getattr(row, "__table__", sa.table("x")).c \
+        else None
+    if client_id is None:
+        return text
+    from app.services import tenancy
+
+    if not tenancy.current_scope().is_staff:
+        return text
+    client = getattr(row, "client", None)
+    return f"{text} — {client.name}" if client is not None else text
+
+
+def search_choices(session, spec: PickerSpec, text: str, page: int, client_id: int | None = None) -> tuple[list, bool]:
     """Page ``page`` (from 1) of the rows ``text`` finds, and whether more follow.
 
     A number (or ``#number``) finds the row with that id first, then rows whose text
@@ -109,7 +141,11 @@ def search_choices(session, spec: PickerSpec, text: str, page: int) -> tuple[lis
     """
     model = spec.model
     key = sa.inspect(model).primary_key[0]
-    query = _filtered_query(session, spec)
+    query = _filtered_query(session, spec, client_id)
+    if "client" in sa.inspect(model).relationships.keys():
+        from sqlalchemy.orm import joinedload
+
+        query = query.options(joinedload(getattr(model, "client")))  # named next to each choice
     text = (text or "").strip()
     number = typed_id(text)
     order = []
@@ -132,7 +168,7 @@ def search_choices(session, spec: PickerSpec, text: str, page: int) -> tuple[lis
 
 def load_choice(session, spec: PickerSpec, number: int):
     """The row chosen by id, if this user may see it and the view's filters admit it."""
-    if spec.rel_filters:
+    if spec.rel_filters or _staff_users_only(spec):
         key = sa.inspect(spec.model).primary_key[0]
         return _filtered_query(session, spec).filter(key == number).one_or_none()
     # Always asked of the database (not the identity map, which may hold a row this
@@ -147,8 +183,12 @@ class RelationPickerWidget:
 
     def __call__(self, field, **kwargs):
         spec = field.spec
+        url = spec.url()
+        narrowed = getattr(field, "client_id", None)
+        if narrowed is not None and "client_id" in spec.model.__table__.columns:
+            url += f"&client={int(narrowed)}"
         attrs = {"id": kwargs.pop("id", field.id), "name": field.name, "class": "form-control atrium-relation-picker",
-                 "data-picker-url": spec.url(), "data-placeholder": spec.placeholder(),
+                 "data-picker-url": url, "data-placeholder": spec.placeholder(),
                  "data-allow-clear": "true" if spec.nullable else "false"}
         if field.flags.required:
             attrs["required"] = "required"
@@ -157,7 +197,7 @@ class RelationPickerWidget:
         chosen = field.data
         if chosen is not None:
             html.append(Markup('<option value="{}" selected>{}</option>').format(
-                sa.inspect(chosen).identity[0], str(chosen)))
+                sa.inspect(chosen).identity[0], choice_text(chosen)))
         html.append(Markup("</select>"))
         return Markup("").join(html)
 

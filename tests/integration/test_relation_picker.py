@@ -39,7 +39,16 @@ def _add_tickets(subjects, slug="enterprise-co", **values):
 def _select(html, name):
     match = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', html, re.S)
     assert match, f"no <select name={name}>"
-    return match.group(0), re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', match.group(1))
+    return match.group(0), [(value, _plain(text)) for value, text in
+                            re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', match.group(1))]
+
+
+CLIENT_SUFFIX = re.compile(r" — [^—]+$")
+
+
+def _plain(text):
+    """A choice's text without the client staff see next to it ("… — Pro Co", issue 16)."""
+    return CLIENT_SUFFIX.sub("", text)
 
 
 def _message_count():
@@ -123,18 +132,22 @@ def test_the_ticket_is_required(app, client):
 
 
 def test_a_nullable_relation_may_be_left_empty(app, client):
-    """The author of a message is optional: the picker offers to clear it."""
-    ticket_id = _add_tickets(["No author needed"])[0]
+    """A ticket's assignee is optional: the picker offers to clear it. (A message's author
+    is no longer a field: it is whoever is signed in, issue 16.)"""
+    ticket_id = _add_tickets(["No assignee needed"])[0]
+    ticket = db.session.get(m.Ticket, ticket_id)
     login(client, "admin")
-    html = client.get(ADD).get_data(as_text=True)
-    tag, _ = _select(html, "author")
+    edit = f"/ticketview/edit/{ticket_id}"
+    html = client.get(edit).get_data(as_text=True)
+    tag, _ = _select(html, "assignee")
     assert 'data-allow-clear="true"' in tag
-    response = client.post(ADD, data={"ticket": str(ticket_id), "author": "", "body": "Anonymous note",
-                                      "csrf_token": csrf_token(client, ADD)})
-    assert response.status_code == 302
+    assert 'name="author"' not in client.get(ADD).get_data(as_text=True).split("<form", 1)[-1]
+    response = client.post(edit, data={"subject": ticket.subject, "description": ticket.description or "x",
+                                       "priority": ticket.priority, "status": ticket.status, "assignee": "",
+                                       "project": str(ticket.project_id or ""), "csrf_token": csrf_token(client, edit)})
+    assert response.status_code == 302, _errors(response.get_data(as_text=True))
     db.session.expire_all()
-    saved = db.session.execute(sa.select(m.TicketMessage).where(m.TicketMessage.body == "Anonymous note")).scalar_one()
-    assert saved.author_id is None and saved.ticket_id == ticket_id
+    assert db.session.get(m.Ticket, ticket_id).assignee_id is None
 
 
 def test_adding_from_a_tickets_page_keeps_that_ticket(app, client):
@@ -161,7 +174,7 @@ def _pick(client, path=PICKER, **args):
     assert response.status_code == 200, (path, args, response.status_code)
     body = response.get_json()
     assert set(body) == {"results", "pagination"}
-    return [(row["id"], row["text"]) for row in body["results"]], body["pagination"]["more"]
+    return [(row["id"], _plain(row["text"])) for row in body["results"]], body["pagination"]["more"]
 
 
 def test_the_picker_finds_tickets_by_subject_and_by_id(app, client):
@@ -191,7 +204,7 @@ def test_the_picker_pages_twenty_at_a_time(app, client):
 
 def test_other_relations_search_their_own_text(app, client):
     login(client, "admin")
-    users, _ = _pick(client, "/ticketmessageview/picker/author", q="OPERATOR")
+    users, _ = _pick(client, "/ticketview/picker/assignee", q="OPERATOR")
     assert [text for _, text in users] == ["Otávio Operator"]
     projects, _ = _pick(client, "/monitorview/picker/project", q="")
     names = [text for _, text in projects]

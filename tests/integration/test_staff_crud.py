@@ -224,8 +224,12 @@ def test_staff_override_lifts_the_limit_and_is_shown_with_who_and_when(app, clie
     free = _client_row("free-co")
     login(client, username)
     refused = _add_free_project(client, "Second site")
-    assert refused.status_code == 302
-    assert "Your Free plan allows 1 project; you have 1." in client.get("/projectview/list/").get_data(as_text=True)
+    # Refused on the form itself (issue 16 item 7): what was typed is kept, and staff are
+    # told the way past the limit (the client's override).
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert "Your Free plan allows 1 project; you have 1." in page
+    assert "Second site" in page and "limit override" in page and f"/clientview/edit/{free.id}" in page
 
     form = client.get(f"/clientview/edit/{free.id}").get_data(as_text=True)
     assert 'name="limit_overrides-projects"' in form and 'value="2"' in form  # the seed's team-member override
@@ -245,8 +249,9 @@ def test_staff_override_lifts_the_limit_and_is_shown_with_who_and_when(app, clie
 
     assert _add_free_project(client, "Second site").status_code == 302
     assert db.session.execute(sa.select(m.Project).filter_by(name="Second site")).first() is not None
-    _add_free_project(client, "Third site")
-    assert "Your Free plan allows 2 projects; you have 2." in client.get("/projectview/list/").get_data(as_text=True)
+    third = _add_free_project(client, "Third site")
+    assert third.status_code == 422
+    assert "Your Free plan allows 2 projects; you have 2." in third.get_data(as_text=True)
     assert db.session.execute(sa.select(m.Project).filter_by(name="Third site")).first() is None
 
 

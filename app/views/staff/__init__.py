@@ -174,7 +174,9 @@ class TicketMessageView(AtriumModelView):
     list_title = "Ticket messages"
     list_columns = ["ticket.subject", "created_at", "author", "internal", "body"]
     search_columns = ["ticket", "author", "internal", "body"]
-    add_columns = edit_columns = ["ticket", "body", "internal", "author"]
+    # No author field: a message's author is whoever is signed in (the true user while
+    # viewing as), stamped on flush by ``services.lifecycle`` for every door.
+    add_columns = edit_columns = ["ticket", "body", "internal"]
     base_order = ("created_at", "asc")
     label_columns = {"ticket.subject": "Ticket", "internal": "Internal note"}
     description_columns = {"internal": "Internal notes are never shown to the client."}
