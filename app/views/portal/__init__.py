@@ -60,9 +60,10 @@ DECLARED = ("list_columns", "show_columns", "search_columns")
 
 
 class PortalListWidget(AtriumListWidget):
-    """The staff list table with the portal's buttons (``PortalModelView.portal_buttons``)."""
-
-    template = "portal/list_widget.html"
+    """The staff list table (``templates/atrium/list_widget.html``) with the portal's
+    buttons: the view passes ``portal`` (``PortalModelView.portal_buttons``), so show,
+    pencil and trash appear only where this person may use them and "+" is the view's
+    real way of adding, or the plan's reason when its limit is reached."""
 
 
 class PortalModelView(AtriumModelView):
