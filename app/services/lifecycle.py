@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from app.models import (
     TENANT_MODELS,
-    Campaign, Client, ClientMember, Domain, Incident, PerformanceMetric, Project, StorageFile, Ticket,
-    TicketMessage, User,
+    Campaign, Client, ClientMember, Domain, Incident, IncidentUpdate, PerformanceMetric, Project, StorageFile,
+    Ticket, TicketMessage, User,
 )
 from app.models.base import utcnow
 from app.services import (
@@ -123,17 +123,19 @@ def _check_assignee(session: Session, ticket: Ticket) -> None:
                                "a ticket is assigned to a staff member.", field="assignee")
 
 
-def _stamp_author(session: Session, message: TicketMessage) -> None:
-    """A new message's author is the person writing it: in a request (UI, API) the
-    signed-in person, and while viewing as a client the true (staff) user, whatever the
-    door put there; outside a request (CLI, jobs) the author the caller named, required."""
+def _stamp_author(session: Session, message, *, required: bool = True) -> None:
+    """A new ticket message's or incident update's author is the person writing it: in a
+    request (UI, API) the signed-in person, and while viewing as a client the true
+    (staff) user, whatever the door put there; outside a request (CLI, jobs) the author
+    the caller named, ``required`` for ticket messages (a monitor's own incident updates
+    have none)."""
     who = identity.current()
     if who.channel in ("web", "api") and who.true_user_id is not None:
         if message.author_id != who.true_user_id or message.author is None \
                 or getattr(message.author, "id", who.true_user_id) != who.true_user_id:
             message.author = session.get(User, who.true_user_id)
         return
-    if message.author is None and message.author_id is None:
+    if required and message.author is None and message.author_id is None:
         raise InvalidInput("A message needs its author: the person writing it.", field="author")
 
 
@@ -156,6 +158,9 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 tickets.start_clock(obj, client)
             if obj.status is not None and obj.status != "open":
                 tickets.on_status_change(obj, "open", obj.status, now=obj.created_at)
+        elif isinstance(obj, IncidentUpdate):
+            with session.no_autoflush:
+                _stamp_author(session, obj, required=False)
         elif isinstance(obj, TicketMessage):
             with session.no_autoflush:
                 _stamp_author(session, obj)

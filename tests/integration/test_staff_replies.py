@@ -136,3 +136,23 @@ def test_a_message_without_an_author_is_refused_outside_a_request(app):
     db.session.rollback()
     assert refused.value.field == "author"
     assert _messages(ticket_id) == []
+
+
+def test_an_incident_update_is_written_by_the_signed_in_person_not_a_picked_user(client):
+    """The incident-update form has no Author picker (it listed every user, clients
+    included); the update is the signed-in staff member's, whatever is posted."""
+    import re
+
+    incident = db.session.execute(sa.select(m.Incident).order_by(m.Incident.id)).scalars().first()
+    login(client, "operator")
+    html = client.get("/incidentupdateview/add").get_data(as_text=True)
+    assert not re.search(r'<(select|input|textarea)[^>]*name="author"', html)
+    forged = _user("pro-co-owner")
+    answered = client.post("/incidentupdateview/add", data={
+        "csrf_token": csrf_token(client, "/incidentupdateview/add"), "incident": str(incident.id),
+        "status": "investigating", "message": "Looking into the 502s.", "at": "2026-12-01 10:00:00",
+        "author": str(forged.id)})
+    assert answered.status_code == 302, answered.get_data(as_text=True)[:800]
+    db.session.expire_all()
+    update = db.session.execute(sa.select(m.IncidentUpdate).filter_by(message="Looking into the 502s.")).scalar_one()
+    assert update.author_id == _user("operator").id

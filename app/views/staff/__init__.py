@@ -141,7 +141,7 @@ class IncidentUpdateView(AtriumModelView):
     list_title = "Incident updates"
     list_columns = ["incident.title", "at", "status", "message", "author"]
     search_columns = ["incident", "status", "at"]
-    add_columns = edit_columns = ["incident", "status", "message", "at", "author"]
+    add_columns = edit_columns = ["incident", "status", "message", "at"]  # the author is whoever writes it
     base_order = ("at", "desc")
     label_columns = {"incident.title": "Incident"}
 
