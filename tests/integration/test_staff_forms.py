@@ -11,6 +11,7 @@ shows database text.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from html.parser import HTMLParser
 from urllib.parse import urlparse
 
@@ -289,3 +290,34 @@ def test_an_integrity_error_is_a_message_on_the_field_and_the_typed_values_stay(
     assert "Typed Registrar Ltd" in body  # what was typed is still on the form
     db.session.expire_all()
     assert db.session.execute(sa.select(sa.func.count()).select_from(m.Domain)).scalar_one() == before
+
+
+# --------------------------------------------------------------------------- buttons (item 5)
+
+_BUTTON_HREF = re.compile(r'href="([^"#]+)"')
+
+
+@pytest.mark.parametrize("username", STAFF)
+def test_every_button_a_staff_list_shows_opens_for_that_person(app, client, username):
+    """Generated from the registered views: on every staff list the role can open, each
+    "+", magnifier, pencil and Export CSV link it is shown answers 2xx for that person
+    (a dead button, one that ends in 403 or 404, is a defect)."""
+    login(client, username)
+    checked = 0
+    for view in _staff_views(app):
+        listing = client.get(f"{view.route_base}/list/")
+        if listing.status_code != 200:
+            continue
+        html = listing.get_data(as_text=True)
+        hrefs = {h.replace("&amp;", "&") for h in _BUTTON_HREF.findall(html)
+                 if h.startswith(view.route_base + "/")}
+        by_kind: dict[str, str] = {}
+        for href in sorted(hrefs):
+            kind = urlparse(href).path[len(view.route_base) + 1:].split("/", 1)[0]
+            if kind in ("add", "show", "edit", "export.csv"):
+                by_kind.setdefault(kind, href)  # one of each kind per list is enough
+        for kind, href in by_kind.items():
+            answer = client.get(href)
+            assert 200 <= answer.status_code < 300, (username, view.route_base, kind, href, answer.status_code)
+            checked += 1
+    assert checked > 20
