@@ -30,7 +30,11 @@ WORKER = [RQ, "worker", "--worker-class", "workers.worker.AtriumWorker"]  # as t
 def _env(app):
     env = dict(os.environ, ATRIUM_ENV="development", DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
                REDIS_URL=app.config["REDIS_URL"], RQ_QUEUE_PREFIX=app.config["RQ_QUEUE_PREFIX"], TZ="UTC",
-               PYTHONPATH=str(ROOT), SMTP_HOST="")
+               PYTHONPATH=str(ROOT), SMTP_HOST="",
+               # the hourly checkpoint job may fire during the test: into this app's directory
+               AUDIT_CHECKPOINT_DIR=app.config["AUDIT_CHECKPOINT_DIR"])
+    if app.config.get("DATABASE_OWNER_URL"):
+        env["DATABASE_OWNER_URL"] = app.config["DATABASE_OWNER_URL"]
     return env
 
 
