@@ -152,8 +152,9 @@ def limit_message(client, resource: str, used: int, adding: int = 1, now=None) -
         next_month = (start + dt.timedelta(days=32)).replace(day=1)
         return (f"Your {plan} plan allows {limit} tickets per month; {used} were opened this month. "
                 f"Upgrade, or open it on {next_month:%B} 1 (UTC).")
-    return (f"Your {plan} plan includes {human_bytes(limit)} of storage; you use {human_bytes(used)} and this "
-            f"upload is {human_bytes(adding)}. Upgrade or delete files to make room.")
+    upload = f" and this upload is {human_bytes(adding)}" if adding > 1 else ""  # 1: "any more" (the portal's button)
+    return (f"Your {plan} plan includes {human_bytes(limit)} of storage; you use {human_bytes(used)}{upload}. "
+            "Upgrade or delete files to make room.")
 
 
 def check_can_add(session, client, resource: str, adding: int = 1, now=None) -> None:

@@ -132,12 +132,16 @@ class PortalModelView(AtriumModelView):
 
     @staticmethod
     def _limit_reason(scope, resource: str) -> str | None:
+        """The plan's message when adding one more ``resource`` would pass its limit
+        (``tiers.check_can_add``, the rule every flush applies), else ``None``."""
         client = db.session.get(m.Client, scope.client_id)
-        limit = tiers.limit_for(client, resource) if client is not None else None
-        if limit is None:
+        if client is None:
             return None
-        used = tiers.usage(db.session, client.id, resource)
-        return tiers.limit_message(client, resource, used) if used >= limit else None
+        try:
+            tiers.check_can_add(db.session, client, resource)
+        except tiers.LimitReached as exc:
+            return exc.message
+        return None
 
     def _get_list_widget(self, filters, **kwargs):
         kwargs.setdefault("portal", self.portal_buttons())
@@ -419,24 +423,20 @@ class PortalTicketView(PortalModelView):
     @expose("/reopen/<int:pk>", methods=["POST"])
     @has_access
     def reopen(self, pk):
-        ticket = self._get_or_404(m.Ticket, pk)
-        try:
-            tickets.reopen(ticket)
-            db.session.commit()
-            flash("The ticket is open again.", "success")
-        except AtriumError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for(".show", pk=pk))
+        return self._change_status(pk, tickets.reopen, "The ticket is open again.")
 
     @expose("/close/<int:pk>", methods=["POST"])
     @has_access
     def close(self, pk):
+        return self._change_status(pk, tickets.close, "The ticket was closed.")
+
+    def _change_status(self, pk, change, done: str):
+        """Close or reopen by the ticket rules; a refusal is flashed. Back to the ticket."""
         ticket = self._get_or_404(m.Ticket, pk)
         try:
-            tickets.close(ticket)
+            change(ticket)
             db.session.commit()
-            flash("The ticket was closed.", "success")
+            flash(done, "success")
         except AtriumError as exc:
             db.session.rollback()
             flash(exc.message, "danger")
