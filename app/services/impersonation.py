@@ -9,8 +9,8 @@ Rules (each refusal is a ``Forbidden`` or ``InvalidInput`` with a message for th
 - A session lasts ``IMPERSONATION_MAX_MINUTES`` and ends by the End button, by logout or
   by expiry; each end is recorded with how it ended.
 
-The staff user is kept server-side, in the ``ImpersonationSession`` row; the browser's
-session only names the row. Start and end are audit events carrying both identities.
+The record is the ``ImpersonationSession`` row; the browser holds only the token of a
+``view-as`` server-side session that names it (``services.sessions``). Start and end are audit events carrying both identities.
 The web door (routes, banner, read-only enforcement) is ``app.views.impersonation``.
 """
 
@@ -98,13 +98,6 @@ def start(session, staff_user, target_user_id: int, reason: str, mode: str = "re
                                        request_id=identity.current().request_id,
                                        user_agent=identity.current().user_agent))
     return row
-
-
-def active(session, session_id) -> ImpersonationSession | None:
-    """The session row named by the browser, or ``None`` if there is none."""
-    if not session_id:
-        return None
-    return session.get(ImpersonationSession, int(session_id))
 
 
 def is_expired(row: ImpersonationSession, now: dt.datetime | None = None) -> bool:
