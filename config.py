@@ -262,6 +262,13 @@ class TestConfig(BaseConfig):
     TESTING = True
     RATELIMIT_ENABLED = False
     AUTH_RATE_LIMITED = False
+    # One PBKDF2 round instead of scrypt (0.1-0.2 s a hash): the suite signs in and seeds
+    # thousands of times. Tests about signing in set production's scrypt back
+    # (``real_password_hash`` in tests/conftest.py); werkzeug reads the method from each
+    # stored hash, so both kinds check.
+    FAB_PASSWORD_HASH_METHOD = "pbkdf2:sha256:1"
+    AUTH_DB_FAKE_PASSWORD_HASH_CHECK = ("pbkdf2:sha256:1$atrium$"
+                                        "9a3d5c8b1f0e47d2a6b3c9e8f1d2a7b4c6e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3")
 
     @classmethod
     def database_url(cls) -> str:

@@ -1,23 +1,58 @@
-"""Test harness: every test runs against SQLite and against a real PostgreSQL.
+"""Test harness: a real SQLite and a real PostgreSQL, one app per backend per process.
 
-Databases: one template per backend is built once per run through the real doors
-(``flask db upgrade``, ``flask roles sync``, ``flask seed demo``); each test gets a
-fresh copy (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL), so
-tests commit freely and never see each other's writes.
+**Apps.** Building an app costs about a second (werkzeug compiles ~480 URL rules, Jinja
+compiles the templates on first use), so each test process builds one app per backend
+and reuses it (``app``): before each test the database behind its URL is replaced by a
+fresh copy of the seeded template, its configuration is restored to the snapshot taken
+when it was built (tests may change it freely), and what the process cached of the old
+database is forgotten (``AtriumSecurityManager.forget_database_state``). Tests that
+change the app's wiring (add views or URL rules) or need settings read only when an app
+is built take ``own_app`` or build one with ``make_app``/``seeded_app``.
 
-PostgreSQL is reached through ``TEST_PG_URL`` (an admin URL; default
-``postgresql://postgres@127.0.0.1:5432/postgres``). When it is unreachable the
-PostgreSQL half is skipped with a printed reason, unless ``ATRIUM_REQUIRE_POSTGRES=1``
-(CI), where that is an error.
+**Databases.** One template per backend, built through the real doors (``flask db
+upgrade``, ``flask roles sync``, ``flask seed demo``) and cached between runs, keyed on a
+hash of everything that builds it: ``migrations/``, every ``.py`` file of ``app/`` (views
+define the permissions ``roles sync`` grants), ``config.py`` and the seed password
+(``template_key``). SQLite: a file in ``$ATRIUM_TEST_CACHE`` (default: the temp dir's
+``atrium-test-cache``), copied per test. PostgreSQL: a database ``atrium_tpl_<key>``;
+the per-test copy is ``CREATE DATABASE ... TEMPLATE``, made in the background while the
+previous test runs and renamed into place (``PgWorkingDatabase``). Builds take a lock
+(a file lock; a PostgreSQL advisory lock), so parallel workers build it once.
+
+**Backends.** A module runs on one backend, PostgreSQL (SQLite where PostgreSQL is
+unreachable and not required), unless it is marked ``both_backends`` (tenancy, audit,
+backup/GDPR, reports, query budget, schema, sessions, forms with dates, anything with SQL
+of its own). ``postgres_only`` tests are generated for PostgreSQL alone, so nothing is
+built for a backend that would skip. PostgreSQL is reached through ``TEST_PG_URL`` (an
+admin URL; default ``postgresql://postgres@127.0.0.1:5432/postgres``); unreachable, its
+tests skip with a printed reason, unless ``ATRIUM_REQUIRE_POSTGRES=1`` (CI), where that
+is an error.
+
+**Passwords.** The test configuration hashes with one round of PBKDF2
+(``FAB_PASSWORD_HASH_METHOD``), the template too, and ``login()`` signs in without the
+form (``sign_in``: the server-side session row and the cookie, as the form makes them).
+Tests about signing in use ``login_with_form`` and the ``real_password_hash`` fixture
+(production's scrypt, checked by the real form).
+
+**Parallel.** Under pytest-xdist each worker is a process of its own: its own apps,
+databases, upload and checkpoint directories; Redis keys carry a per-test prefix.
 """
 
 from __future__ import annotations
 
+import collections
+import fcntl
+import gc
+import itertools
+import hashlib
 import os
 import re
 import shutil
 import tempfile
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,16 +62,34 @@ from click.testing import CliRunner
 from app import create_app
 from app.extensions import db
 
+ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "test-password-1"
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("ATRIUM_REQUIRE_POSTGRES") == "1"
-RUN_ID = uuid.uuid4().hex[:8]
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+RUN_ID = f"{uuid.uuid4().hex[:8]}_{WORKER}"
+CACHE_DIR = Path(os.environ.get("ATRIUM_TEST_CACHE") or Path(tempfile.gettempdir()) / "atrium-test-cache")
+TEMPLATE_MAX_AGE = 6 * 3600  # templates of other code older than this are removed when a new one is built
+# The seed's data is relative to when it ran (SLA due times, this month's tickets, last
+# checks): a template built longer ago than this, or in another month, is built again.
+TEMPLATE_FRESH_FOR = 3600
 
 
-def _pg_admin():
+def _template_is_fresh(built_at: float | None) -> bool:
+    if built_at is None:
+        return False
+    now = time.time()
+    same_month = time.strftime("%Y%m", time.gmtime(built_at)) == time.strftime("%Y%m", time.gmtime(now))
+    return same_month and now - built_at < TEMPLATE_FRESH_FOR
+
+
+def _pg_admin(dbname: str | None = None):
     import psycopg
+    from sqlalchemy.engine import make_url
 
-    return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+    url = PG_ADMIN_URL if dbname is None else make_url(PG_ADMIN_URL).set(database=dbname).render_as_string(
+        hide_password=False)
+    return psycopg.connect(url, autocommit=True, connect_timeout=3)
 
 
 # Two roles, as in production (README "Running in production"): the owner role owns each
@@ -46,12 +99,16 @@ def _pg_admin():
 # (they are FORCEd for the tables' owner too).
 PG_APP_ROLE = "atrium_app"
 PG_OWNER_ROLE = "atrium_owner"
+# Test connections don't wait for the WAL to reach the disk at each commit (a crash of the
+# test server loses nothing anyone needs); everything else is as in production.
+PG_TEST_OPTIONS = "-csynchronous_commit=off"
 
 
 def _pg_url(dbname: str, role: str = PG_APP_ROLE) -> str:
     from sqlalchemy.engine import make_url
 
-    return make_url(PG_ADMIN_URL).set(database=dbname, username=role).render_as_string(hide_password=False)
+    return (make_url(PG_ADMIN_URL).set(database=dbname, username=role)
+            .update_query_dict({"options": PG_TEST_OPTIONS}).render_as_string(hide_password=False))
 
 
 def pg_owner_url(url: str) -> str:
@@ -61,13 +118,19 @@ def pg_owner_url(url: str) -> str:
     return make_url(url).set(username=PG_OWNER_ROLE).render_as_string(hide_password=False)
 
 
+def _db_name(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).database
+
+
 def _ensure_app_role(conn) -> None:
     for role in (PG_APP_ROLE, PG_OWNER_ROLE):
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
         if not exists:
             try:
                 conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS")
-            except Exception:  # noqa: BLE001 - another test run created it at the same moment
+            except Exception:  # noqa: BLE001 - another test process created it at the same moment
                 pass
 
 
@@ -86,7 +149,13 @@ def pg_available() -> bool:
     return _pg_problem == ""
 
 
+def primary_backend() -> str:
+    """The backend of modules whose dialect cannot matter."""
+    return "postgresql" if REQUIRE_PG or pg_available() else "sqlite"
+
+
 CHECKPOINT_ROOT = Path(tempfile.gettempdir()) / f"atrium-test-checkpoints-{RUN_ID}"
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / f"atrium-test-uploads-{RUN_ID}"
 
 
 def _checkpoint_dir() -> str:
@@ -97,7 +166,7 @@ def _checkpoint_dir() -> str:
 
 def make_app(database_url: str, **overrides):
     config = {"SQLALCHEMY_DATABASE_URI": database_url, "WTF_CSRF_ENABLED": True,
-              "SERVER_NAME": None, "UPLOAD_DIR": overrides.pop("UPLOAD_DIR", "/tmp/atrium-test-uploads"),
+              "SERVER_NAME": None, "UPLOAD_DIR": overrides.pop("UPLOAD_DIR", str(UPLOAD_ROOT)),
               # Each app its own checkpoint directory: checkpoints are of one database's chain.
               "AUDIT_CHECKPOINT_DIR": overrides.pop("AUDIT_CHECKPOINT_DIR", None) or _checkpoint_dir()}
     if database_url.startswith("postgresql"):
@@ -144,48 +213,213 @@ def build_database(app) -> None:
         db.engine.dispose()
 
 
+def template_key() -> str:
+    """A hash of everything that builds the template database."""
+    digest = hashlib.sha256(PASSWORD.encode())
+    files = [ROOT / "config.py", *sorted((ROOT / "migrations").rglob("*.py")),
+             *sorted((ROOT / "migrations").glob("*.mako")), *sorted((ROOT / "app").rglob("*.py"))]
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _release_leaked_connections(conn, name: str) -> None:
+    """Connections still open on ``name`` were left checked out by a test (a session or
+    connection nobody closed): collect them now, while their database still exists, so
+    their pool returns them quietly (a garbage-collected connection to a dropped database
+    logs a traceback from inside whatever code the collector interrupted)."""
+    if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()[0]:
+        gc.collect()
+
+
+def _built_at(comment: str | None) -> float | None:
+    """When a PostgreSQL template was built (its comment says)."""
+    found = re.search(r"^atrium test template, built (\d+)$", comment or "")
+    return float(found.group(1)) if found else None
+
+
+class PgWorkingDatabase:
+    """One database name per process for the shared app, replaced by a fresh copy of
+    the template before each test. Copies are made ahead, in the background, while
+    tests run (``CREATE DATABASE`` waits on the disk: 0.1-0.4 s), and the used ones are
+    dropped there too; swapping is two renames (about 10 ms)."""
+
+    AHEAD = 2  # copies kept in the making
+
+    def __init__(self, template: str):
+        self.template = template
+        self.name = f"atrium_w_{RUN_ID}"
+        self._counter = itertools.count(1)
+        self._pool = ThreadPoolExecutor(max_workers=self.AHEAD + 1, thread_name_prefix="atrium-test-db")
+        self._spares = collections.deque(self._pool.submit(self._prepare) for _ in range(self.AHEAD))
+
+    def _prepare(self) -> str:
+        spare = f"atrium_s_{RUN_ID}_{next(self._counter)}"
+        with _pg_admin() as conn:
+            _create_from_template(conn, spare, self.template)
+        return spare
+
+    @staticmethod
+    def _drop(name: str) -> None:
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def replace(self) -> None:
+        spare = self._spares.popleft().result()
+        self._spares.append(self._pool.submit(self._prepare))
+        trash = f"atrium_x_{RUN_ID}_{next(self._counter)}"
+        with _pg_admin() as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.name,)).fetchone()
+            if exists:
+                _release_leaked_connections(conn, self.name)
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                             (self.name,))
+                _retry(lambda: conn.execute(f'ALTER DATABASE "{self.name}" RENAME TO "{trash}"'))
+            conn.execute(f'ALTER DATABASE "{spare}" RENAME TO "{self.name}"')
+        if exists:
+            self._pool.submit(self._drop, trash)
+
+    def close(self) -> None:
+        spares = []
+        for future in self._spares:
+            try:
+                spares.append(future.result())
+            except Exception:  # noqa: BLE001 - nothing to drop
+                pass
+        self._pool.shutdown(wait=True)
+        for name in (*spares, self.name):
+            self._drop(name)
+
+
+def _retry(action, attempts: int = 20):
+    """``action``, again while PostgreSQL says another session is using the database (a
+    terminated backend takes a moment to leave)."""
+    import psycopg
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except psycopg.errors.ObjectInUse:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
+def _create_from_template(conn, name: str, template: str) -> None:
+    _retry(lambda: conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" OWNER {PG_OWNER_ROLE}'))
+
+
 class Backend:
-    """Creates per-test databases of one kind from a seeded template."""
+    """Databases of one kind: the cached seeded template, fresh copies of it, and the
+    process's shared app over a database that is replaced before each test."""
 
     def __init__(self, kind: str, tmp_root: Path):
         self.kind = kind
         self.tmp_root = tmp_root
-        self.template_url: str | None = None
+        self._template: str | None = None  # SQLite: the file's path; PostgreSQL: the database's name
         self._made: list[str] = []
+        self._shared = None
+        self._shared_config: dict | None = None
+        self._working: PgWorkingDatabase | None = None
 
-    def _ensure_template(self):
-        if self.template_url is not None:
-            return
-        if self.kind == "sqlite":
-            path = self.tmp_root / "template.db"
-            path.unlink(missing_ok=True)
-            url = f"sqlite:///{path}"
-        else:
-            name = f"atrium_tpl_{RUN_ID}"
-            with _pg_admin() as conn:
-                _ensure_app_role(conn)
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-                conn.execute(f'CREATE DATABASE "{name}" OWNER {PG_OWNER_ROLE}')
-            if name not in self._made:
-                self._made.append(name)
-            url = _pg_url(name)
-        build_database(make_app(url))
-        self.template_url = url
+    # ---------------------------------------------------------------- the template
+    def template(self) -> str:
+        if self._template is None:
+            self._template = self._sqlite_template() if self.kind == "sqlite" else self._pg_template()
+            shutil.copytree(self.seed_files(), UPLOAD_ROOT, dirs_exist_ok=True)  # for apps of their own
+        return self._template
 
+    def seed_files(self) -> Path:
+        """The files the seed stored (its ``UPLOAD_DIR``), kept beside the template."""
+        return CACHE_DIR / f"uploads-{self.kind}-{template_key()}"
+
+    def _build(self, url: str) -> None:
+        """Build the template at ``url``, its seed's files into ``seed_files()``."""
+        files = self.seed_files()
+        building = files.with_name(f"{files.name}.{RUN_ID}.building")
+        shutil.rmtree(building, ignore_errors=True)
+        shutil.rmtree(files, ignore_errors=True)
+        build_database(make_app(url, UPLOAD_DIR=str(building)))
+        building.mkdir(parents=True, exist_ok=True)
+        building.rename(files)
+
+    def _sqlite_template(self) -> str:
+        path = CACHE_DIR / f"template-{template_key()}.db"
+        with _file_lock(CACHE_DIR / "template.lock"):
+            built_at = path.stat().st_mtime if path.exists() else None
+            if not _template_is_fresh(built_at) or not self.seed_files().exists():
+                building = path.with_name(f"{path.stem}.{RUN_ID}.building")
+                building.unlink(missing_ok=True)
+                self._build(f"sqlite:///{building}")
+                building.rename(path)
+                self._remove_old_cache(keep=template_key())
+        return str(path)
+
+    @staticmethod
+    def _remove_old_cache(keep: str) -> None:
+        for old in (*CACHE_DIR.glob("template-*.db"), *CACHE_DIR.glob("uploads-*")):
+            if keep not in old.name and time.time() - old.stat().st_mtime > TEMPLATE_MAX_AGE:
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+
+    def _pg_template(self) -> str:
+        name = f"atrium_tpl_{template_key()}"
+        with _pg_admin() as conn:
+            _ensure_app_role(conn)
+            conn.execute("SELECT pg_advisory_lock(hashtext('atrium test template'))")
+            try:
+                found = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                                     "WHERE datname = %s", (name,)).fetchone()
+                if not _template_is_fresh(_built_at(found[0] if found else None)) or not self.seed_files().exists():
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    building = f"atrium_b_{RUN_ID}"
+                    conn.execute(f'DROP DATABASE IF EXISTS "{building}"')
+                    conn.execute(f'CREATE DATABASE "{building}" OWNER {PG_OWNER_ROLE}')
+                    self._build(_pg_url(building))
+                    _release_leaked_connections(conn, building)
+                    conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+                    conn.execute(f"COMMENT ON DATABASE \"{name}\" IS 'atrium test template, built {int(time.time())}'")
+                    self._drop_old_templates(conn, keep=name)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext('atrium test template'))")
+        return name
+
+    @staticmethod
+    def _drop_old_templates(conn, keep: str) -> None:
+        rows = conn.execute("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                            "WHERE datname LIKE 'atrium\\_tpl\\_%%'").fetchall()
+        for name, comment in rows:
+            built = _built_at(comment)
+            if name != keep and built and time.time() - built > TEMPLATE_MAX_AGE:
+                try:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                except Exception:  # noqa: BLE001 - in use by another run: left for a later one
+                    pass
+
+    # ---------------------------------------------------------------- databases of their own
     def new_database(self, seeded: bool = True) -> str:
-        if seeded:
-            self._ensure_template()
         tag = uuid.uuid4().hex[:10]
         if self.kind == "sqlite":
             path = self.tmp_root / f"{tag}.db"
             if seeded:
-                shutil.copyfile(self.tmp_root / "template.db", path)
+                shutil.copyfile(self.template(), path)
             return f"sqlite:///{path}"
         name = f"atrium_t_{RUN_ID}_{tag}"
         with _pg_admin() as conn:
             _ensure_app_role(conn)
             if seeded:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "atrium_tpl_{RUN_ID}" OWNER {PG_OWNER_ROLE}')
+                _create_from_template(conn, name, self.template())
             else:
                 conn.execute(f'CREATE DATABASE "{name}" OWNER {PG_OWNER_ROLE}')
         self._made.append(name)
@@ -193,13 +427,49 @@ class Backend:
 
     def drop(self, url: str) -> None:
         if self.kind == "postgresql":
-            name = url.rsplit("/", 1)[1]
+            name = _db_name(url)
             with _pg_admin() as conn:
+                _release_leaked_connections(conn, name)
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             if name in self._made:
                 self._made.remove(name)
 
-    def drop_all(self):
+    # ---------------------------------------------------------------- the shared app
+    def shared_app(self):
+        """The process's app of this backend, over a fresh copy of the template, with
+        the configuration it was built with."""
+        uploads = self.tmp_root / "shared-uploads"
+        if self._shared is None:
+            if self.kind == "sqlite":
+                url = f"sqlite:///{self.tmp_root / 'shared.db'}"
+            else:
+                self._working = PgWorkingDatabase(self.template())
+                url = _pg_url(self._working.name)
+            self._shared = make_app(url, UPLOAD_DIR=str(uploads))
+            self._shared_config = dict(self._shared.config)
+        application = self._shared
+        with application.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        if self._working is not None:
+            self._working.replace()
+        else:
+            shutil.copyfile(self.template(), self.tmp_root / "shared.db")
+        shutil.rmtree(uploads, ignore_errors=True)
+        shutil.copytree(self.seed_files(), uploads)
+        application.config.clear()
+        application.config.update(self._shared_config, AUDIT_CHECKPOINT_DIR=_checkpoint_dir())
+        with application.app_context():
+            application.appbuilder.sm.forget_database_state()
+        return application
+
+    def close(self) -> None:
+        if self._shared is not None:
+            with self._shared.app_context():
+                db.session.remove()
+                db.engine.dispose()
+        if self._working is not None:
+            self._working.close()
         for name in list(self._made):
             self.drop(_pg_url(name))
 
@@ -215,9 +485,9 @@ def backends(tmp_path_factory):
 
     yield get
     for backend in made.values():
-        if backend.kind == "postgresql":
-            backend.drop_all()
+        backend.close()
     shutil.rmtree(CHECKPOINT_ROOT, ignore_errors=True)
+    shutil.rmtree(UPLOAD_ROOT, ignore_errors=True)
 
 
 def backend_or_skip(kind: str, backends) -> Backend:
@@ -229,14 +499,40 @@ def backend_or_skip(kind: str, backends) -> Backend:
     return backends(kind)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_kinds(node) -> list[str]:
+    """The backends a test runs on (see the module docstring)."""
+    if node.get_closest_marker("postgres_only"):
+        return ["postgresql"]
+    if node.get_closest_marker("one_backend"):
+        return [primary_backend()]
+    if node.get_closest_marker("both_backends"):
+        return ["sqlite", "postgresql"]
+    return [primary_backend()]
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", backend_kinds(metafunc.definition), indirect=True)
+
+
+def pytest_collection_finish(session):
+    """Under pytest-xdist the first two workers build the two templates at once, when the
+    collected tests need both and the cache has neither (a cold build takes 15-20 s;
+    otherwise the second worker waits for the first one's, then builds its own)."""
+    kinds = {getattr(item, "callspec", None) and item.callspec.params.get("backend") for item in session.items}
+    wanted = {"gw0": "postgresql", "gw1": "sqlite"}.get(WORKER)
+    if wanted in kinds and {"sqlite", "postgresql"} <= kinds and (wanted == "sqlite" or pg_available()):
+        Backend(wanted, Path(tempfile.gettempdir())).template()
+
+
+@pytest.fixture
 def backend(request, backends):
     return backend_or_skip(request.param, backends)
 
 
 @contextmanager
 def seeded_app(backend: Backend, **overrides):
-    """An app over a fresh copy of the seeded template, its app context open."""
+    """An app of its own over a fresh copy of the seeded template, its app context open."""
     url = backend.new_database(seeded=True)
     application = make_app(url, **overrides)
     try:
@@ -250,6 +546,16 @@ def seeded_app(backend: Backend, **overrides):
 
 @pytest.fixture
 def app(backend):
+    """The process's app of this backend over a fresh copy of the seeded database."""
+    application = backend.shared_app()
+    with application.app_context():
+        yield application
+        db.session.remove()
+
+
+@pytest.fixture
+def own_app(backend):
+    """An app built for this test alone (for tests that add views or URL rules)."""
     with seeded_app(backend) as application:
         yield application
 
@@ -276,11 +582,40 @@ def csrf_token(client, path: str) -> str:
     return match.group(1)
 
 
-def login(client, username: str, password: str = PASSWORD):
+def login_with_form(client, username: str, password: str = PASSWORD):
+    """Sign in through the sign-in form, as a person does (the password checked)."""
     token = csrf_token(client, "/login/")
     response = client.post("/login/", data={"username": username, "password": password, "csrf_token": token})
     assert response.status_code == 302, f"login of {username} failed"
     return response
+
+
+def sign_in(client, username: str) -> None:
+    """Sign ``username`` in without the form: the server-side session row and the
+    cookie that names it, made by the same code the form's success runs (Flask-Login's
+    ``login_user`` and its ``user_logged_in`` signal); no password check, no
+    ``login.success`` event."""
+    from flask import session
+    from flask_login import login_user
+
+    application = client.application
+    with application.test_request_context("/login/"):
+        _fresh_request_globals()  # as any request starts (the app context may be the test's)
+        user = application.appbuilder.sm.find_user(username=username)
+        assert user is not None and user.is_active, f"no active user {username}"
+        login_user(user, remember=False)
+        values = dict(session)
+    with client.session_transaction() as cookie:
+        cookie.clear()
+        cookie.update(values)
+
+
+def login(client, username: str, password: str | None = None):
+    """Sign in: with a ``password``, through the form; without, by ``sign_in``."""
+    if password is not None:
+        return login_with_form(client, username, password)
+    sign_in(client, username)
+    return None
 
 
 @pytest.fixture
@@ -290,6 +625,33 @@ def as_user(client):
         return client
 
     return _as
+
+
+_REAL_HASHES: dict[str, str] = {}
+
+
+def use_real_password_hash(application) -> None:
+    """Production's password hash (scrypt) for every user of ``application``'s database
+    (all seeded with ``PASSWORD``) and for passwords set from now on. Call inside its
+    app context."""
+    import sqlalchemy as sa
+    from werkzeug.security import generate_password_hash
+
+    if PASSWORD not in _REAL_HASHES:
+        _REAL_HASHES[PASSWORD] = generate_password_hash(PASSWORD, method="scrypt")
+    application.config["FAB_PASSWORD_HASH_METHOD"] = "scrypt"
+    application.config["AUTH_DB_FAKE_PASSWORD_HASH_CHECK"] = _REAL_HASHES[PASSWORD]
+    users = application.appbuilder.sm.user_model.__table__
+    db.session.execute(sa.update(users).where(users.c.password.like("pbkdf2:sha256:1$%"))
+                       .values(password=_REAL_HASHES[PASSWORD]))
+    db.session.commit()
+
+
+@pytest.fixture
+def real_password_hash(app):
+    """``app`` with production's password hash (``use_real_password_hash``)."""
+    use_real_password_hash(app)
+    return app
 
 
 # --------------------------------------------------------------------------- Redis / RQ

@@ -71,6 +71,12 @@ def create_limiter(app) -> Limiter:
     return limiter
 
 
+def forget(app) -> None:
+    """Forget the plans read from the database (``forget_database_state``); counts
+    stay, being of addresses and users, not of the database's contents."""
+    app.extensions[_PLANS_CACHE] = {}
+
+
 def _retry_after_only_on_refusals(response):
     """Flask-Limiter writes ``Retry-After`` on every limited response; it means something
     only on a refusal (the database-counted refusal sets its own here)."""

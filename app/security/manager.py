@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 
 import sqlalchemy as sa
-from flask import g, has_app_context, has_request_context, request, session
+from flask import current_app, g, has_app_context, has_request_context, request, session
 from flask_login import current_user
 from flask_appbuilder.api import expose, safe
 from flask_appbuilder.const import API_SECURITY_PROVIDER_DB
@@ -235,6 +235,21 @@ class AtriumSecurityManager(SecurityManager):
                 cache.clear()
             cache[key] = html
         return html
+
+    def forget_database_state(self) -> None:
+        """Drop what this process keeps of the database's contents: the grants and menus
+        above, the API plans of ``app.security.limits`` and the system user's id.
+        For when the database behind a running process is replaced by another (a test's
+        fresh copy; a restore): the grants version identifies grants within one database
+        only, since a copy hands out the same ids again."""
+        from app.services import identity
+
+        from . import limits
+
+        self.__dict__.pop("_atrium_shared_grants", None)
+        self.__dict__.pop("_atrium_menu_html", None)
+        limits.forget(current_app)
+        identity.forget_system_user()
 
     def exist_permission_on_roles(self, view_name, permission_name, role_ids) -> bool:
         return (permission_name, view_name) in self._role_permission_pairs(role_ids)

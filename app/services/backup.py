@@ -451,7 +451,7 @@ class _Restore:
 
     def match_staff(self) -> None:
         """Staff by username; those missing are created inactive, without roles."""
-        from werkzeug.security import generate_password_hash
+        from app.security.passwords import unusable_password
 
         users = self.table(USERS)
         staff = [dict(zip(self.data["staff"]["columns"], r)) for r in self.data["staff"]["rows"]]
@@ -474,7 +474,7 @@ class _Restore:
         now = dt.datetime.now()  # Flask-AppBuilder's user times are naive local times
         rows = [{"id": ids[s["id"]], "username": s["username"], "first_name": s["first_name"],
                  "last_name": s["last_name"], "email": s["email"], "active": False,
-                 "password": generate_password_hash(secrets.token_urlsafe(32)), "created_on": now,
+                 "password": unusable_password(), "created_on": now,
                  "changed_on": now} for s in missing]
         self.session.execute(sa.insert(users), rows)
         self.staff_created = [s["username"] for s in missing]

@@ -71,9 +71,9 @@ def ensure_user(sm, username, first, last, email, role_name, password):
         if not user:
             raise RuntimeError(f"could not create user {username}")
     else:
-        from werkzeug.security import generate_password_hash
+        from app.security.passwords import hash_password
 
-        user.password = generate_password_hash(password)
+        user.password = hash_password(password)
         user.roles = [role]
         user.active = True
     return user

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -231,7 +230,7 @@ def check_erasable(session: Session, user: m.User) -> None:
 def erase_user(session: Session, email: str) -> dict:
     """Anonymise the client user with ``email`` (see the module docstring); not
     committed. Returns what changed."""
-    from werkzeug.security import generate_password_hash
+    from app.security.passwords import unusable_password
 
     from app.security import scoping
 
@@ -292,7 +291,7 @@ def erase_user(session: Session, email: str) -> dict:
     users = m.User.__table__
     session.execute(sa.update(users).where(users.c.id == uid).values(
         first_name="Erased", last_name=f"user {uid}", email=f"erased-{uid}@invalid", username=f"erased-{uid}",
-        password=generate_password_hash(secrets.token_urlsafe(32)), active=False))
+        password=unusable_password(), active=False))
     note(users.name, [uid])
     members = m.ClientMember.__table__
     gone = session.execute(sa.select(members.c.id).where(members.c.user_id == uid)).scalars().all()

@@ -73,11 +73,8 @@ _system_ids: dict[str, int] = {}
 
 def ensure_system_user(session) -> int:
     """Create the ``system`` user (inactive: it cannot sign in) if missing; its id."""
-    import secrets
-
-    from werkzeug.security import generate_password_hash
-
     from app.models import User
+    from app.security.passwords import unusable_password
 
     forget_system_user()
     found = system_user_id(session)
@@ -85,7 +82,7 @@ def ensure_system_user(session) -> int:
         return found
     user = User(username=SYSTEM_USERNAME, first_name="Atrium", last_name="system",
                 email="system@atrium.invalid", active=False,
-                password=generate_password_hash(secrets.token_urlsafe(32)))
+                password=unusable_password())
     session.add(user)
     session.flush()
     forget_system_user()

@@ -21,12 +21,12 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
 from app.extensions import db
-from tests.conftest import PASSWORD, backend_or_skip, seeded_app
+from tests.conftest import PASSWORD, backend_or_skip, primary_backend, seeded_app
 
 EXAMPLES = int(os.environ.get("ATRIUM_FUZZ_EXAMPLES", "25"))
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=[primary_backend()])  # the API is the same on both
 def fuzz_app(request, backends):
     with seeded_app(backend_or_skip(request.param, backends)) as application:
         yield application

@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from app import models as m
 from app.extensions import db
 from app.services import audit
-from tests.conftest import PASSWORD, csrf_token, login, run_cli
+from tests.conftest import PASSWORD, csrf_token, login, login_with_form, run_cli
+
+pytestmark = pytest.mark.both_backends
 
 
 def _user_id(username):
@@ -402,8 +404,6 @@ def test_concurrent_writers_keep_one_unbroken_chain(app):
 
 @pytest.mark.postgres_only
 def test_postgresql_refuses_update_and_delete_of_events(app, backend):
-    if backend.kind != "postgresql":
-        pytest.skip("the append-only trigger is PostgreSQL's")
     from app.services import db_roles
 
     statements = ("UPDATE audit_events SET action = 'x'", "DELETE FROM audit_events", "TRUNCATE audit_events")
@@ -478,7 +478,7 @@ def test_logins_and_logouts_are_recorded_without_passwords(app, client):
     bad = client.post("/api/v1/security/login", json={"username": "operator", "password": "guess-1234",
                                                       "provider": "db"})
     assert bad.status_code == 401
-    login(client, "admin")
+    login_with_form(client, "admin")
     client.get("/logout/")
     failed = _events(action="login.failed")[-1]
     assert failed.details == {"username": "operator"} and failed.channel == "api"

@@ -26,6 +26,8 @@ from app.extensions import db
 from app.services import audit
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.both_backends
+
 EVENTS = m.AuditEvent.__table__
 HEAD = m.AuditChainHead.__table__
 
@@ -107,18 +109,12 @@ def _append_unkeyed(conn, action: str = "update", details=None, staff_only=False
     return row["seq"]
 
 
-def _pg_only(backend):
-    if backend.kind != "postgresql":
-        pytest.skip("database roles are PostgreSQL's")
-
-
 # --------------------------------------------------------------------------- the app role
 
 
 @pytest.mark.postgres_only
 def test_the_app_role_cannot_lift_the_guards_or_rewrite_the_log(app, backend):
     """What the attack did as the app role (then the tables' owner) is refused now."""
-    _pg_only(backend)
     victim = db.session.execute(sa.select(m.AuditEvent.id).order_by(m.AuditEvent.seq).limit(1)).scalar_one()
     refused = {
         "ALTER TABLE audit_events NO FORCE ROW LEVEL SECURITY": "must be owner",
@@ -156,7 +152,6 @@ def test_the_app_role_cannot_lift_the_guards_or_rewrite_the_log(app, backend):
 @pytest.mark.postgres_only
 def test_verify_warns_when_the_app_runs_as_the_owner(app, backend):
     """The old setup (the app's role owns the tables) is named, not silently accepted."""
-    _pg_only(backend)
     from tests.conftest import make_app, pg_owner_url
 
     as_owner = make_app(pg_owner_url(app.config["SQLALCHEMY_DATABASE_URI"]))
@@ -245,8 +240,7 @@ def test_a_forged_append_is_named(app, backend, who):
     """An event inserted through the chain (right seq, right previous hash, head moved)
     with a hash computed without the key."""
     if who == "app role":
-        _pg_only(backend)
-    _touch(1)
+        _touch(1)
     signed_seq = _checkpoint(app)
     with (_app_role() if who == "app role" else _superuser(backend)) as conn:
         forged = _append_unkeyed(conn)
@@ -259,9 +253,9 @@ def test_a_forged_append_is_named(app, backend, who):
     assert refused.exit_code == 1 and "Not signing" in refused.output and f"seq {forged}" in refused.output
 
 
+@pytest.mark.postgres_only
 def test_on_postgresql_the_app_role_cannot_append_around_the_chain(app, backend):
     """An event out of line (a seq past the head, or the head's seq again) is refused."""
-    _pg_only(backend)
     with _app_role() as conn:
         head = conn.execute(sa.select(HEAD.c.seq, HEAD.c.hash)).one()
     for seq, prev in ((head.seq + 5, head.hash), (head.seq + 1, "0" * 64)):
@@ -298,10 +292,10 @@ def test_a_forged_erasure_by_the_superuser_is_named(app, backend):
     assert f"gdpr.erase event seq {erase_seq}" in result.output and "not keyed" in result.output
 
 
+@pytest.mark.postgres_only
 def test_a_forged_erasure_by_the_app_role_is_named(app, backend):
     """The app role may not redact (no UPDATE on the log), and a gdpr.erase it appends
     without the key is named."""
-    _pg_only(backend)
     victim = db.session.execute(sa.select(m.AuditEvent.id).order_by(m.AuditEvent.seq).limit(1)).scalar_one()
     with pytest.raises(sa.exc.DBAPIError, match="permission denied for table audit_events"), _app_role() as conn:
         conn.execute(sa.text("SELECT set_config('atrium.audit_redaction', 'on', true)"))
@@ -415,10 +409,10 @@ def test_production_refuses_to_start_without_the_audit_keys(monkeypatch):
     assert load_config("production")["AUDIT_HMAC_KEY"] == "k" * 32
 
 
+@pytest.mark.postgres_only
 def test_erasure_without_the_owner_url_is_refused_by_the_database_and_changes_nothing(app, backend):
     """As the app role alone, ``flask gdpr erase`` cannot redact the log: it exits 1 naming
     the setting, and the whole erasure is rolled back."""
-    _pg_only(backend)
     app.config["DATABASE_OWNER_URL"] = None
     result = run_cli(app, "gdpr", "erase", "--user", "viewer@pro-co.example", "--yes")
     assert result.exit_code == 1, result.output

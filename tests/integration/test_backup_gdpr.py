@@ -20,6 +20,8 @@ from app.services import audit
 from config import BASE_DIR
 from tests.conftest import csrf_token, login, make_app, run_cli
 
+pytestmark = pytest.mark.both_backends
+
 # Tables whose client link is nullable: the agency's records about a client, which
 # outlive it and stay out of its backup (documented in services.backup).
 NOT_IN_A_CLIENT_BACKUP = {"audit_events", "impersonation_sessions", "email_outbox", "billing_events"}

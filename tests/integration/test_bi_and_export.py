@@ -21,6 +21,8 @@ from app.extensions import db
 from app.models.base import utcnow
 from tests.conftest import csrf_token, login
 
+pytestmark = pytest.mark.both_backends
+
 YESTERDAY = utcnow().date() - dt.timedelta(days=1)
 
 

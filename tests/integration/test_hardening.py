@@ -19,7 +19,9 @@ import sqlalchemy as sa
 
 from app import models as m
 from app.extensions import db
-from tests.conftest import PASSWORD, REDIS_TEST_URL, csrf_token, login, make_app, redis_or_skip
+from tests.conftest import (PASSWORD, REDIS_TEST_URL, csrf_token, login, login_with_form, make_app, redis_or_skip,
+                            use_real_password_hash)
+
 
 REDIS_DOWN = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once
 
@@ -33,6 +35,8 @@ def make(backend):
         url = backend.new_database(seeded=True)
         application = make_app(url, **overrides)
         made.append((application, url))
+        with application.app_context():
+            use_real_password_hash(application)  # the sign-in limits count real password checks
         return application
 
     yield _make
@@ -107,7 +111,7 @@ def test_every_kind_of_response_carries_the_security_headers(app, client):
 
 
 def test_session_cookie_is_httponly_and_lax(app, client):
-    response = login(client, "admin")
+    response = login_with_form(client, "admin")
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "Secure" not in cookie  # plain HTTP in development and tests

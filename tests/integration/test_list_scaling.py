@@ -22,6 +22,8 @@ from app.views.base import DROPDOWN_LOOKUPS, AtriumModelView
 from app.views.portal import PortalModelView
 from tests.conftest import login, make_app
 
+pytestmark = pytest.mark.both_backends
+
 FILTER_FORM = re.compile(r"new AdminFilters\(\s*'#filter_form',\s*(.*?)\s*\);\s*\}\)\(jQuery\);", re.S)
 
 

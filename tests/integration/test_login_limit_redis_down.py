@@ -14,7 +14,9 @@ import sqlalchemy as sa
 
 from app import models as m
 from app.extensions import db
-from tests.conftest import PASSWORD, csrf_token, make_app
+from tests.conftest import PASSWORD, csrf_token, make_app, use_real_password_hash
+
+pytestmark = pytest.mark.both_backends
 
 REDIS_DOWN = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once
 MESSAGE = "Too many failed sign-in attempts from your address"
@@ -25,6 +27,8 @@ def two_processes(backend):
     url = backend.new_database(seeded=True)
     settings = dict(REDIS_URL=REDIS_DOWN, RATELIMIT_STORAGE_URI=REDIS_DOWN, RATELIMIT_ENABLED=True)
     apps = [make_app(url, **settings), make_app(url, **settings)]
+    with apps[0].app_context():
+        use_real_password_hash(apps[0])  # one database: both processes check scrypt hashes
     yield apps
     for application in apps:
         with application.app_context():

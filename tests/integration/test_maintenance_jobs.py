@@ -12,6 +12,8 @@ from app.extensions import db
 from app.services import notifications
 from tests.conftest import run_cli, work_off
 
+pytestmark = pytest.mark.both_backends
+
 
 class _Inbox:
     """An SMTP server on loopback that keeps what it receives; refuses one address."""

@@ -24,6 +24,8 @@ from tests.support.certs import make_pki
 from tests.support.loopback import LoopbackServer, rdap_domain
 from workers.queues import enqueue
 
+pytestmark = pytest.mark.both_backends
+
 OWNER = "owner@pro-co.example"
 
 

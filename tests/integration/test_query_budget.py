@@ -7,6 +7,8 @@ import pytest
 
 from tests.conftest import csrf_token, make_app
 
+pytestmark = pytest.mark.both_backends
+
 
 @pytest.fixture
 def counted_client(backend):
@@ -32,9 +34,8 @@ def test_ticket_list_uses_at_most_five_statements(counted_client, query):
     assert int(response.headers["X-SQL-Statements"]) <= 5
 
 
+@pytest.mark.postgres_only  # the per-process copy of the grants is PostgreSQL's (SQLite reuses ids)
 def test_ticket_list_reads_the_permission_set_once_per_process_on_postgresql(counted_client, backend):
-    if backend.kind != "postgresql":
-        pytest.skip("the per-process copy of the grants is PostgreSQL's (SQLite reuses ids)")
     client = counted_client
     client.post("/login/", data={"username": "operator", "password": "test-password-1",
                                  "csrf_token": csrf_token(client, "/login/")})

@@ -258,7 +258,8 @@ class OpenTicketMessageView(TicketMessageView):
     add_form_query_rel_fields = {"ticket": [["status", FilterEqual, "open"]]}
 
 
-def test_the_views_relation_filters_bound_search_and_choice(app, client):
+def test_the_views_relation_filters_bound_search_and_choice(own_app):
+    app, client = own_app, own_app.test_client()
     app.appbuilder.add_view_no_menu(OpenTicketMessageView)
     open_id, = _add_tickets(["Filter probe open"], status=m.TicketStatus.OPEN)
     closed_id, = _add_tickets(["Filter probe closed"], status=m.TicketStatus.CLOSED)

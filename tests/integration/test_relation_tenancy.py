@@ -13,6 +13,8 @@ from app.security import scoping
 from app.services.errors import InvalidInput
 from tests.conftest import PASSWORD, csrf_token, login
 
+pytestmark = pytest.mark.both_backends
+
 
 def _client(slug):
     return db.session.execute(sa.select(m.Client).filter_by(slug=slug)).scalar_one()

@@ -19,6 +19,8 @@ from app.extensions import db
 from tests.conftest import csrf_token, login, run_cli, work_off
 from workers.queues import enqueue
 
+pytestmark = pytest.mark.both_backends
+
 CENT = Decimal("0.01")
 
 

@@ -11,6 +11,9 @@ from app.extensions import db
 from config import BASE_DIR
 from tests.conftest import PASSWORD, make_app, run_cli
 
+import pytest
+pytestmark = pytest.mark.both_backends
+
 COUNTED = ["ab_user", "clients", "client_members", "projects", "milestones", "infrastructure", "domains",
            "tickets", "ticket_messages", "campaigns", "campaign_metrics", "monitors", "monitor_checks",
            "incidents", "incident_updates", "network_usage", "performance_metrics", "storage_folders",

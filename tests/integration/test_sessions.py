@@ -14,7 +14,11 @@ import sqlalchemy as sa
 from app import models as m
 from app.extensions import db
 from app.services import impersonation as impersonation_service
-from tests.conftest import PASSWORD, csrf_token, login, run_cli
+from tests.conftest import PASSWORD, csrf_token, login_with_form, run_cli
+
+import pytest
+# About signing in: the real form and production's password hash.
+pytestmark = pytest.mark.usefixtures("real_password_hash")
 
 
 def _user_id(username):
@@ -77,7 +81,7 @@ def _assert_replay_changes_nothing(app, cookie, ticket_token):
 
 
 def test_a_view_as_cookie_kept_past_end_is_refused(app, client):
-    login(client, "admin")
+    login_with_form(client, "admin")
     _start_view_as(client, "pro-co-owner", mode="full")
     ticket_token = csrf_token(client, "/portal/tickets/add")
     kept = _kept(client)
@@ -90,7 +94,7 @@ def test_a_view_as_cookie_kept_past_end_is_refused(app, client):
 
 
 def test_a_read_only_view_as_cookie_kept_past_end_cannot_write_as_the_client(app, client):
-    login(client, "operator")
+    login_with_form(client, "operator")
     _start_view_as(client, "pro-co-owner")
     ticket_token = csrf_token(client, "/portal/tickets/add")
     kept = _kept(client)
@@ -105,7 +109,7 @@ def test_a_read_only_view_as_cookie_kept_past_end_cannot_write_as_the_client(app
 def _view_as_until_it_expires(client):
     """Admin views as pro-co-owner (full mode); the cookie and a ticket form's CSRF token
     are kept; then the view-as session's time runs out. Returns (token, cookie)."""
-    login(client, "admin")
+    login_with_form(client, "admin")
     _start_view_as(client, "pro-co-owner", mode="full")
     ticket_token = csrf_token(client, "/portal/tickets/add")
     kept = _kept(client)
@@ -131,14 +135,14 @@ def test_a_view_as_cookie_whose_session_the_clean_up_job_expired_is_refused(app,
 
 
 def test_the_cookie_from_before_view_as_stops_working_when_it_starts(app, client):
-    login(client, "operator")
+    login_with_form(client, "operator")
     before = _kept(client)
     _start_view_as(client, "pro-co-owner")
     _assert_sent_to_sign_in(_replay(app, before).get("/ticketview/list/"))
 
 
 def test_a_cookie_kept_past_logout_is_refused(app, client):
-    login(client, "pro-co-viewer")
+    login_with_form(client, "pro-co-viewer")
     kept = _kept(client)
     assert _replay(app, kept).get("/portal/").status_code == 200
     client.get("/logout/")
@@ -149,7 +153,7 @@ def test_a_cookie_kept_past_logout_is_refused(app, client):
 
 
 def test_logout_while_viewing_as_ends_both_sessions(app, client):
-    login(client, "admin")
+    login_with_form(client, "admin")
     _start_view_as(client, "pro-co-owner", mode="full")
     ticket_token = csrf_token(client, "/portal/tickets/add")
     kept = _kept(client)
@@ -163,7 +167,7 @@ def test_logout_while_viewing_as_ends_both_sessions(app, client):
 
 
 def test_a_sign_in_past_its_lifetime_is_refused(app, client):
-    login(client, "pro-co-owner")
+    login_with_form(client, "pro-co-owner")
     kept = _kept(client)
     row = db.session.execute(sa.select(m.UserSession).where(m.UserSession.user_id == _user_id("pro-co-owner"))
                              ).scalar_one()
@@ -174,9 +178,9 @@ def test_a_sign_in_past_its_lifetime_is_refused(app, client):
 
 
 def test_a_password_change_ends_the_other_sessions(app, client):
-    login(client, "pro-co-owner")
+    login_with_form(client, "pro-co-owner")
     elsewhere = app.test_client()
-    login(elsewhere, "pro-co-owner")
+    login_with_form(elsewhere, "pro-co-owner")
     kept = _kept(elsewhere)
     token = csrf_token(client, "/resetmypassword/form")
     response = client.post("/resetmypassword/form", data={
@@ -188,7 +192,7 @@ def test_a_password_change_ends_the_other_sessions(app, client):
 
 
 def test_deactivation_ends_every_session_of_the_user(app, client):
-    login(client, "pro-co-viewer")
+    login_with_form(client, "pro-co-viewer")
     assert client.get("/portal/").status_code == 200
     result = run_cli(app, "members", "remove", "--client", "pro-co", "--user", "pro-co-viewer", "--yes")
     assert result.exit_code == 0, result.output
@@ -201,27 +205,27 @@ def test_deactivation_ends_every_session_of_the_user(app, client):
 def test_a_signed_cookie_without_a_server_side_session_is_refused(app, client):
     """A cookie signed with the app's key but naming no session (from before server-side
     sessions, or forged by someone holding the key) is not a sign-in."""
-    login(client, "pro-co-owner")
+    login_with_form(client, "pro-co-owner")
     with client.session_transaction() as cookie:
         cookie["atrium_sid"] = "made-up-token"
     _assert_sent_to_sign_in(client.get("/portal/"))
     with client.session_transaction() as cookie:
         assert "_user_id" not in cookie
-    login(client, "pro-co-owner", PASSWORD)  # and signing in again works
+    login_with_form(client, "pro-co-owner", PASSWORD)  # and signing in again works
     assert client.get("/portal/").status_code == 200
 
 
 def test_a_token_of_one_user_does_not_open_another_users_session(app, client):
-    login(client, "pro-co-viewer")
+    login_with_form(client, "pro-co-viewer")
     with client.session_transaction() as cookie:
         cookie["_user_id"] = str(_user_id("admin"))  # a cookie re-signed with the key, another user's id
     _assert_sent_to_sign_in(client.get("/clientview/list/"))
 
 
 def test_cleanup_prunes_sessions_past_retention_and_keeps_live_ones(app, client):
-    login(client, "pro-co-owner")
+    login_with_form(client, "pro-co-owner")
     elsewhere = app.test_client()
-    login(elsewhere, "pro-co-viewer")
+    login_with_form(elsewhere, "pro-co-viewer")
     elsewhere.get("/logout/")
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=31)
     viewer = _user_id("pro-co-viewer")

@@ -23,6 +23,8 @@ from app.models.base import UTCDateTime
 from app.views.base import AtriumModelView
 from tests.conftest import login
 
+pytestmark = pytest.mark.both_backends
+
 STAFF = ("admin", "operator", "developer")
 RAW_ERRORS = ("IntegrityError", "Traceback", "sqlite3.", "psycopg", "DetachedInstance", "Not a valid datetime")
 
@@ -178,6 +180,7 @@ def test_every_staff_edit_form_saves_unchanged_and_lands_on_the_record(app, clie
     assert reached, username
 
 
+@pytest.mark.one_backend  # what a form asks for is the view's; the dates' round trip is tested on both
 @pytest.mark.parametrize("username", STAFF)
 def test_every_staff_add_form_as_rendered_saves_or_names_its_required_fields(app, client, username):
     login(client, username)
@@ -234,6 +237,7 @@ def _list_views(app):
             and not v.route_base.startswith(("/api", "/portal"))]
 
 
+@pytest.mark.one_backend  # which columns sort is the views' declaration, not SQL
 @pytest.mark.parametrize("username", ["admin", "operator"])
 def test_staff_lists_order_only_by_declared_visible_columns(app, client, username):
     """Generated from the registered views: ordering by each model column, each
@@ -297,6 +301,7 @@ def test_an_integrity_error_is_a_message_on_the_field_and_the_typed_values_stay(
 _BUTTON_HREF = re.compile(r'href="([^"#]+)"')
 
 
+@pytest.mark.one_backend  # which buttons answer is the views' and the role table's
 @pytest.mark.parametrize("username", STAFF)
 def test_every_button_a_staff_list_shows_opens_for_that_person(app, client, username):
     """Generated from the registered views: on every staff list the role can open, each

@@ -14,6 +14,8 @@ from app.security import scoping
 from app.models.base import utcnow
 from app.services.tenancy import Forbidden, NotFound
 
+pytestmark = pytest.mark.both_backends
+
 SCOPED = sorted(scoping.SCOPED_MODELS, key=lambda model: model.__name__)
 
 
@@ -118,14 +120,14 @@ def test_viewer_cannot_write(app):
 
 
 @pytest.fixture
-def rls_only(app, backend):
-    if backend.kind != "postgresql":
-        pytest.skip("row-level security is PostgreSQL's (SQLite relies on the view layer)")
+def rls_only(app):
+    """Row-level security alone: PostgreSQL's (SQLite relies on the view layer)."""
     app.config["ATRIUM_TENANT_FILTER"] = False
     yield app
     app.config["ATRIUM_TENANT_FILTER"] = True
 
 
+@pytest.mark.postgres_only
 @pytest.mark.parametrize("model", SCOPED + [m.Client], ids=lambda model: model.__name__)
 def test_row_level_security_alone_hides_other_clients(rls_only, model):
     free = _client_id("free-co")
@@ -134,6 +136,7 @@ def test_row_level_security_alone_hides_other_clients(rls_only, model):
     assert seen <= {free}
 
 
+@pytest.mark.postgres_only
 def test_row_level_security_alone_refuses_writes_to_other_clients(rls_only):
     pro = _client_id("pro-co")
     pro_ticket = db.session.execute(sa.select(m.Ticket.id).where(m.Ticket.client_id == pro).limit(1)).scalar_one()

@@ -273,11 +273,21 @@ def row_pk(client, list_url: str) -> str | None:
     return found
 
 
-def discover_forms(app, client) -> list[tuple[str, HtmlForm]]:
-    """Every ``<form method="post">`` on the pages of every registered view this user can
-    open, once per (action, field names)."""
+def in_shard(app, view, shard: tuple[int, int]) -> bool:
+    """Whether ``view`` is in part ``shard[0]`` of ``shard[1]``: the sweeps split the
+    registered views, dealt round by name, so parts can run in parallel."""
+    index, parts = shard
+    names = sorted(type(each).__name__ for each in app.appbuilder.baseviews)
+    return names.index(type(view).__name__) % parts == index
+
+
+def discover_forms(app, client, shard: tuple[int, int] = (0, 1)) -> list[tuple[str, HtmlForm]]:
+    """Every ``<form method="post">`` on the pages of every registered view (of this
+    ``shard``) this user can open, once per (action, field names)."""
     found, seen = [], set()
     for view in app.appbuilder.baseviews:
+        if not in_shard(app, view, shard):
+            continue
         pages, with_pk = view_pages(app, view, client)
         list_url = next((p for p in pages if p.endswith("/list/")), None)
         pk = row_pk(client, list_url) if list_url and with_pk else None
@@ -303,10 +313,10 @@ def _csrf(client, form: HtmlForm, page_fields) -> bytes:
     return next((v.encode() for n, v, _ in page_fields if n == "csrf_token"), b"")
 
 
-def sweep_forms(app, client, tally: Tally, role: str) -> int:
+def sweep_forms(app, client, tally: Tally, role: str, shard: tuple[int, int] = (0, 1)) -> int:
     """Each payload class in each field of each form this user can open; returns the
     number of forms."""
-    forms = discover_forms(app, client)
+    forms = discover_forms(app, client, shard)
     # A view's add and edit forms share their fields' rules: each field of a view is swept
     # once, in the edit form (an existing row: more paths) or else where it appears.
     forms.sort(key=lambda item: "/edit/" not in item[1].action)
@@ -327,10 +337,12 @@ def sweep_forms(app, client, tally: Tally, role: str) -> int:
     return len(forms)
 
 
-def sweep_lists_and_actions(app, client, tally: Tally, role: str) -> None:
+def sweep_lists_and_actions(app, client, tally: Tally, role: str, shard: tuple[int, int] = (0, 1)) -> None:
     """Unknown orderings, bad filter values and unknown actions on every model view's list,
     bad search text on every relation picker."""
     for view in app.appbuilder.baseviews:
+        if not in_shard(app, view, shard):
+            continue
         pages, _ = view_pages(app, view, client)
         list_url = next((p for p in pages if p.endswith("/list/")), None)
         if list_url is None:
