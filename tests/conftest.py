@@ -203,10 +203,15 @@ def _script_info(app):
     return ScriptInfo(create_app=lambda: app)
 
 
-def build_database(app) -> None:
-    """Migrate, sync roles and seed through the CLI, as an operator would."""
+def build_database(app, prepared=None) -> None:
+    """Migrate, sync roles and seed through the CLI, as an operator would; ``prepared()``
+    is called between roles and seed, the database closed (to copy it as it is then)."""
     with app.app_context():
         for args in (("db", "upgrade"), ("roles", "sync"), ("seed", "demo", "--password", PASSWORD)):
+            if args[0] == "seed" and prepared is not None:
+                db.session.remove()
+                db.engine.dispose()
+                prepared()
             result = run_cli(app, *args)
             assert result.exit_code == 0, result.output
         db.session.remove()
@@ -345,24 +350,34 @@ class Backend:
         """The files the seed stored (its ``UPLOAD_DIR``), kept beside the template."""
         return CACHE_DIR / f"uploads-{self.kind}-{template_key()}"
 
-    def _build(self, url: str) -> None:
-        """Build the template at ``url``, its seed's files into ``seed_files()``."""
+    def _build(self, url: str, prepared) -> None:
+        """Build the template at ``url``, its seed's files into ``seed_files()``;
+        ``prepared()`` copies it before the seed (``bare_template``)."""
         files = self.seed_files()
         building = files.with_name(f"{files.name}.{RUN_ID}.building")
         shutil.rmtree(building, ignore_errors=True)
         shutil.rmtree(files, ignore_errors=True)
-        build_database(make_app(url, UPLOAD_DIR=str(building)))
+        build_database(make_app(url, UPLOAD_DIR=str(building)), prepared)
         building.mkdir(parents=True, exist_ok=True)
         building.rename(files)
 
+    def bare_template(self) -> str:
+        """The template as it was before the seed: migrated and roles synced, no data
+        (what an operator prepares before a restore)."""
+        self.template()
+        if self.kind == "sqlite":
+            return str(CACHE_DIR / f"template-{template_key()}-bare.db")
+        return f"atrium_tpl_{template_key()}_bare"
+
     def _sqlite_template(self) -> str:
         path = CACHE_DIR / f"template-{template_key()}.db"
+        bare = path.with_name(f"{path.stem}-bare.db")
         with _file_lock(CACHE_DIR / "template.lock"):
             built_at = path.stat().st_mtime if path.exists() else None
-            if not _template_is_fresh(built_at) or not self.seed_files().exists():
+            if not _template_is_fresh(built_at) or not self.seed_files().exists() or not bare.exists():
                 building = path.with_name(f"{path.stem}.{RUN_ID}.building")
                 building.unlink(missing_ok=True)
-                self._build(f"sqlite:///{building}")
+                self._build(f"sqlite:///{building}", lambda: shutil.copyfile(building, bare))
                 building.rename(path)
                 self._remove_old_cache(keep=template_key())
         return str(path)
@@ -381,15 +396,24 @@ class Backend:
             try:
                 found = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
                                      "WHERE datname = %s", (name,)).fetchone()
-                if not _template_is_fresh(_built_at(found[0] if found else None)) or not self.seed_files().exists():
+                bare = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (f"{name}_bare",)).fetchone()
+                if (not _template_is_fresh(_built_at(found[0] if found else None)) or not bare
+                        or not self.seed_files().exists()):
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}_bare"')
                     building = f"atrium_b_{RUN_ID}"
                     conn.execute(f'DROP DATABASE IF EXISTS "{building}"')
                     conn.execute(f'CREATE DATABASE "{building}" OWNER {PG_OWNER_ROLE}')
-                    self._build(_pg_url(building))
+
+                    def prepared():
+                        _release_leaked_connections(conn, building)
+                        _create_from_template(conn, f"{name}_bare", building)
+
+                    self._build(_pg_url(building), prepared)
                     _release_leaked_connections(conn, building)
                     conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
-                    conn.execute(f"COMMENT ON DATABASE \"{name}\" IS 'atrium test template, built {int(time.time())}'")
+                    for each in (name, f"{name}_bare"):
+                        conn.execute(f"COMMENT ON DATABASE \"{each}\" IS 'atrium test template, built {int(time.time())}'")
                     self._drop_old_templates(conn, keep=name)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtext('atrium test template'))")
@@ -408,18 +432,21 @@ class Backend:
                     pass
 
     # ---------------------------------------------------------------- databases of their own
-    def new_database(self, seeded: bool = True) -> str:
+    def new_database(self, seeded: bool = True, *, prepared: bool = False) -> str:
+        """A database of its own: a copy of the seeded template, of the bare one
+        (``prepared``: migrated and roles synced, no data), or empty."""
         tag = uuid.uuid4().hex[:10]
+        source = self.bare_template() if prepared else self.template() if seeded else None
         if self.kind == "sqlite":
             path = self.tmp_root / f"{tag}.db"
-            if seeded:
-                shutil.copyfile(self.template(), path)
+            if source:
+                shutil.copyfile(source, path)
             return f"sqlite:///{path}"
         name = f"atrium_t_{RUN_ID}_{tag}"
         with _pg_admin() as conn:
             _ensure_app_role(conn)
-            if seeded:
-                _create_from_template(conn, name, self.template())
+            if source:
+                _create_from_template(conn, name, source)
             else:
                 conn.execute(f'CREATE DATABASE "{name}" OWNER {PG_OWNER_ROLE}')
         self._made.append(name)
@@ -558,6 +585,14 @@ def own_app(backend):
     """An app built for this test alone (for tests that add views or URL rules)."""
     with seeded_app(backend) as application:
         yield application
+
+
+@pytest.fixture
+def prepared_database(backend):
+    """A database migrated and roles synced through the CLI, with no data (a copy)."""
+    url = backend.new_database(prepared=True)
+    yield url
+    backend.drop(url)
 
 
 @pytest.fixture

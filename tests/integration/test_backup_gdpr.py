@@ -72,14 +72,10 @@ def _client_rows(slug):
 
 
 def _fresh_target(url, **config):
-    """A second database: migrated and roles synced, as an operator would prepare it."""
-    target = make_app(url, **config)
-    with target.app_context():
-        for args in (("db", "upgrade"), ("roles", "sync")):
-            result = run_cli(target, *args)
-            assert result.exit_code == 0, result.output
-        db.session.remove()
-    return target
+    """An app over a second database: migrated and roles synced, as an operator would
+    prepare it (``prepared_database``: a copy of one prepared by ``flask db upgrade`` and
+    ``flask roles sync``)."""
+    return make_app(url, **config)
 
 
 def _dispose(application):
@@ -91,7 +87,7 @@ def _dispose(application):
 # --------------------------------------------------------------------------- backup
 
 
-def test_backup_of_a_client_restores_every_row_into_an_empty_database(app, empty_database, tmp_path):
+def test_backup_of_a_client_restores_every_row_into_an_empty_database(app, prepared_database, tmp_path):
     out = tmp_path / "pro-co.json"
     exported = run_cli(app, "backup", "export", "--client", "pro-co", "--out", str(out))
     assert exported.exit_code == 0, exported.output
@@ -110,7 +106,7 @@ def test_backup_of_a_client_restores_every_row_into_an_empty_database(app, empty
     assert all(row[document["data"]["users"]["columns"].index("password")].startswith(("pbkdf2", "scrypt"))
                for row in document["data"]["users"]["rows"])  # the hashes travel: the owner can sign in
 
-    target = _fresh_target(empty_database)
+    target = _fresh_target(prepared_database)
     try:
         with target.app_context():
             restored = run_cli(target, "backup", "restore", str(out))
@@ -129,7 +125,7 @@ def test_backup_of_a_client_restores_every_row_into_an_empty_database(app, empty
         _dispose(target)
 
 
-def test_restore_refuses_a_second_time_and_damaged_files_writing_nothing(app, empty_database, tmp_path):
+def test_restore_refuses_a_second_time_and_damaged_files_writing_nothing(app, prepared_database, tmp_path):
     out = tmp_path / "pro-co.json"
     assert run_cli(app, "backup", "export", "--client", "pro-co", "--out", str(out)).exit_code == 0
     document = json.loads(out.read_text())
@@ -153,7 +149,7 @@ def test_restore_refuses_a_second_time_and_damaged_files_writing_nothing(app, em
         (variant("v2.json", lambda d: d.update(format_version=2)), "format version 2; this Atrium reads version 1"),
         (variant("newer.json", lambda d: d.update(schema_revision="ffffffffffff")), "made by a newer Atrium"),
     ]
-    target = _fresh_target(empty_database)
+    target = _fresh_target(prepared_database)
     try:
         with target.app_context():
             before = _count_all()
@@ -213,13 +209,13 @@ def test_restore_gives_taken_ids_new_ones_and_keeps_references(app, tmp_path):
     assert run_cli(app, "audit", "verify").exit_code == 0
 
 
-def test_with_files_carries_the_bytes_and_restores_them(app, empty_database, tmp_path):
+def test_with_files_carries_the_bytes_and_restores_them(app, prepared_database, tmp_path):
     out = tmp_path / "pro-co.json"
     result = run_cli(app, "backup", "export", "--client", "pro-co", "--out", str(out), "--with-files")
     assert result.exit_code == 0, result.output
     stored = db.session.execute(sa.select(m.StorageFile).filter_by(client_id=_client_id("pro-co"))).scalars().all()
     upload_dir = tmp_path / "uploads"
-    target = _fresh_target(empty_database, UPLOAD_DIR=str(upload_dir))
+    target = _fresh_target(prepared_database, UPLOAD_DIR=str(upload_dir))
     try:
         with target.app_context():
             assert run_cli(target, "backup", "restore", str(out)).exit_code == 0
