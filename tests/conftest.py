@@ -49,7 +49,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -249,6 +248,12 @@ def _release_leaked_connections(conn, name: str) -> None:
         gc.collect()
 
 
+def _drop_database(name: str) -> None:
+    with _pg_admin() as conn:
+        _release_leaked_connections(conn, name)
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _built_at(comment: str | None) -> float | None:
     """When a PostgreSQL template was built (its comment says)."""
     found = re.search(r"^atrium test template, built (\d+)$", comment or "")
@@ -276,11 +281,6 @@ class PgWorkingDatabase:
             _create_from_template(conn, spare, self.template)
         return spare
 
-    @staticmethod
-    def _drop(name: str) -> None:
-        with _pg_admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
     def replace(self) -> None:
         spare = self._spares.popleft().result()
         self._spares.append(self._pool.submit(self._prepare))
@@ -294,7 +294,7 @@ class PgWorkingDatabase:
                 _retry(lambda: conn.execute(f'ALTER DATABASE "{self.name}" RENAME TO "{trash}"'))
             conn.execute(f'ALTER DATABASE "{spare}" RENAME TO "{self.name}"')
         if exists:
-            self._pool.submit(self._drop, trash)
+            self._pool.submit(_drop_database, trash)
 
     def close(self) -> None:
         spares = []
@@ -305,7 +305,7 @@ class PgWorkingDatabase:
                 pass
         self._pool.shutdown(wait=True)
         for name in (*spares, self.name):
-            self._drop(name)
+            _drop_database(name)
 
 
 def _retry(action, attempts: int = 20):
@@ -455,9 +455,7 @@ class Backend:
     def drop(self, url: str) -> None:
         if self.kind == "postgresql":
             name = _db_name(url)
-            with _pg_admin() as conn:
-                _release_leaked_connections(conn, name)
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _drop_database(name)
             if name in self._made:
                 self._made.remove(name)
 

@@ -13,7 +13,6 @@ Served on loopback from a seeded SQLite database, with the same headers as produ
 import re
 from urllib.parse import urlsplit
 
-import pytest
 
 from tests.e2e.test_portal_browser import SHOTS, _login, browser, live_url  # noqa: F401 - fixtures
 

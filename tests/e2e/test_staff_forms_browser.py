@@ -6,7 +6,6 @@ staff-ticket-project-picker.png)."""
 
 import re
 
-import sqlalchemy as sa
 
 from tests.e2e.test_headers_browser import _page
 from tests.e2e.test_portal_browser import _login, browser, live_url  # noqa: F401 - fixtures

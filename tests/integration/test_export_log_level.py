@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, backend_or_skip, build_database, make_app, pg_owner_url, primary_backend
+from tests.conftest import PASSWORD, backend_or_skip, make_app, pg_owner_url, primary_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 STAFF = ("admin", "operator", "developer")

@@ -515,7 +515,7 @@ def test_the_owner_manages_the_team_through_the_team_rules(app, client):
     answer = client.post(f"/portal/team/role/{members['pro-co-viewer']}", data={"csrf_token": token, "role": "member"})
     assert answer.headers["Location"].endswith(f"/portal/team/show/{members['pro-co-viewer']}")
     answer = client.post(f"/portal/team/remove/{members['pro-co-member']}", data={"csrf_token": token})
-    assert answer.status_code == 302
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/portal/team/list/")
     answer = client.post("/portal/team/invite", data={"csrf_token": token, "username": "pro-co-new",
                                                        "email": "new@pro-co.example", "first_name": "New",
                                                        "last_name": "Person", "role": "member", "password": PASSWORD})

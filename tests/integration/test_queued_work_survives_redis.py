@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from app import models as m
 from app.extensions import db
-from tests.conftest import REDIS_TEST_URL, csrf_token, login, work_off
+from tests.conftest import REDIS_TEST_URL, login, work_off
 from tests.integration.test_stripe_webhook import PRICES, SECRET, _invoice, _post, _subscription
 
 

@@ -209,6 +209,21 @@ class PortalModelView(AtriumModelView):
             abort(404)
         return row
 
+    def _apply(self, model, pk, change, done: str, then: str | None = None):
+        """Run ``change`` (a service's rule) on row ``pk`` and commit, flashing ``done``;
+        then to ``then`` (default: the row). A refusal is rolled back and flashed, and the
+        browser goes back to the row."""
+        row = self._get_or_404(model, pk)
+        try:
+            change(row)
+            db.session.commit()
+        except AtriumError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            return redirect(url_for(".show", pk=pk))
+        flash(done, "success")
+        return redirect(then or url_for(".show", pk=pk))
+
 
 class PortalMilestoneView(PortalModelView):
     datamodel = AtriumInterface(m.Milestone)
@@ -423,24 +438,12 @@ class PortalTicketView(PortalModelView):
     @expose("/reopen/<int:pk>", methods=["POST"])
     @has_access
     def reopen(self, pk):
-        return self._change_status(pk, tickets.reopen, "The ticket is open again.")
+        return self._apply(m.Ticket, pk, tickets.reopen, "The ticket is open again.")
 
     @expose("/close/<int:pk>", methods=["POST"])
     @has_access
     def close(self, pk):
-        return self._change_status(pk, tickets.close, "The ticket was closed.")
-
-    def _change_status(self, pk, change, done: str):
-        """Close or reopen by the ticket rules; a refusal is flashed. Back to the ticket."""
-        ticket = self._get_or_404(m.Ticket, pk)
-        try:
-            change(ticket)
-            db.session.commit()
-            flash(done, "success")
-        except AtriumError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for(".show", pk=pk))
+        return self._apply(m.Ticket, pk, tickets.close, "The ticket was closed.")
 
 
 class PortalFileView(PortalModelView):
@@ -530,31 +533,17 @@ class PortalTeamView(PortalModelView):
                 kwargs.update(manage_member=member, member_roles=team.INVITABLE_ROLES)
         return super().render_template(template, **kwargs)
 
-    def _member_change(self, pk, change, done: str):
-        member = self._get_or_404(m.ClientMember, pk)
-        try:
-            change(member)
-            db.session.commit()
-            flash(done, "success")
-        except AtriumError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            return redirect(url_for(".show", pk=pk))
-        return None
-
     @expose("/role/<int:pk>", methods=["POST"])
     @has_access
     def role(self, pk):
-        return self._member_change(pk, lambda member: team.change_role(
-            db.session, _scope(), member, request.form.get("role", "")), "The role was changed.") or redirect(
-            url_for(".show", pk=pk))
+        return self._apply(m.ClientMember, pk, lambda member: team.change_role(
+            db.session, _scope(), member, request.form.get("role", "")), "The role was changed.")
 
     @expose("/remove/<int:pk>", methods=["POST"])
     @has_access
     def remove(self, pk):
-        return self._member_change(pk, lambda member: team.remove_member(db.session, _scope(), member),
-                                   "The member was removed; they can no longer sign in.") or redirect(
-            url_for(".list"))
+        return self._apply(m.ClientMember, pk, lambda member: team.remove_member(db.session, _scope(), member),
+                           "The member was removed; they can no longer sign in.", then=url_for(".list"))
     base_order = ("created_at", "asc")
 
     @expose("/invite", methods=["GET", "POST"])
