@@ -2,7 +2,7 @@
 ``tests.support.bad_input`` goes to every form of the registered views and to every
 operation of the OpenAPI document, as a client user (``pro-co-owner``) and as Admin, on
 PostgreSQL (the stricter backend: its integers overflow; SQLite where it is missing).
-Admin's form sweep runs in four parts (by view), which parallel workers share. Forms and
+Admin's form sweep runs in eight parts (by view), which parallel workers share. Forms and
 operations are found, not listed: the views'
 pages are crawled for ``<form method="post">``, the operations read from
 ``/api/v1/_openapi``.
@@ -62,8 +62,11 @@ def openapi(fuzz_app):
     return document
 
 
-# Admin opens 52 forms (about 3,000 requests): swept in parts, which workers run in parallel.
-SWEEPS = [("pro-co-owner", 0, 1)] + [("admin", part, 4) for part in range(4)]
+# Admin opens 52 forms (about 3,000 requests): swept in parts, which workers run in
+# parallel (eight: a few views cost most, and a part holding two of them would end the run
+# alone).
+ADMIN_PARTS = 8
+SWEEPS = [("pro-co-owner", 0, 1)] + [("admin", part, ADMIN_PARTS) for part in range(ADMIN_PARTS)]
 
 
 @pytest.mark.parametrize(("role", "part", "parts"), SWEEPS, ids=[f"{r}-{i + 1}of{n}" for r, i, n in SWEEPS])
@@ -92,7 +95,7 @@ def test_the_sweep_finds_the_forms_and_its_parts_cover_every_view(fuzz_app, role
     assert len(bad_input.discover_forms(fuzz_app, client)) >= (8 if role != "admin" else 30)
     views = fuzz_app.appbuilder.baseviews
     for view in views:  # each view in exactly one part
-        assert sum(bad_input.in_shard(fuzz_app, view, (part, 4)) for part in range(4)) == 1
+        assert sum(bad_input.in_shard(fuzz_app, view, (part, ADMIN_PARTS)) for part in range(ADMIN_PARTS)) == 1
 
 
 @pytest.mark.parametrize("role", ROLES)
