@@ -1,15 +1,18 @@
 """Atrium settings, read from environment variables only (one class per environment).
 
 Nothing else in the code base reads ``os.environ``; everything goes through the class
-chosen by ``ATRIUM_ENV`` (development, test, production). ``check_required`` makes
-production refuse to start with a default ``SECRET_KEY`` or a missing setting and names
-the variable.
+chosen by ``ATRIUM_ENV`` (development, test, production), parsed by environs
+(``_Reader``). ``load_config`` refuses to start, naming every variable at once, when one
+is malformed (any environment) or when production misses one it needs (``missing``:
+``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL``, the audit keys).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from environs import Env, EnvError, EnvValidationError
 
 from flask_appbuilder.const import AUTH_DB
 
@@ -22,30 +25,42 @@ DEFAULT_AUDIT_HMAC_KEY = "atrium-development-audit-hmac-key-change-me"
 DEFAULT_AUDIT_SIGNING_KEY = "YXRyaXVtLWRldmVsb3BtZW50LXNpZ25pbmcta2V5ISE="
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+class _Reader:
+    """Environment variables, parsed by environs (marshmallow fields): booleans take
+    true/false, 1/0, yes/no, on/off (any case); integers and choices are checked. An
+    empty variable counts as unset. A malformed one reads as its default and is kept:
+    ``problems()`` names every one of them, and ``load_config`` refuses to start with
+    the list (in every environment: a setting that was written down but not understood
+    is never silently ignored)."""
+
+    def __init__(self):
+        self._env = Env(eager=False, expand_vars=False)
+        self._env.parser_for("choice")(_choice)
+
+    def __call__(self, kind: str, name: str, default=None, **kwargs):
+        if os.environ.get(name, "") == "":
+            return default
+        value = getattr(self._env, kind)(name, **kwargs)
+        return default if value is None else value
+
+    def problems(self) -> list[str]:
+        try:
+            self._env.seal()
+        except EnvValidationError as exc:
+            return [f"{name}={os.environ.get(name)!r} is not understood ({' '.join(map(str, messages))})"
+                    for name, messages in exc.error_messages.items()]
+        return []
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = _env(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+def _choice(value: str, choices: tuple[str, ...]) -> str:
+    chosen = value.strip().lower()
+    if chosen not in choices:
+        raise EnvError(f"must be one of {', '.join(choices)}")
+    return chosen
 
 
-def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = (_env(name) or default).lower()
-    if value not in choices:
-        raise RuntimeError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-    return value
-
-
-def _database_url() -> str:
-    return _normalise_url(_env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'atrium.db'}"))
+def _database_url(read: _Reader) -> str:
+    return _normalise_url(read("str", "DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'atrium.db'}"))
 
 
 def _normalise_url(url: str) -> str:
@@ -144,112 +159,116 @@ class BaseConfig:
     LANGUAGES = {"en": {"flag": "gb", "name": "English"}}
 
     @classmethod
-    def from_environment(cls) -> dict:
+    def from_environment(cls, read: _Reader) -> dict:
         """Every setting, environment variables applied now."""
         values = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
-        redis_url = _env("REDIS_URL")
+        env, env_int, env_bool = (lambda name, default=None: read("str", name, default),
+                                  lambda name, default: read("int", name, default),
+                                  lambda name, default: read("bool", name, default))
+        redis_url = env("REDIS_URL")
         values.update(
-            SECRET_KEY=_env("SECRET_KEY", DEFAULT_SECRET_KEY),
-            SQLALCHEMY_DATABASE_URI=cls.database_url(),
+            SECRET_KEY=env("SECRET_KEY", DEFAULT_SECRET_KEY),
+            SQLALCHEMY_DATABASE_URI=cls.database_url(read),
             # PostgreSQL: the role that owns the schema (runs ``flask db upgrade``, ``flask audit
             # prune``/``rekey``, ``flask gdpr erase``); DATABASE_URL's role owns nothing and gets
             # its grants from ``flask db upgrade`` (DATABASE_APP_ROLE names it when it is not
             # DATABASE_URL's user). Empty: one role does everything (development, SQLite).
-            DATABASE_OWNER_URL=_normalise_url(_env("DATABASE_OWNER_URL")) if _env("DATABASE_OWNER_URL") else None,
-            DATABASE_APP_ROLE=_env("DATABASE_APP_ROLE"),
+            DATABASE_OWNER_URL=_normalise_url(env("DATABASE_OWNER_URL")) if env("DATABASE_OWNER_URL") else None,
+            DATABASE_APP_ROLE=env("DATABASE_APP_ROLE"),
             # The audit trail (``services.audit``): events are HMAC-SHA256 chained with
             # AUDIT_HMAC_KEY (never stored in the database); AUDIT_HMAC_OLD_KEY is read only by
             # ``flask audit rekey``. Checkpoints of the chain head are signed with
             # AUDIT_SIGNING_KEY (Ed25519, base64 of the 32-byte private key) into
             # AUDIT_CHECKPOINT_DIR; AUDIT_TRUSTED_KEYS lists earlier public keys verify accepts.
-            AUDIT_HMAC_KEY=_env("AUDIT_HMAC_KEY", DEFAULT_AUDIT_HMAC_KEY),
-            AUDIT_HMAC_OLD_KEY=_env("AUDIT_HMAC_OLD_KEY"),
-            AUDIT_SIGNING_KEY=_env("AUDIT_SIGNING_KEY", DEFAULT_AUDIT_SIGNING_KEY),
-            AUDIT_TRUSTED_KEYS=_env("AUDIT_TRUSTED_KEYS", ""),
-            AUDIT_CHECKPOINT_DIR=_env("AUDIT_CHECKPOINT_DIR", str(BASE_DIR / "instance" / "audit-checkpoints")),
+            AUDIT_HMAC_KEY=env("AUDIT_HMAC_KEY", DEFAULT_AUDIT_HMAC_KEY),
+            AUDIT_HMAC_OLD_KEY=env("AUDIT_HMAC_OLD_KEY"),
+            AUDIT_SIGNING_KEY=env("AUDIT_SIGNING_KEY", DEFAULT_AUDIT_SIGNING_KEY),
+            AUDIT_TRUSTED_KEYS=env("AUDIT_TRUSTED_KEYS", ""),
+            AUDIT_CHECKPOINT_DIR=env("AUDIT_CHECKPOINT_DIR", str(BASE_DIR / "instance" / "audit-checkpoints")),
             REDIS_URL=redis_url,
             # Queue names are prefixed (``<prefix>high``...) only where several installs
             # share one Redis (the test suite); production leaves it empty.
-            RQ_QUEUE_PREFIX=_env("RQ_QUEUE_PREFIX", ""),
+            RQ_QUEUE_PREFIX=env("RQ_QUEUE_PREFIX", ""),
             RATELIMIT_STORAGE_URI=redis_url or "memory://",
-            UPLOAD_DIR=_env("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads")),
+            UPLOAD_DIR=env("UPLOAD_DIR", str(BASE_DIR / "instance" / "uploads")),
             # Monthly report PDFs (``services.reports``); Report rows keep paths relative to it.
-            REPORT_DIR=_env("REPORT_DIR", str(BASE_DIR / "instance" / "reports")),
+            REPORT_DIR=env("REPORT_DIR", str(BASE_DIR / "instance" / "reports")),
             # Weekly client backups (``services.backup``): BACKUP_DIR/<slug>/<slug>-<UTC time>.json,
-            # the newest BACKUP_KEEP per client; file bytes included only with BACKUP_WITH_FILES=1.
-            BACKUP_DIR=_env("BACKUP_DIR", str(BASE_DIR / "instance" / "backups")),
-            BACKUP_KEEP=_env_int("BACKUP_KEEP", 8),
-            BACKUP_WITH_FILES=_env("BACKUP_WITH_FILES", "0") == "1",
-            MAX_UPLOAD_MB=_env_int("MAX_UPLOAD_MB", 25),
+            # the newest BACKUP_KEEP per client; file bytes included only with BACKUP_WITH_FILES on.
+            BACKUP_DIR=env("BACKUP_DIR", str(BASE_DIR / "instance" / "backups")),
+            BACKUP_KEEP=env_int("BACKUP_KEEP", 8),
+            BACKUP_WITH_FILES=env_bool("BACKUP_WITH_FILES", False),
+            MAX_UPLOAD_MB=env_int("MAX_UPLOAD_MB", 25),
             # Requests larger than one upload (plus form overhead) are refused with 413.
-            MAX_CONTENT_LENGTH=(_env_int("MAX_UPLOAD_MB", 25) + 1) * 1024 * 1024,
-            SENTRY_DSN=_env("SENTRY_DSN"),
-            LOG_LEVEL=_env("LOG_LEVEL", "INFO"),
-            LOG_FORMAT=_env_choice("LOG_FORMAT", cls.LOG_FORMAT, ("json", "text")),
+            MAX_CONTENT_LENGTH=(env_int("MAX_UPLOAD_MB", 25) + 1) * 1024 * 1024,
+            SENTRY_DSN=env("SENTRY_DSN"),
+            LOG_LEVEL=env("LOG_LEVEL", "INFO"),
+            LOG_FORMAT=read("choice", "LOG_FORMAT", cls.LOG_FORMAT, choices=("json", "text")),
             # Stripe webhooks (``/webhooks/stripe``): the endpoint's signing secret and which
             # Stripe price is which plan, "price_basic:basic,price_pro:pro" (checked at start).
-            STRIPE_WEBHOOK_SECRET=_env("STRIPE_WEBHOOK_SECRET"),
-            STRIPE_PRICE_TIERS=_env("STRIPE_PRICE_TIERS", ""),
-            IMPERSONATION_MAX_MINUTES=_env_int("IMPERSONATION_MAX_MINUTES", 30),
+            STRIPE_WEBHOOK_SECRET=env("STRIPE_WEBHOOK_SECRET"),
+            STRIPE_PRICE_TIERS=env("STRIPE_PRICE_TIERS", ""),
+            IMPERSONATION_MAX_MINUTES=env_int("IMPERSONATION_MAX_MINUTES", 30),
             # Reverse proxies / load balancers in front of gunicorn that set X-Forwarded-For
             # and X-Forwarded-Proto (werkzeug ProxyFix): the client address (login throttling,
             # audit IP) and https are then read from them. 0: none (direct connections).
-            TRUSTED_PROXY_HOPS=_env_int("TRUSTED_PROXY_HOPS", 0),
-            PERMANENT_SESSION_LIFETIME=_env_int("SESSION_LIFETIME_MINUTES", 12 * 60) * 60,
+            TRUSTED_PROXY_HOPS=env_int("TRUSTED_PROXY_HOPS", 0),
+            PERMANENT_SESSION_LIFETIME=env_int("SESSION_LIFETIME_MINUTES", 12 * 60) * 60,
             # Failed sign-ins per address (HTML form and REST login together); the next is 429.
-            LOGIN_RATE_LIMIT=_env("LOGIN_RATE_LIMIT", "5 per 1 minute"),
+            LOGIN_RATE_LIMIT=env("LOGIN_RATE_LIMIT", "5 per 1 minute"),
             # API requests per minute of a staff user (client users: their plan's, SPEC §2).
-            API_RATE_LIMIT_STAFF=_env_int("API_RATE_LIMIT_STAFF", 10000),
-            RATELIMIT_ENABLED=_env("RATELIMIT_ENABLED", "1" if cls.RATELIMIT_ENABLED else "0") == "1",
-            HSTS_SECONDS=_env_int("HSTS_SECONDS", cls.HSTS_SECONDS),
-            DEMO_PASSWORD=_env("ATRIUM_DEMO_PASSWORD"),
-            SQL_COUNT_HEADER=_env("ATRIUM_SQL_COUNT_HEADER") == "1",
+            API_RATE_LIMIT_STAFF=env_int("API_RATE_LIMIT_STAFF", 10000),
+            RATELIMIT_ENABLED=env_bool("RATELIMIT_ENABLED", cls.RATELIMIT_ENABLED),
+            HSTS_SECONDS=env_int("HSTS_SECONDS", cls.HSTS_SECONDS),
+            DEMO_PASSWORD=env("ATRIUM_DEMO_PASSWORD"),
+            SQL_COUNT_HEADER=env_bool("ATRIUM_SQL_COUNT_HEADER", False),
             # Workers (SPEC §7). Outside services are reached at these base URLs; tests
             # point them at servers of their own on loopback.
-            MONITOR_FAILURES_TO_OPEN=_env_int("MONITOR_FAILURES_TO_OPEN", 2),
-            MONITOR_SUCCESSES_TO_RESOLVE=_env_int("MONITOR_SUCCESSES_TO_RESOLVE", 2),
-            MONITOR_CONCURRENCY=_env_int("MONITOR_CONCURRENCY", 200),
+            MONITOR_FAILURES_TO_OPEN=env_int("MONITOR_FAILURES_TO_OPEN", 2),
+            MONITOR_SUCCESSES_TO_RESOLVE=env_int("MONITOR_SUCCESSES_TO_RESOLVE", 2),
+            MONITOR_CONCURRENCY=env_int("MONITOR_CONCURRENCY", 200),
             # How often the cron process enqueues the uptime dispatch (monitors' own intervals
             # still decide which are due); the integration test runs it every second.
-            UPTIME_DISPATCH_SECONDS=_env_int("UPTIME_DISPATCH_SECONDS", 60),
-            MONITOR_CHECK_RETENTION_DAYS=_env_int("MONITOR_CHECK_RETENTION_DAYS", 30),
-            MONITOR_BATCH_SIZE=_env_int("MONITOR_BATCH_SIZE", 1000),  # monitors per uptime-check job
+            UPTIME_DISPATCH_SECONDS=env_int("UPTIME_DISPATCH_SECONDS", 60),
+            MONITOR_CHECK_RETENTION_DAYS=env_int("MONITOR_CHECK_RETENTION_DAYS", 30),
+            MONITOR_BATCH_SIZE=env_int("MONITOR_BATCH_SIZE", 1000),  # monitors per uptime-check job
             # Extra CA file trusted by HTTP, TLS and RDAP checks (a private CA); None: the system's.
-            TLS_CA_BUNDLE=_env("TLS_CA_BUNDLE"),
-            TLS_CHECK_TIMEOUT=_env_int("TLS_CHECK_TIMEOUT", 10),
-            JOB_RUN_RETENTION_DAYS=_env_int("JOB_RUN_RETENTION_DAYS", 90),
-            SESSION_RETENTION_DAYS=_env_int("SESSION_RETENTION_DAYS", 30),
+            TLS_CA_BUNDLE=env("TLS_CA_BUNDLE"),
+            TLS_CHECK_TIMEOUT=env_int("TLS_CHECK_TIMEOUT", 10),
+            JOB_RUN_RETENTION_DAYS=env_int("JOB_RUN_RETENTION_DAYS", 90),
+            SESSION_RETENTION_DAYS=env_int("SESSION_RETENTION_DAYS", 30),
             # A queued JobRun (or a stored Stripe event not yet applied) older than this whose
             # job is gone from Redis is queued again (applied) by the reconciling schedules.
-            JOB_REQUEUE_GRACE_SECONDS=_env_int("JOB_REQUEUE_GRACE_SECONDS", 120),
-            RDAP_BASE_URL=_env("RDAP_BASE_URL", "https://rdap.org"),
-            GOOGLE_ADS_API_URL=_env("GOOGLE_ADS_API_URL", "https://googleads.googleapis.com"),
-            GOOGLE_ADS_API_VERSION=_env("GOOGLE_ADS_API_VERSION", "v21"),
-            GOOGLE_ADS_DEVELOPER_TOKEN=_env("GOOGLE_ADS_DEVELOPER_TOKEN"),
-            GOOGLE_ADS_ACCESS_TOKEN=_env("GOOGLE_ADS_ACCESS_TOKEN"),
-            GOOGLE_ADS_LOGIN_CUSTOMER_ID=_env("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
-            META_GRAPH_URL=_env("META_GRAPH_URL", "https://graph.facebook.com"),
-            META_API_VERSION=_env("META_API_VERSION", "v21.0"),
-            META_ACCESS_TOKEN=_env("META_ACCESS_TOKEN"),
-            CAMPAIGN_SYNC_WINDOW_DAYS=_env_int("CAMPAIGN_SYNC_WINDOW_DAYS", 7),
-            HOSTING_API_URL=_env("HOSTING_API_URL"),
-            HOSTING_API_TOKEN=_env("HOSTING_API_TOKEN"),
-            SMTP_HOST=_env("SMTP_HOST"),
-            SMTP_PORT=_env_int("SMTP_PORT", 587),
-            SMTP_USERNAME=_env("SMTP_USERNAME"),
-            SMTP_PASSWORD=_env("SMTP_PASSWORD"),
-            SMTP_STARTTLS=_env("SMTP_STARTTLS", "1") == "1",
-            MAIL_FROM=_env("MAIL_FROM", "Atrium <atrium@localhost>"),
+            JOB_REQUEUE_GRACE_SECONDS=env_int("JOB_REQUEUE_GRACE_SECONDS", 120),
+            RDAP_BASE_URL=env("RDAP_BASE_URL", "https://rdap.org"),
+            GOOGLE_ADS_API_URL=env("GOOGLE_ADS_API_URL", "https://googleads.googleapis.com"),
+            GOOGLE_ADS_API_VERSION=env("GOOGLE_ADS_API_VERSION", "v21"),
+            GOOGLE_ADS_DEVELOPER_TOKEN=env("GOOGLE_ADS_DEVELOPER_TOKEN"),
+            GOOGLE_ADS_ACCESS_TOKEN=env("GOOGLE_ADS_ACCESS_TOKEN"),
+            GOOGLE_ADS_LOGIN_CUSTOMER_ID=env("GOOGLE_ADS_LOGIN_CUSTOMER_ID"),
+            META_GRAPH_URL=env("META_GRAPH_URL", "https://graph.facebook.com"),
+            META_API_VERSION=env("META_API_VERSION", "v21.0"),
+            META_ACCESS_TOKEN=env("META_ACCESS_TOKEN"),
+            CAMPAIGN_SYNC_WINDOW_DAYS=env_int("CAMPAIGN_SYNC_WINDOW_DAYS", 7),
+            HOSTING_API_URL=env("HOSTING_API_URL"),
+            HOSTING_API_TOKEN=env("HOSTING_API_TOKEN"),
+            SMTP_HOST=env("SMTP_HOST"),
+            SMTP_PORT=env_int("SMTP_PORT", 587),
+            SMTP_USERNAME=env("SMTP_USERNAME"),
+            SMTP_PASSWORD=env("SMTP_PASSWORD"),
+            SMTP_STARTTLS=env_bool("SMTP_STARTTLS", True),
+            MAIL_FROM=env("MAIL_FROM", "Atrium <atrium@localhost>"),
         )
         return values
 
     @classmethod
-    def database_url(cls) -> str:
-        return _database_url()
+    def database_url(cls, read: _Reader) -> str:
+        return _database_url(read)
 
     @classmethod
-    def check_required(cls, config: dict) -> None:
-        """Raise RuntimeError naming each missing or unsafe setting (production only)."""
+    def missing(cls, config: dict) -> list[str]:
+        """Each setting this environment needs that is missing or unsafe (production only)."""
+        return []
 
 
 class DevelopmentConfig(BaseConfig):
@@ -271,9 +290,9 @@ class TestConfig(BaseConfig):
                                         "9a3d5c8b1f0e47d2a6b3c9e8f1d2a7b4c6e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3")
 
     @classmethod
-    def database_url(cls) -> str:
+    def database_url(cls, read: _Reader) -> str:
         # Tests use TEST_DATABASE_URL (PostgreSQL runs) or a private in-memory SQLite.
-        url = _env("TEST_DATABASE_URL")
+        url = read("str", "TEST_DATABASE_URL")
         return _normalise_url(url) if url else "sqlite://"
 
 
@@ -285,14 +304,17 @@ class ProductionConfig(BaseConfig):
     HSTS_SECONDS = 365 * 24 * 3600  # browsers then refuse plain HTTP to this host for a year
 
     @classmethod
-    def check_required(cls, config: dict) -> None:
+    def missing(cls, config: dict) -> list[str]:
         problems = []
         if config["SECRET_KEY"] == DEFAULT_SECRET_KEY:
             problems.append("SECRET_KEY is not set (the development default is refused in production)")
         elif len(config["SECRET_KEY"]) < 32:
             problems.append("SECRET_KEY must be at least 32 characters in production")
-        if not _env("DATABASE_URL"):
+        if not os.environ.get("DATABASE_URL"):
             problems.append("DATABASE_URL is not set (production needs PostgreSQL)")
+        if not config["REDIS_URL"]:
+            problems.append("REDIS_URL is not set (production runs jobs on RQ workers and counts rate limits "
+                            "in Redis; without it every job would run inside a web request)")
         if config["AUDIT_HMAC_KEY"] == DEFAULT_AUDIT_HMAC_KEY:
             problems.append("AUDIT_HMAC_KEY is not set (the development default is refused in production)")
         elif len(config["AUDIT_HMAC_KEY"]) < 32:
@@ -300,8 +322,7 @@ class ProductionConfig(BaseConfig):
         if config["AUDIT_SIGNING_KEY"] == DEFAULT_AUDIT_SIGNING_KEY:
             problems.append("AUDIT_SIGNING_KEY is not set (the development default is refused in production; "
                             "`flask audit keygen` makes one)")
-        if problems:
-            raise RuntimeError("Atrium refuses to start: " + "; ".join(problems))
+        return problems
 
 
 CONFIGS = {
@@ -312,14 +333,16 @@ CONFIGS = {
 
 
 def load_config(name: str | None = None) -> dict:
-    """The settings of environment ``name`` (default: ``ATRIUM_ENV``), checked."""
-    name = name or _env("ATRIUM_ENV", "development")
-    try:
-        cls = CONFIGS[name]
-    except KeyError:
-        raise RuntimeError(
-            f"ATRIUM_ENV must be one of {', '.join(CONFIGS)}; got {name!r}"
-        ) from None
-    values = cls.from_environment()
-    cls.check_required(values)
+    """The settings of environment ``name`` (default: ``ATRIUM_ENV``), checked: a
+    malformed variable (any environment) or a missing one (production) is a RuntimeError
+    that names every one of them at once."""
+    read = _Reader()
+    name = name or read("choice", "ATRIUM_ENV", "development", choices=tuple(CONFIGS))
+    cls = CONFIGS.get(name)
+    if cls is None:
+        raise RuntimeError(f"ATRIUM_ENV must be one of {', '.join(CONFIGS)}; got {name!r}")
+    values = cls.from_environment(read)
+    problems = read.problems() + cls.missing(values)
+    if problems:
+        raise RuntimeError("Atrium refuses to start: " + "; ".join(problems))
     return values

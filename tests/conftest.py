@@ -161,6 +161,25 @@ def _checkpoint_dir() -> str:
     return tempfile.mkdtemp(dir=CHECKPOINT_ROOT)
 
 
+# The environment the run started with. What the harness builds for every test (the
+# templates, each process's shared app) is built in it, not in whatever variables the
+# test that happens to come first has set (``monkeypatch.setenv``): a template seeded
+# under a test's AUDIT_HMAC_KEY would carry a chain no other test's key verifies.
+_RUN_ENVIRON = dict(os.environ)
+
+
+@contextmanager
+def _run_environment():
+    during = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(_RUN_ENVIRON)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(during)
+
+
 def make_app(database_url: str, **overrides):
     config = {"SQLALCHEMY_DATABASE_URI": database_url, "WTF_CSRF_ENABLED": True,
               "SERVER_NAME": None, "UPLOAD_DIR": overrides.pop("UPLOAD_DIR", str(UPLOAD_ROOT)),
@@ -421,7 +440,8 @@ class Backend:
         building = files.with_name(f"{files.name}.{RUN_ID}.building")
         shutil.rmtree(building, ignore_errors=True)
         shutil.rmtree(files, ignore_errors=True)
-        build_database(make_app(url, UPLOAD_DIR=str(building)), prepared)
+        with _run_environment():
+            build_database(make_app(url, UPLOAD_DIR=str(building)), prepared)
         building.mkdir(parents=True, exist_ok=True)
         building.rename(files)
 
@@ -534,7 +554,8 @@ class Backend:
             else:
                 self._working = PgWorkingDatabase(self.template())
                 url = _pg_url(self._working.name)
-            self._shared = make_app(url, UPLOAD_DIR=str(uploads))
+            with _run_environment():
+                self._shared = make_app(url, UPLOAD_DIR=str(uploads))
             self._shared_config = dict(self._shared.config)
         application = self._shared
         with application.app_context():
@@ -754,6 +775,20 @@ def real_password_hash(app):
 # --------------------------------------------------------------------------- Redis / RQ
 
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def production_environment(monkeypatch):
+    """Every variable production requires, set to acceptable values (a test takes one
+    away or spoils it); the database and Redis named are never reached by ``load_config``."""
+    values = {"SECRET_KEY": "a-production-secret-of-more-than-32-chars",
+              "DATABASE_URL": "postgresql://atrium_app@db.invalid/atrium",
+              "REDIS_URL": REDIS_TEST_URL,
+              "AUDIT_HMAC_KEY": "an-audit-hmac-key-of-more-than-32-chars",
+              "AUDIT_SIGNING_KEY": "c" * 43 + "="}  # base64 of 32 bytes
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
 
 
 def redis_or_skip():

@@ -391,11 +391,9 @@ def test_rotating_the_hmac_key_rehashes_and_the_old_key_no_longer_verifies(app, 
     assert wrong.exit_code == 1 and "no event is keyed with this AUDIT_HMAC_KEY" in wrong.output, wrong.output
 
 
-def test_production_refuses_to_start_without_the_audit_keys(monkeypatch):
+def test_production_refuses_to_start_without_the_audit_keys(monkeypatch, production_environment):
     from config import load_config
 
-    monkeypatch.setenv("SECRET_KEY", "x" * 40)
-    monkeypatch.setenv("DATABASE_URL", "postgresql://atrium_app@db/atrium")
     for name in ("AUDIT_HMAC_KEY", "AUDIT_SIGNING_KEY"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError) as refused:

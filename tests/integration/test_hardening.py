@@ -117,11 +117,7 @@ def test_session_cookie_is_httponly_and_lax(app, client):
     assert "Secure" not in cookie  # plain HTTP in development and tests
 
 
-def test_production_adds_hsts_and_secure_cookies(backend, monkeypatch):
-    monkeypatch.setenv("SECRET_KEY", "a-production-secret-of-more-than-32-chars")
-    monkeypatch.setenv("DATABASE_URL", "postgresql://unused/for-the-check-only")
-    monkeypatch.setenv("AUDIT_HMAC_KEY", "an-audit-hmac-key-of-more-than-32-chars")
-    monkeypatch.setenv("AUDIT_SIGNING_KEY", "c" * 43 + "=")  # base64 of 32 bytes
+def test_production_adds_hsts_and_secure_cookies(backend, production_environment):
     url = backend.new_database(seeded=True)
     from app import create_app
 

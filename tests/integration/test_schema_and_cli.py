@@ -85,10 +85,9 @@ def test_production_refuses_the_default_secret_key():
     assert "SECRET_KEY" in proc.stderr
 
 
-def test_production_seed_requires_a_password(tmp_path):
+def test_production_seed_requires_a_password(tmp_path, production_environment):
     url = f"sqlite:///{tmp_path / 'prod.db'}"
-    env = {"ATRIUM_ENV": "production", "DATABASE_URL": url, "SECRET_KEY": "x" * 40,
-           "AUDIT_HMAC_KEY": "k" * 40, "AUDIT_SIGNING_KEY": "c" * 43 + "=",
+    env = {**production_environment, "ATRIUM_ENV": "production", "DATABASE_URL": url,
            "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints")}
     assert _flask(["db", "upgrade"], env).returncode == 0
     proc = _flask(["seed", "demo"], env)
