@@ -218,8 +218,8 @@ def _job_argument(text: str) -> tuple[str, object]:
 @jobs_cli.command("list")
 def jobs_list():
     """Print the schedule (SPEC §7): name, when, queue, job, last and next run."""
-    from workers.cron import SCHEDULES, configured
-    from workers.queues import load_jobs
+    from workers.schedule import SCHEDULES, configured
+    from app.services.jobs import load_jobs
 
     from .services import jobs_overview
 
@@ -237,7 +237,7 @@ def jobs_list():
               help="A keyword argument of the job (VALUE is read as JSON when it can be: 3, true, [1,2]).")
 def jobs_run(name, arguments):
     """Run job NAME now, in this process (recorded as a JobRun, as the system user)."""
-    from workers.queues import enqueue
+    from app.services.jobs import enqueue
 
     from .services.errors import AtriumError, InvalidInput, NotFound
 
@@ -342,7 +342,7 @@ def reports_generate(slug, month):
     """Render a client's monthly PDF report now (recorded as a JobRun); print its path."""
     import sqlalchemy as sa
 
-    from workers.queues import enqueue
+    from app.services.jobs import enqueue
 
     from .models import Report
     from .services import reports

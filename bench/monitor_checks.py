@@ -158,7 +158,7 @@ def main() -> int:
             db.session.commit()
             urls = list(db.session.execute(sa.select(Monitor.url).order_by(Monitor.id)).scalars())
 
-            from workers.queues import enqueue, load_jobs
+            from app.services.jobs import enqueue, load_jobs
 
             load_jobs()
             started = time.perf_counter()
@@ -166,7 +166,7 @@ def main() -> int:
             if redis:
                 from rq import SimpleWorker
 
-                from workers.queues import QUEUES, redis_connection, rq_queue
+                from app.services.jobs import QUEUES, redis_connection, rq_queue
 
                 connection = redis_connection()
                 worker = SimpleWorker([rq_queue(name, connection) for name in QUEUES], connection=connection)

@@ -243,7 +243,7 @@ def main() -> int:
     from app.reports import pdf
     from app.services import reports
     from tests.conftest import run_cli
-    from workers.queues import enqueue, load_jobs
+    from app.services.jobs import enqueue, load_jobs
 
     url = database_url(args)
     redis = redis_url(args)
@@ -290,7 +290,7 @@ def main() -> int:
             started = time.perf_counter()
             enqueue("reports.monthly", force=True, month=f"{period:%Y-%m}")
             if redis:
-                from workers.queues import QUEUES, redis_connection, rq_queue
+                from app.services.jobs import QUEUES, redis_connection, rq_queue
 
                 connection = redis_connection()
                 worker = SamplingWorker.make([rq_queue(name, connection) for name in QUEUES], connection, samples)

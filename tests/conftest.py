@@ -823,7 +823,7 @@ def work_off(app, queues=None):
     process and app context; returns whether all succeeded."""
     from rq import SimpleWorker
 
-    from workers.queues import QUEUES, redis_connection, rq_queue
+    from app.services.jobs import QUEUES, redis_connection, rq_queue
 
     connection = redis_connection()
     worker = SimpleWorker([rq_queue(name, connection) for name in (queues or QUEUES)], connection=connection)

@@ -19,7 +19,7 @@ from flask import current_app
 
 from app.extensions import db
 from app.services import billing
-from workers.queues import job
+from app.services.jobs import job
 
 log = logging.getLogger(__name__)
 

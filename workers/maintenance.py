@@ -11,9 +11,8 @@ from flask import current_app
 from app.extensions import db
 from app.models import EmailStatus, OutboxEmail
 from app.models.base import utcnow
-from app.services import analytics, impersonation, monitoring, notifications, sessions
-from workers import queues
-from workers.queues import job
+from app.services import analytics, impersonation, jobs, monitoring, notifications, sessions
+from app.services.jobs import job
 
 
 @job("maintenance.send_outbox", queue="default", timeout=300, retries=(60, 300, 900))
@@ -51,7 +50,7 @@ def cleanup() -> dict:
     now = utcnow()
     checks = monitoring.prune_checks(db.session, now=now)
     keep_days = int(current_app.config.get("JOB_RUN_RETENTION_DAYS") or 90)
-    runs = queues.prune_runs(db.session, before=now - dt.timedelta(days=keep_days))
+    runs = jobs.prune_runs(db.session, before=now - dt.timedelta(days=keep_days))
     ended = impersonation.end_expired(db.session, now=now)
     session_days = int(current_app.config.get("SESSION_RETENTION_DAYS") or 30)
     old_sessions = sessions.prune(db.session, before=now - dt.timedelta(days=session_days))
@@ -74,7 +73,7 @@ def backups() -> dict:
 def reap_lost_jobs() -> dict:
     """Lost jobs: a worker died mid-run (retried by RQ or failed), or a queued run's job is
     gone from Redis (queued again); JobRuns in step."""
-    return {**queues.reap_lost_runs(), **queues.requeue_lost_runs()}
+    return {**jobs.reap_lost_runs(), **jobs.requeue_lost_runs()}
 
 
 @job("maintenance.audit_checkpoint", queue="maintenance", timeout=1800, retries=(300,))

@@ -25,7 +25,7 @@ from app.integrations import rdap
 from app.services import monitoring
 from app.models import Monitor
 from app.services.errors import InvalidInput, NotFound, PermanentError
-from workers.queues import enqueue, job
+from app.services.jobs import enqueue, job
 
 DEFAULT_BATCH_SIZE = 1000  # one worker checks MONITOR_CONCURRENCY of them at a time
 

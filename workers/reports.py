@@ -22,7 +22,7 @@ from app import models as m
 from app.extensions import db
 from app.services import reports
 from app.services.errors import InvalidInput, NotFound, PermanentError
-from workers.queues import enqueue, job
+from app.services.jobs import enqueue, job
 
 
 @job("reports.generate", queue="reports", timeout=300, retries=(60, 300, 900))

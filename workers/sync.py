@@ -21,7 +21,7 @@ from flask import current_app
 
 from app.extensions import db
 from app.services import campaign_sync
-from workers.queues import enqueue, job
+from app.services.jobs import enqueue, job
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from app.extensions import db
 from app.services import tickets
-from workers.queues import job
+from app.services.jobs import job
 
 
 @job("tickets.sla_watch", queue="default", timeout=120, retries=(30, 120))

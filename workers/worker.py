@@ -2,7 +2,7 @@
 
 RQ forks a work-horse per job. Building the Flask app (config, FAB, views) takes
 seconds, so the worker builds it once, before it forks anything; each horse inherits
-it and only drops the database connections it inherited (``workers.queues._app``).
+it and only drops the database connections it inherited (``workers.queues.process_app``).
 
 Building the app also starts Sentry when ``SENTRY_DSN`` is set (``app.observability``),
 here in the parent, before any fork: the RQ integration then reports each failing job
@@ -20,4 +20,4 @@ from workers import queues
 class AtriumWorker(Worker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        queues._app()
+        queues.process_app()

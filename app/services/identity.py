@@ -12,7 +12,7 @@
 Where it comes from:
 - a request: ``bind_request()`` (``app.views.impersonation`` calls it in
   ``before_request``, after Flask-AppBuilder has set ``g.user``);
-- a job: ``bind_job()`` (``workers.queues`` calls it in the job's own app context) with
+- a job: ``bind_job()`` (``app.services.jobs`` calls it in the job's own app context) with
   the identity of whoever enqueued it, channel ``job``; the ``system`` user for
   schedules;
 - the CLI and anything else outside a request: the ``system`` user, channel ``cli``.

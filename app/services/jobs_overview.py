@@ -1,6 +1,6 @@
 """What the jobs console and ``flask jobs list`` show: the schedule with each entry's
 last and next run, and JobRun history figures. Reads only; running jobs is
-``workers.queues``' job."""
+``app.services.jobs``' job."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from app.models import JobRun, JobStatus
 from app.models.base import utcnow
+from app.services.jobs import QUEUES, redis_connection, rq_queue
 
 
 def _fmt(value) -> str:
@@ -69,13 +70,20 @@ def failures_by_exception(session, days: int = 7) -> list[dict]:
     return sorted(groups.values(), key=lambda g: -g["count"])
 
 
-def queues(connection, queue_for) -> list[dict]:
+def queues(connection) -> list[dict]:
     """Per queue: waiting, running, failed and scheduled counts (RQ's registries)."""
-    from workers.queues import QUEUES
-
     rows = []
     for name in QUEUES:
-        queue = queue_for(name, connection)
+        queue = rq_queue(name, connection)
         rows.append({"name": name, "waiting": queue.count, "running": queue.started_job_registry.count,
                      "failed": queue.failed_job_registry.count, "scheduled": queue.scheduled_job_registry.count})
     return rows
+
+
+def queue_depths() -> dict[str, int]:
+    """Jobs waiting per queue (``/health/ready``); the console shows the full picture."""
+    connection = redis_connection()
+    if connection is None:
+        return {}
+    connection.ping()
+    return {row["name"]: row["waiting"] for row in queues(connection)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from app.extensions import db
+from app.services import jobs_overview
 
 bp = Blueprint("health", __name__)
 
@@ -29,10 +30,8 @@ def ready():
         degraded.append("database")
     redis_url = current_app.config.get("REDIS_URL")
     if redis_url:
-        from workers.queues import queue_depths
-
         try:
-            checks["queues"] = queue_depths()
+            checks["queues"] = jobs_overview.queue_depths()
             checks["redis"] = "ok"
         except Exception as exc:  # noqa: BLE001
             checks["redis"] = f"error: {exc.__class__.__name__}"

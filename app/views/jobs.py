@@ -1,7 +1,7 @@
 """The jobs console (SPEC §7, staff): queues with their depth, running/failed/scheduled
 counts, failures grouped by exception, the cron schedule with last and next run, JobRun
 history with durations and tracebacks, search by job id or function; requeue, cancel
-and run-now by POST with CSRF, each audited (``workers.queues`` does the work).
+and run-now by POST with CSRF, each audited (``app.services.jobs`` does the work).
 
 "Run now" on a monitor, domain or campaign page posts here too (``RUN_NOW``): it needs
 write access to that record's resource and enqueues on the job's queue as the person.
@@ -19,7 +19,8 @@ from app.extensions import db
 from app.models import JobRun
 from app.services import jobs_overview
 from app.services.errors import AtriumError
-from workers import cron, queues
+from app.services import jobs
+from workers import schedule
 
 # Record-level "Run now": button key -> (job, its argument, the resource whose write it needs).
 RUN_NOW = {
@@ -42,7 +43,7 @@ def _from_door(action, back: str):
     message; its JobRun has the traceback). A refusal (4xx) aborts with its message."""
     try:
         return action(), None
-    except queues.QueueUnavailable as exc:  # Redis down: back to the page, which says so
+    except jobs.QueueUnavailable as exc:  # Redis down: back to the page, which says so
         db.session.rollback()
         flash(exc.message, "warning")
         return None, redirect(back)
@@ -72,17 +73,17 @@ class JobsView(BaseView):
     def index(self):
         connection, queue_rows, problem = None, [], None
         try:
-            connection = queues.redis_connection()
+            connection = jobs.redis_connection()
             if connection is not None:
-                queue_rows = jobs_overview.queues(connection, queues.rq_queue)
+                queue_rows = jobs_overview.queues(connection)
         except Exception as exc:  # noqa: BLE001 - the console still shows the durable history
             problem = f"Redis unavailable: {exc}"
         search = request.args.get("q", "").strip()[:100]
         return self.render_template(
             "jobs/index.html", queues=queue_rows, redis=connection is not None, problem=problem,
             failures=jobs_overview.failures_by_exception(db.session),
-            schedule=jobs_overview.schedule(db.session, [cron.configured(s, current_app.config)
-                                                         for s in cron.SCHEDULES], queues.load_jobs()),
+            schedule=jobs_overview.schedule(db.session, [schedule.configured(s, current_app.config)
+                                                         for s in schedule.SCHEDULES], jobs.load_jobs()),
             runs=jobs_overview.recent_runs(db.session, search=search or None), search=search,
             can_write=self.appbuilder.sm.has_access("can_write", "Jobs"))
 
@@ -105,14 +106,14 @@ class JobsView(BaseView):
     @expose("/run/<int:run_id>/requeue", methods=["POST"])
     @has_access
     def requeue(self, run_id):
-        return self._act(lambda: queues.requeue(run_id), "Queued again as run {new_id}.",
+        return self._act(lambda: jobs.requeue(run_id), "Queued again as run {new_id}.",
                          url_for("JobsView.run", run_id=run_id))
 
     @expose("/run/<int:run_id>/cancel", methods=["POST"])
     @has_access
     def cancel(self, run_id):
         def cancel_it():
-            queues.cancel(run_id)
+            jobs.cancel(run_id)
             return run_id
 
         return self._act(cancel_it, "Cancelled: it will not run.", url_for("JobsView.run", run_id=run_id))
@@ -123,10 +124,10 @@ class JobsView(BaseView):
         """Run one schedule's job now (on the high queue's worker or inline)."""
         name = request.form.get("schedule", "")
         try:
-            plan = cron.by_name(name)
+            plan = schedule.by_name(name)
         except KeyError:
             abort(404, description=f"There is no schedule called {name!r}.")
-        return self._act(lambda: queues.enqueue(plan.job, **dict(plan.kwargs)), "Started {new_id}.",
+        return self._act(lambda: jobs.enqueue(plan.job, **dict(plan.kwargs)), "Started {new_id}.",
                          url_for("JobsView.index"))
 
 
@@ -149,7 +150,7 @@ class RunNowView(BaseView):
         if not self.appbuilder.sm.has_access("can_write", resource):
             abort(403, description=f"Running this needs permission to change {resource.lower()}s.")
         back = request.referrer or url_for("JobsView.index")
-        run_id, refused = _from_door(lambda: queues.enqueue(job_name, **{argument: record_id}), back)
+        run_id, refused = _from_door(lambda: jobs.enqueue(job_name, **{argument: record_id}), back)
         if refused is not None:
             return refused
         row = db.session.get(JobRun, run_id)

@@ -62,7 +62,7 @@ def stripe_webhook():
                   "status": "received" if new else "already received"}
         if row.processed_at is not None:  # a redelivery of an event already applied
             return jsonify({**answer, "processing": "done", "outcome": row.outcome}), 200
-        from workers.queues import enqueue
+        from app.services.jobs import enqueue
 
         try:
             run_id = enqueue("billing.process_event", billing_event_id=row.id)

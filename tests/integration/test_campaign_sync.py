@@ -16,7 +16,7 @@ from app.extensions import db
 from app.integrations.platform_http import AuthenticationFailed
 from tests.conftest import csrf_token, login, work_off
 from tests.support.fake_platforms import FakePlatforms
-from workers.queues import JOBS, enqueue, load_jobs
+from app.services.jobs import JOBS, enqueue, load_jobs
 
 TODAY = dt.datetime.now(dt.UTC).date()
 

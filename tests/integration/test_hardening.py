@@ -386,7 +386,7 @@ def test_cancel_with_redis_down_says_so_and_leaves_the_run_queued(redis_down):
 
 
 def test_enqueue_with_redis_down_raises_the_503_error(redis_down):
-    from workers.queues import QueueUnavailable, enqueue
+    from app.services.jobs import QueueUnavailable, enqueue
 
     with pytest.raises(QueueUnavailable) as refused:
         enqueue("monitoring.tls_check", domain_id=1)

@@ -11,7 +11,7 @@ from app import models as m
 from app.extensions import db
 from app.services import identity
 from tests.conftest import run_cli, work_off
-from workers.queues import enqueue, job
+from app.services.jobs import enqueue, job
 
 
 @job("test.project_roundtrip", queue="high", timeout=30, retries=())

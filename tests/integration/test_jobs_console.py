@@ -11,7 +11,7 @@ from app import models as m
 from app.extensions import db
 from tests.conftest import csrf_token, login, work_off
 from tests.integration import test_jobs  # noqa: F401 - registers the test jobs
-from workers.queues import enqueue
+from app.services.jobs import enqueue
 
 
 class _Up(BaseHTTPRequestHandler):

@@ -143,7 +143,7 @@ def test_jobs_list_prints_the_schedule(app):
 def test_two_cron_ticks_for_one_slot_enqueue_the_job_once(rq_app):
     """What two cron processes do at the same minute: each enqueues a tick; the job runs once."""
     from workers.cron import fire
-    from workers.queues import rq_queue
+    from app.services.jobs import rq_queue
 
     high = rq_queue("high")
     for _ in range(2):

@@ -22,7 +22,7 @@ from app.extensions import db
 from tests.conftest import run_cli, work_off
 from tests.support.certs import make_pki
 from tests.support.loopback import LoopbackServer, rdap_domain
-from workers.queues import enqueue
+from app.services.jobs import enqueue
 
 pytestmark = pytest.mark.both_backends
 

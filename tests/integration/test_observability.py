@@ -29,7 +29,7 @@ from app import models as m
 from app.extensions import csrf, db
 from config import load_config
 from tests.conftest import REDIS_TEST_URL, csrf_token, login, make_app, redis_or_skip, work_off
-from workers.queues import enqueue, job
+from app.services.jobs import enqueue, job
 
 OWNER = "basic-co-owner"
 PASSWORD_TYPED = "hunter2-Correct-Horse-42"

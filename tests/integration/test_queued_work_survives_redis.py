@@ -76,13 +76,13 @@ def _ten_minutes_pass():
 def _run_schedule(name: str):
     """What the cron process does at the schedule's minute: a tick on the high queue."""
     from workers.cron import fire
-    from workers.queues import rq_queue
+    from app.services.jobs import rq_queue
 
     rq_queue("high").enqueue(fire, kwargs={"schedule": name})
 
 
 def test_work_queued_before_redis_lost_its_data_completes_once(rq_app, client, tmp_path):
-    from workers.queues import requeue_lost_runs
+    from app.services.jobs import requeue_lost_runs
 
     rq_app.config.update(STRIPE_WEBHOOK_SECRET=SECRET, STRIPE_PRICE_TIERS=PRICES,
                          REPORT_DIR=str(tmp_path / "reports"), UPLOAD_DIR=str(tmp_path / "uploads"))
@@ -141,7 +141,7 @@ def test_work_queued_before_redis_lost_its_data_completes_once(rq_app, client, t
     # The reconcilers again: nothing left to do, nothing applied twice.
     audit_before = db.session.execute(sa.select(sa.func.count()).select_from(m.AuditEvent)).scalar_one()
     assert requeue_lost_runs() == {"requeued": 0}
-    from workers.queues import enqueue
+    from app.services.jobs import enqueue
 
     again = enqueue("billing.reconcile")
     work_off(rq_app)
@@ -152,7 +152,7 @@ def test_work_queued_before_redis_lost_its_data_completes_once(rq_app, client, t
 
 
 def test_a_queued_run_whose_job_is_still_in_redis_is_left_alone(rq_app):
-    from workers.queues import enqueue, requeue_lost_runs
+    from app.services.jobs import enqueue, requeue_lost_runs
 
     run_id = enqueue("tickets.sla_watch")
     _ten_minutes_pass()

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from app import models as m
 from app.extensions import db
 from tests.conftest import csrf_token, login, run_cli, work_off
-from workers.queues import enqueue
+from app.services.jobs import enqueue
 
 pytestmark = pytest.mark.both_backends
 

@@ -176,7 +176,7 @@ def test_a_worker_killed_mid_job_is_retried_and_writes_once(rq_app, tmp_path):
     import signal
 
     from tests.conftest import work_off
-    from workers.queues import enqueue, reap_lost_runs
+    from app.services.jobs import enqueue, reap_lost_runs
 
     _needs_shared_database(rq_app)
     site = LoopbackServer().start()

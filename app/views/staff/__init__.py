@@ -24,7 +24,7 @@ from app.views.base import (
     service_validator,
 )
 from app.views.impersonation import view_as_button
-from workers import queues
+from app.services import jobs
 
 PERCENT = service_validator(validation.percent)
 MONEY = service_validator(validation.money)
@@ -350,7 +350,7 @@ class ReportView(AtriumModelView):
     def post_add(self, item):
         """Render the new report now (or queue it on the reports queue)."""
         try:
-            queues.enqueue("reports.generate", report_id=item.id)
+            jobs.enqueue("reports.generate", report_id=item.id)
         except Exception as exc:  # noqa: BLE001 - the Report row and its JobRun say why
             db.session.rollback()
             flash(f"The report was added but its generation failed: {getattr(exc, 'message', exc)}", "danger")
