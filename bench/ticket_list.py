@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import time
-import traceback
 import urllib.parse
 from collections import Counter
 from http.cookies import SimpleCookie

@@ -31,7 +31,7 @@ from app import models as m
 from app.models.base import integer_range, number_bounds
 from app.extensions import db
 from app.security.roles import api_resource
-from app.views.base import AtriumInterface
+from app.views.interface import AtriumInterface
 from app.services import tenancy, tickets, validation
 from app.services.errors import AtriumError, InvalidInput
 

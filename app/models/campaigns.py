@@ -1,7 +1,7 @@
 """Advertising: ``Campaign`` and its daily ``CampaignMetric`` rows.
 
 ``Campaign.spent_total`` is an SQL aggregate of its metrics (never typed in); CTR, CPC,
-CPA and ROAS come from ``app.services.campaign_metrics``.
+CPA and ROAS come from ``app.models.kpis``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask_appbuilder.models.sqla import Model
 from sqlalchemy.orm import column_property, relationship
 
+from .kpis import cpa, cpc, ctr, roas
 from .base import TimestampMixin, UTCDateTime, client_fk, enum_column, money_column
 
 
@@ -49,25 +50,21 @@ class CampaignMetric(TimestampMixin, Model):
 
     campaign = relationship("Campaign", back_populates="metrics")
 
-    # Derived KPIs (no division by zero; Decimal money): see services.campaign_metrics
+    # Derived KPIs (no division by zero; Decimal money): ``app.models.kpis``
     @property
     def ctr(self):
-        from app.services.campaign_metrics import ctr
         return ctr(self.clicks, self.impressions)
 
     @property
     def cpc(self):
-        from app.services.campaign_metrics import cpc
         return cpc(self.cost, self.clicks)
 
     @property
     def cpa(self):
-        from app.services.campaign_metrics import cpa
         return cpa(self.cost, self.conversions)
 
     @property
     def roas(self):
-        from app.services.campaign_metrics import roas
         return roas(self.revenue, self.cost)
 
     def __str__(self) -> str:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
-from sqlalchemy.orm import Session, scoped_session, with_loader_criteria
+from sqlalchemy.orm import Session, with_loader_criteria
 
 from app import models as m
 from app.services import identity, tenancy
@@ -76,7 +76,7 @@ def _on_execute(state) -> None:
     if mappers and not any(mapper.class_ in GUARDED_CLASSES for mapper in mappers):
         return  # FAB's users, roles and permissions: not tenant data
     scope = tenancy.current_scope()
-    apply_database_scope(state.session, scope)  # text() and Core statements too
+    tenancy.apply_database_scope(state.session, scope)  # text() and Core statements too
     if not reads_rows or scope.is_staff or state.is_column_load or not _tenant_filter_enabled():
         return  # (a refresh of loaded rows keeps the criteria it was loaded with)
     # Nobody (signed out, or a client user without a membership) sees no tenant row.
@@ -286,7 +286,7 @@ def _before_flush(session: Session, flush_context, instances) -> None:
             session.is_modified(o) for o in session.dirty)):
         raise Forbidden(READ_ONLY_MESSAGE)  # a read-only "view as" session writes nothing
     scope = tenancy.current_scope()
-    apply_database_scope(session, scope)  # the flush's statements run under this scope
+    tenancy.apply_database_scope(session, scope)  # the flush's statements run under this scope
     links_cache: dict = {}
     for obj in [*session.new, *session.dirty]:
         if type(obj) in _TENANT_TABLES.values() and obj not in session.deleted:
@@ -322,44 +322,8 @@ def _before_flush(session: Session, flush_context, instances) -> None:
             tenancy.check_fields(scope, name, _changed_attributes(obj))
 
 
-# --------------------------------------------------------------------------- PostgreSQL RLS
-
-_SET_SCOPE = sa.text(
-    "SELECT set_config('atrium.staff', :staff, true), set_config('atrium.client_id', :client_id, true), "
-    "set_config('atrium.user_id', :user_id, true)"
-)
-
-
-def _settings(scope: Scope) -> dict:
-    return {"staff": "on" if scope.is_staff else "off",
-            "client_id": "" if scope.client_id is None else str(scope.client_id),
-            "user_id": "" if scope.user_id is None else str(scope.user_id)}
-
-
-def _is_postgres(bind) -> bool:
-    return bind is not None and bind.dialect.name == "postgresql"
-
-
-def apply_database_scope(session: Session, scope: Scope) -> None:
-    """Make the current transaction carry ``scope`` for the RLS policies (PostgreSQL).
-
-    Called before every tenant-table statement and every flush; costs one statement per
-    transaction (or per change of scope). A transaction that never touches tenant rows
-    through the session carries no settings and therefore sees no tenant row.
-    """
-    if isinstance(session, scoped_session):
-        session = session()
-    if not _is_postgres(session.get_bind()):
-        return
-    settings = _settings(scope)
-    if session.in_transaction() and session.info.get("atrium_rls") == settings:
-        return
-    session.execute(_SET_SCOPE, settings, execution_options={"atrium_scope_lookup": True})
-    session.info["atrium_rls"] = settings  # after execute: a new transaction clears it
-
-
 def _after_begin(session: Session, transaction, connection) -> None:
-    session.info.pop("atrium_rls", None)  # set_config(..., true) ends with the transaction
+    tenancy.forget_database_scope(session)  # set_config(..., true) ends with the transaction
 
 
 def register() -> None:

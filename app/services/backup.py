@@ -187,7 +187,6 @@ def _snapshot(session: Session):
     """A connection that sees one moment of the database (PostgreSQL: a REPEATABLE READ
     transaction of its own, with staff scope for row-level security), so a ticket
     written during the export cannot appear without its messages or the other way round."""
-    from app.security import scoping
 
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
@@ -196,7 +195,7 @@ def _snapshot(session: Session):
     with bind.connect() as connection:
         connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with Session(bind=connection) as snapshot:
-            scoping.apply_database_scope(snapshot, tenancy.STAFF)
+            tenancy.apply_database_scope(snapshot, tenancy.STAFF)
             yield snapshot
             snapshot.rollback()
 
@@ -608,10 +607,9 @@ def restore(session: Session, document: dict, *, migrations_dir: str, upload_dir
     """Create the backed-up client and its users in this database, in one transaction
     (committed here); refused with ``InvalidInput`` before anything is written when the
     client or a user exists, or the file does not fit this database."""
-    from app.security import scoping
 
     _require_staff()
-    scoping.apply_database_scope(session, tenancy.current_scope())
+    tenancy.apply_database_scope(session, tenancy.current_scope())
     job = _Restore(session, document, source)
     written: list[Path] = []
     try:

@@ -232,10 +232,9 @@ def erase_user(session: Session, email: str) -> dict:
     committed. Returns what changed."""
     from app.security.passwords import unusable_password
 
-    from app.security import scoping
 
     _require_staff()
-    scoping.apply_database_scope(session, tenancy.current_scope())
+    tenancy.apply_database_scope(session, tenancy.current_scope())
     user = find_user(session, email)
     uid = user.id
     if _is_erased(user):

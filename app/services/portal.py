@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from app import models as m
 from app.models.base import utcnow
-from app.services import campaign_metrics, tiers
+from app.models import kpis
+from app.services import tiers
 
 OPEN_STATUSES = ("open", "in_progress", "waiting_client")
 CHART_DAYS = 30
@@ -115,8 +116,8 @@ def _campaign_figures(daily, first_day: dt.date, last_day: dt.date) -> dict:
     return {
         "has_data": bool(daily),
         "impressions": impressions, "clicks": clicks, "conversions": conversions,
-        "cost": cost.quantize(campaign_metrics.CENT), "revenue": revenue.quantize(campaign_metrics.CENT),
-        "ctr": campaign_metrics.ctr(clicks, impressions), "cpc": campaign_metrics.cpc(cost, clicks),
-        "cpa": campaign_metrics.cpa(cost, conversions), "roas": campaign_metrics.roas(revenue, cost),
+        "cost": cost.quantize(kpis.CENT), "revenue": revenue.quantize(kpis.CENT),
+        "ctr": kpis.ctr(clicks, impressions), "cpc": kpis.cpc(cost, clicks),
+        "cpa": kpis.cpa(cost, conversions), "roas": kpis.roas(revenue, cost),
         "series": series,
     }

@@ -5,7 +5,7 @@ What lives here:
 - ``gather(session, client, period)``: every figure of one client's month, read from the
   database as aggregates, returned as plain data (``ReportData``; money as ``Decimal``,
   ratios ``None`` instead of a division by zero). KPIs come with last month's value and
-  the change; campaign KPIs are ``services.campaign_metrics``, grades
+  the change; campaign KPIs are ``models.kpis`` (sums: ``services.campaign_metrics``), grades
   ``services.performance``, downtime ``services.incidents``.
 - ``insights(data)``: the automated insights of Pro and Enterprise reports, one
   documented rule each (below).
@@ -69,6 +69,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from app import models as m
+from app.models.kpis import CENT, as_decimal, cpa, roas
 from app.models.base import utcnow
 from app.services import campaign_metrics, performance, tiers
 from app.services.errors import InvalidInput, NotFound
@@ -284,22 +285,18 @@ AGENCY_COLOR = "#1f3a5f"
 
 # --------------------------------------------------------------------------- gathering
 
-def _dec(value) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
-
-
 def _relative_change(current, previous) -> Decimal | None:
     if current is None or previous is None:
         return None
-    previous = _dec(previous)
+    previous = as_decimal(previous)
     if previous == 0:
         return None
-    return ((_dec(current) - previous) * 100 / previous).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return ((as_decimal(current) - previous) * 100 / previous).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
 def _kpi(key, label, kind, value, previous, higher_is_better: bool | None, note=None) -> Kpi:
     if kind == "percent":
-        change = None if value is None or previous is None else (_dec(value) - _dec(previous)).quantize(
+        change = None if value is None or previous is None else (as_decimal(value) - as_decimal(previous)).quantize(
             Decimal("0.01"), ROUND_HALF_UP)
         unit = "pp"
     else:
@@ -307,7 +304,7 @@ def _kpi(key, label, kind, value, previous, higher_is_better: bool | None, note=
     good = None
     if change is not None and change != 0 and higher_is_better is not None:
         good = (change > 0) == higher_is_better
-    elif change is None and previous is not None and _dec(previous) == 0 and value and higher_is_better is not None:
+    elif change is None and previous is not None and as_decimal(previous) == 0 and value and higher_is_better is not None:
         good = higher_is_better  # up from nothing
     return Kpi(key, label, kind, value, previous, change, unit, good, note)
 
@@ -429,9 +426,9 @@ def gather(session, client, period: dt.date, config=None, now: dt.datetime | Non
     days = []
     day = first_day
     while day <= last_day:
-        spend, revenue, conversions = (_dec(x) for x in daily_ads.get(day, (0, 0, 0)))
-        days.append(Day(day, spend.quantize(campaign_metrics.CENT), revenue.quantize(campaign_metrics.CENT),
-                        conversions, campaign_metrics.roas(revenue, spend), counts["downtime_by_day"].get(day, 0),
+        spend, revenue, conversions = (as_decimal(x) for x in daily_ads.get(day, (0, 0, 0)))
+        days.append(Day(day, spend.quantize(CENT), revenue.quantize(CENT),
+                        conversions, roas(revenue, spend), counts["downtime_by_day"].get(day, 0),
                         counts["incidents_by_day"].get(day, 0), opened_by_day.get(day, 0),
                         resolved_by_day.get(day, 0)))
         day += dt.timedelta(days=1)
@@ -498,15 +495,15 @@ def _campaign_rows(session, cid, first_day, last_day) -> list[CampaignRow]:
         .order_by(spend.desc(), c.name)).all()
     result = []
     for name, platform, status, daily, started, ended, imp, clk, cost, rev, conv in rows:
-        cost, rev, conv = _dec(cost).quantize(campaign_metrics.CENT), _dec(rev).quantize(campaign_metrics.CENT), _dec(conv)
+        cost, rev, conv = as_decimal(cost).quantize(CENT), as_decimal(rev).quantize(CENT), as_decimal(conv)
         budget = pacing = None
         if daily:
             lo, hi = max(first_day, started or first_day), min(last_day, ended or last_day)
             ran = max(0, (hi - lo).days + 1)
-            budget = (_dec(daily) * ran).quantize(campaign_metrics.CENT)
+            budget = (as_decimal(daily) * ran).quantize(CENT)
             pacing = (cost * 100 / budget).quantize(Decimal("0.1"), ROUND_HALF_UP) if budget else None
         result.append(CampaignRow(name, str(platform), str(status), int(imp or 0), int(clk or 0), cost, rev, conv,
-                                  campaign_metrics.cpa(cost, conv), campaign_metrics.roas(rev, cost), budget, pacing))
+                                  cpa(cost, conv), roas(rev, cost), budget, pacing))
     return result
 
 
@@ -621,7 +618,7 @@ def _traffic(session, cid, first_day, last_day) -> tuple[list[TrafficRow], Traff
 
     def row(name, days, gb, total, ok, e4, e5, peak):
         total, e5 = int(total or 0), int(e5 or 0)
-        return TrafficRow(name, int(days or 0), _dec(gb).quantize(Decimal("0.001")), total, int(ok or 0),
+        return TrafficRow(name, int(days or 0), as_decimal(gb).quantize(Decimal("0.001")), total, int(ok or 0),
                           int(e4 or 0), e5, (Decimal(e5) * 100 / total).quantize(Decimal("0.01")) if total else None,
                           None if peak is None else int(peak))
 

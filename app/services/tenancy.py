@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session, scoped_session
 
 from app.security.roles import STAFF_ROLES as _STAFF_ROLE_NAMES
 from app.services.errors import AtriumError
@@ -130,9 +131,7 @@ def scope_for_user(session, user) -> Scope:
         return NOBODY
     if is_staff_user(user):
         return Scope(is_staff=True, user_id=user.id)
-    from app.security import scoping  # the membership row is readable by its own user (RLS)
-
-    scoping.apply_database_scope(session, Scope(is_staff=False, user_id=user.id))
+    apply_database_scope(session, Scope(is_staff=False, user_id=user.id))  # its membership row is readable (RLS)
     found = membership_for_user(session, user.id)
     if found is None:
         return Scope(is_staff=False, user_id=user.id)
@@ -188,3 +187,44 @@ def current_scope() -> Scope:
         finally:
             g.atrium_scope_resolving = False
     return g.atrium_scope[1]
+
+
+# --------------------------------------------------------------------------- PostgreSQL RLS
+
+_SET_SCOPE = sa.text(
+    "SELECT set_config('atrium.staff', :staff, true), set_config('atrium.client_id', :client_id, true), "
+    "set_config('atrium.user_id', :user_id, true)"
+)
+
+
+def _settings(scope: Scope) -> dict:
+    return {"staff": "on" if scope.is_staff else "off",
+            "client_id": "" if scope.client_id is None else str(scope.client_id),
+            "user_id": "" if scope.user_id is None else str(scope.user_id)}
+
+
+def _is_postgres(bind) -> bool:
+    return bind is not None and bind.dialect.name == "postgresql"
+
+
+def apply_database_scope(session: Session, scope: Scope) -> None:
+    """Make the current transaction carry ``scope`` for the RLS policies (PostgreSQL).
+
+    Called before every tenant-table statement and every flush; costs one statement per
+    transaction (or per change of scope). A transaction that never touches tenant rows
+    through the session carries no settings and therefore sees no tenant row.
+    """
+    if isinstance(session, scoped_session):
+        session = session()
+    if not _is_postgres(session.get_bind()):
+        return
+    settings = _settings(scope)
+    if session.in_transaction() and session.info.get("atrium_rls") == settings:
+        return
+    session.execute(_SET_SCOPE, settings, execution_options={"atrium_scope_lookup": True})
+    session.info["atrium_rls"] = settings  # after execute: a new transaction clears it
+
+
+def forget_database_scope(session: Session) -> None:
+    """A new transaction carries no settings yet (``set_config(..., true)`` ended with the last)."""
+    session.info.pop("atrium_rls", None)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from app import models as m
 from app.extensions import db
 from app.services import audit
-from app.views.base import METHOD_PERMISSIONS, AtriumInterface, AtriumModelView
+from app.views.base import METHOD_PERMISSIONS, AtriumModelView
+from app.views.interface import AtriumInterface
 from app.views.portal import PortalModelView
 
 _NO_ROUTE = ("add", "edit", "delete", "action", "action_post")

@@ -32,6 +32,8 @@ from markupsafe import Markup
 from wtforms import Field
 from wtforms.validators import DataRequired, Optional, StopValidation
 
+from app.views.interface import AtriumInterface
+
 PAGE_SIZE = 20
 _MAX_ID = 2**31 - 1  # an INTEGER key
 
@@ -69,8 +71,6 @@ class PickerSpec:
         over the related model (``None`` when there are none)."""
         if not self.rel_filters:
             return None
-        from app.views.base import AtriumInterface
-
         return AtriumInterface(self.model).get_filters().add_filter_list([list(f) for f in self.rel_filters])
 
 

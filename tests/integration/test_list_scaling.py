@@ -18,7 +18,8 @@ from markupsafe import escape
 
 from app import models as m
 from app.extensions import db
-from app.views.base import DROPDOWN_LOOKUPS, AtriumModelView
+from app.views.base import AtriumModelView
+from app.views.widgets import DROPDOWN_LOOKUPS
 from app.views.portal import PortalModelView
 from tests.conftest import login, make_app
 

@@ -23,7 +23,6 @@ import logging
 from flask import abort, current_app, flash, g, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.urltools import get_filter_args
-from app.views.base import AtriumInterface
 from markupsafe import Markup
 
 from app import models as m
@@ -31,7 +30,10 @@ from app.extensions import db
 from app.services import portal as portal_service
 from app.services import storage, team, tenancy, tickets, tiers, validation
 from app.services.errors import AtriumError, NotFound
-from app.views.base import METHOD_PERMISSIONS, AtriumListWidget, AtriumModelView, contact_fields, format_utc
+from app.views.base import METHOD_PERMISSIONS, AtriumModelView
+from app.views.forms import contact_fields, format_utc
+from app.views.interface import AtriumInterface
+from app.views.widgets import AtriumListWidget
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from app.extensions import db
 from app.services import reports, validation
 from app.services.errors import InvalidInput, NotFound
 from app.views import jobs as jobs_views
-from app.views.base import AtriumInterface
-from app.views.base import (
-    AtriumModelView, LimitOverridesField, contact_fields, format_limit_overrides, json_list_field, not_before,
-    service_validator,
+from app.views.base import AtriumModelView
+from app.views.forms import (
+    LimitOverridesField, contact_fields, format_limit_overrides, json_list_field, not_before, service_validator,
 )
+from app.views.interface import AtriumInterface
 from app.views.impersonation import view_as_button
 from app.services import jobs
 

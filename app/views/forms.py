@@ -1,0 +1,441 @@
+"""Form building blocks of the model views (``app.views.base``): validators that wrap
+``services.validation`` rules (``service_validator``), JSON list fields, contact fields,
+the client limit overrides field, messages that may quote the input
+(``LiteralErrorsForm``), unique-together checks, UTC date-time fields shown in the
+viewer's time zone, and the generated fields bounded by their column's type."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal, InvalidOperation
+
+
+from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
+import sqlalchemy as sa
+from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+from markupsafe import Markup
+from wtforms import BooleanField, Field, SelectField, StringField, TextAreaField, ValidationError
+from wtforms.utils import unset_value
+from wtforms.validators import InputRequired, Optional
+
+from app.models.base import UTCDateTime, number_bounds
+from app.services import tiers, validation
+from app.services.errors import InvalidInput
+
+def service_validator(rule, **kwargs):
+    """A WTForms validator calling a ``services.validation`` rule."""
+
+    def _validate(form, field):
+        if field.data is None or field.data == "":
+            return
+        try:
+            rule(field.data, **kwargs)
+        except InvalidInput as exc:
+            raise ValidationError(exc.message) from None
+
+    return _validate
+
+
+def not_before(other_field: str, other_label: str, label: str):
+    """A WTForms validator: this date/time may not be before ``other_field``."""
+
+    def _validate(form, field):
+        other = form[other_field].data if other_field in form else None
+        try:
+            validation.dates_in_order(other, field.data, earlier_label=other_label, later_label=label,
+                                      field=field.name)
+        except InvalidInput as exc:
+            raise ValidationError(exc.message) from None
+
+    return _validate
+
+
+class JSONTextField(TextAreaField):
+    """A JSON document edited as text; ``data`` is the parsed value."""
+
+    widget = BS3TextAreaFieldWidget()
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data in (None, ""):
+            return "[]"
+        return json.dumps(self.data, indent=2, ensure_ascii=False)
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        text = (valuelist[0] or "").strip()
+        if not text:
+            self.data = []
+            return
+        try:
+            self.data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.data = None
+            raise ValueError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+
+
+def json_list_field(label: str, rule, description: str = ""):
+    def _normalise(form, field):
+        try:
+            field.data = rule(field.data)
+        except InvalidInput as exc:
+            raise ValidationError(exc.message) from None
+
+    return JSONTextField(label, validators=[_normalise], description=description)
+
+
+def contact_fields() -> dict:
+    """Form fields for the contact data of a project or domain (``ContactMixin``): each
+    value goes through its ``services.validation`` rule (blank becomes empty, not "")."""
+
+    def field(label, rule, description):
+        def _normalise(form, field_):
+            try:
+                field_.data = rule(field_.data)
+            except InvalidInput as exc:
+                raise ValidationError(exc.message) from None
+
+        return StringField(label, validators=[_normalise], description=description, widget=BS3TextFieldWidget())
+
+    return {"contact_name": field("Contact name", validation.contact_name, "Who the client talks to about this."),
+            "contact_email": field("Contact email", validation.email, "e.g. ana@example.com"),
+            "contact_phone": field("Contact phone", validation.phone, "e.g. +55 11 91234-5678")}
+
+
+# The inputs of ``LimitOverridesField``: (resource of ``tiers.LIMITED_RESOURCES``, label, unit).
+LIMIT_INPUTS = (("projects", "Projects", 1), ("domains", "Domains", 1), ("team_members", "Team members", 1),
+                ("tickets_per_month", "Tickets per month", 1), ("storage_bytes", "Storage (GB)", tiers.GB))
+_WHOLE = re.compile(r"^\d+$")
+
+
+def format_limit_overrides(value) -> str:
+    """An override document in words: ``Projects: 2 · Storage (GB): 10``; empty: plan limits."""
+    if not value:
+        return "None (the plan's limits apply)"
+    parts = []
+    for key, label, unit in LIMIT_INPUTS:
+        if key in value:
+            parts.append(f"{label}: {_limit_text(value[key], unit)}")
+    return " · ".join(parts)
+
+
+def _limit_text(limit, unit) -> str:
+    """A stored limit in words, whatever is stored (a page showing it never fails): a
+    number of GB to three decimals for storage, or the stored value as it is."""
+    if limit is None:
+        return "unlimited"
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        return str(limit)
+    if unit == 1:
+        return str(limit)
+    thousandths = (abs(limit) * 1000 + unit // 2) // unit  # integer arithmetic: no precision limit
+    whole, fraction = divmod(thousandths, 1000)
+    text = f"{whole}.{fraction:03d}".rstrip("0").rstrip(".")
+    return f"-{text}" if limit < 0 else text
+
+
+class LimitOverridesWidget:
+    """One labelled text input per limited resource, named ``<field>-<resource>``."""
+
+    INPUT = Markup('<div class="form-group col-sm-4 col-md-2"><label for="{name}">{label}</label>'
+                   '<input class="form-control" type="text" id="{name}" name="{name}" value="{value}" '
+                   'placeholder="plan limit"></div>')
+
+    def __call__(self, field, **kwargs):
+        inputs = Markup("").join(self.INPUT.format(name=f"{field.name}-{key}", label=label, value=field.text_for(key))
+                                 for key, label, _ in LIMIT_INPUTS)
+        return Markup('<div class="row" id="{}">{}</div>').format(field.id, inputs)
+
+
+class LimitOverridesField(Field):
+    """``Client.limit_overrides`` as one optional input per limited resource (SPEC §2):
+    empty: the plan's limit; a whole number (GB for storage); or ``unlimited``.
+
+    ``data`` is the override document, checked by ``tiers.validate_overrides`` (the one
+    rule; the flush checks it again and stamps who set it, and when). A post without
+    these inputs (another form, an API-style post) leaves the stored overrides alone.
+    """
+
+    widget = LimitOverridesWidget()
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        super().process(None, data, extra_filters)
+        self.typed: dict[str, str] = {}
+        self.submitted = formdata is not None and any(
+            f"{self.name}-{key}" in formdata for key, _, _ in LIMIT_INPUTS)
+        if self.submitted:
+            self.typed = {key: (formdata.get(f"{self.name}-{key}") or "").strip() for key, _, _ in LIMIT_INPUTS}
+
+    def text_for(self, key: str) -> str:
+        if self.submitted:
+            return self.typed.get(key, "")
+        document = self.data or {}
+        unit = next(u for k, _, u in LIMIT_INPUTS if k == key)
+        return _limit_text(document[key], unit) if key in document else ""
+
+    def pre_validate(self, form):
+        if not self.submitted:
+            return
+        document, problems = {}, []
+        for key, label, unit in LIMIT_INPUTS:
+            text = self.typed.get(key, "")
+            if not text:
+                continue
+            if text.lower() == "unlimited":
+                document[key] = None
+                continue
+            try:
+                number = Decimal(text) if unit != 1 or _WHOLE.match(text) else None
+            except InvalidOperation:
+                number = None
+            if number is None or not number.is_finite() or number < 0:
+                what = "a number of GB" if unit != 1 else "a whole number"
+                problems.append(f"{label}: enter {what} (0 or more), “unlimited”, or leave it empty for the "
+                                f"plan's limit.")
+                continue
+            most = tiers.MAX_OVERRIDES[key]
+            if number > Decimal(most) / unit:  # compared before multiplying: 1e999999 stays cheap
+                problems.append(f"{label}: at most {_limit_text(most, unit)}, or “unlimited”.")
+                continue
+            document[key] = int(number * unit)
+        if problems:
+            raise ValidationError(" ".join(problems))
+        try:
+            self.data = tiers.validate_overrides(document)
+        except InvalidInput as exc:
+            raise ValidationError(exc.message) from None
+
+    def populate_obj(self, obj, name):
+        if self.submitted and getattr(obj, name) != self.data:
+            setattr(obj, name, self.data)
+
+
+def literal_message(message):
+    """``message`` as Flask-AppBuilder's form template must receive it: the template shows
+    each field error through ``_()``, and Jinja's gettext formats its text with ``%``
+    (always, even without arguments), so an error quoting what was typed (“%d” is not a
+    valid email address) would fail to render. ``%`` doubled comes out as typed."""
+    return message.replace("%", "%%") if isinstance(message, str) else message
+
+
+class LiteralErrorsForm:
+    """Mixed into every add/edit form of ``AtriumModelView``: once validated, each field's
+    errors go through ``literal_message`` (the one place; messages themselves may quote
+    input freely)."""
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators=extra_validators)
+        for field in self:
+            if field.errors and isinstance(field.errors, list):
+                field.errors = [literal_message(error) for error in field.errors]
+        return valid
+
+
+class UniqueTogether:
+    """Form validator for a multi-column unique constraint (FAB checks single columns only).
+
+    Reads the other columns from the form, or from the row being edited when the form
+    does not show them, and reports a clash on the field instead of a database error.
+    """
+
+    def __init__(self, model, columns):
+        self.model = model
+        self.columns = columns
+
+    def __call__(self, form, field):
+        from app.extensions import db
+
+        current = db.session.get(self.model, form._id) if getattr(form, "_id", None) else None
+        criteria = []
+        for column in self.columns:
+            name = _form_name(self.model, column)
+            if name in form:
+                if form[name].errors:
+                    return  # that field's own message says what is wrong
+                value = form[name].data
+                value = getattr(value, "id", value)
+            elif current is not None:
+                value = getattr(current, column.key)
+            else:
+                return
+            if value is None or value == "":
+                return
+            criteria.append(column == value)
+        query = sa.select(self.model.id).where(*criteria)
+        if current is not None:
+            query = query.where(self.model.id != current.id)
+        if db.session.execute(query.limit(1)).first() is not None:
+            labels = " and ".join(column_label(_form_name(self.model, c)) for c in self.columns)
+            raise ValidationError(f"Another record already has this {labels.lower()}.")
+
+
+def _form_name(model, column) -> str:
+    """The form field of a column: its relationship's name for a foreign key."""
+    for rel in sa.inspect(model).relationships:
+        if rel.direction.name == "MANYTOONE" and column in rel.local_columns:
+            return rel.key
+    return column.key
+
+
+def unique_together_validators(model, columns) -> dict:
+    shown = set(columns or [])
+    result = {}
+    for constraint in model.__table__.constraints:
+        if isinstance(constraint, sa.UniqueConstraint) and len(constraint.columns) > 1:
+            cols = list(constraint.columns)
+            target = next((_form_name(model, c) for c in reversed(cols) if _form_name(model, c) in shown), None)
+            if target:
+                result.setdefault(target, []).append(UniqueTogether(model, cols))
+    return result
+
+
+def format_utc(value) -> str:
+    """Times are stored in UTC and shown as such, to the minute (no staff timezone yet)."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else ""
+
+
+def bound_numbers(model, columns, validators) -> None:
+    """Every number column of a form gets ``validation.bounded_number`` with what the
+    column holds (``models.base.number_bounds``): NaN, infinity and overflowing numbers
+    are a message on the field, never a database error or a stored NaN."""
+    for name in dict.fromkeys(columns or list(model.__table__.columns.keys())):
+        column = model.__table__.columns.get(name)
+        bounds = number_bounds(column.type) if column is not None else None
+        if bounds is not None:
+            minimum, maximum, whole = bounds
+            validators.setdefault(name, []).append(service_validator(
+                validation.bounded_number, minimum=minimum, maximum=maximum, whole=whole, field=name))
+
+
+def column_label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def viewer_timezone():
+    """The timezone times are shown and typed in: the client's (``Client.timezone``) for a
+    client user, UTC for staff (staff have no timezone of their own yet)."""
+    from zoneinfo import ZoneInfo
+
+    from app.services import tenancy
+
+    try:
+        scope = tenancy.current_scope()
+        if scope.is_client and scope.client_id is not None:
+            from app.extensions import db
+            from app.models import Client
+
+            name = db.session.execute(sa.select(Client.timezone).where(Client.id == scope.client_id)).scalar()
+            if name:
+                return ZoneInfo(name)
+    except Exception:  # an unknown zone name, no request: UTC
+        pass
+    return dt.UTC
+
+
+class _TimePickerWidget:
+    """FAB's date-time picker, showing the field's ``_value()`` (FAB's shows ``data``)."""
+
+    def __call__(self, field, **kwargs):
+        from flask_appbuilder.fieldwidgets import DateTimePickerWidget
+        from wtforms.widgets import html_params
+
+        kwargs.setdefault("id", field.id)
+        kwargs.setdefault("name", field.name)
+        return Markup(DateTimePickerWidget.data_template % {
+            "text": html_params(type="text", value=field._value(), **kwargs)})
+
+
+class UTCDateTimeField(Field):
+    """A stored (aware, UTC) time as typed and shown in the viewer's timezone, to the
+    second, in the format the date picker writes (``YYYY-MM-DD HH:MM:SS``). FAB's
+    DateTimeField rendered ``str(value)`` (microseconds and ``+00:00``), which its own
+    parser refused: an edit form saved unchanged answered "Not a valid datetime value".
+    Accepted: that format, without seconds, with a ``T``, with a trailing ``UTC``. An
+    unchanged value keeps the stored one (its microseconds)."""
+
+    FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("widget", _TimePickerWidget())
+        super().__init__(label, validators, **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        if isinstance(self.data, dt.datetime):
+            value = self.data if self.data.tzinfo else self.data.replace(tzinfo=dt.UTC)
+            return value.astimezone(viewer_timezone()).strftime("%Y-%m-%d %H:%M:%S")
+        return ""
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        text = " ".join(valuelist).strip()
+        if text.upper().endswith(" UTC"):
+            text, zone = text[:-4].strip(), dt.UTC
+        else:
+            zone = viewer_timezone()
+        if not text:
+            self.data = None
+            return
+        for fmt in self.FORMATS:
+            try:
+                parsed = dt.datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+            self.data = parsed.replace(tzinfo=zone).astimezone(dt.UTC)
+            return
+        self.data = None
+        raise ValueError(f"{text!r} is not a time: write it as YYYY-MM-DD HH:MM (seconds optional).")
+
+    def populate_obj(self, obj, name):
+        current = getattr(obj, name, None)
+        if isinstance(current, dt.datetime) and isinstance(self.data, dt.datetime):
+            stored = current if current.tzinfo else current.replace(tzinfo=dt.UTC)
+            if stored.replace(microsecond=0) == self.data:
+                return  # unchanged as shown: the stored value stays
+        setattr(obj, name, self.data)
+
+
+def generated_fields(model, columns, existing, validators=None) -> dict:
+    """Form fields Atrium builds itself instead of FAB's converter:
+
+    - times (``UTCDateTime``) as ``UTCDateTimeField`` (round-trip in the viewer's zone),
+      with the view's ``validators_columns``;
+    - non-null booleans as plain checkboxes (FAB would require the box to be ticked);
+    - checked enumerations as select boxes that report an unknown value as a field error
+      (FAB's EnumField raises a bare ValueError, which would be a 500).
+    """
+    fields = {}
+    for name in columns or []:
+        column = model.__table__.columns.get(name)
+        if column is None or name in (existing or {}):
+            continue
+        if isinstance(column.type, UTCDateTime):
+            required = not column.nullable and column.default is None and column.server_default is None
+            fields[name] = UTCDateTimeField(
+                column_label(name), validators=[InputRequired() if required else Optional(),
+                                                         *(validators or {}).get(name, [])])
+        elif isinstance(column.type, sa.Boolean):
+            fields[name] = BooleanField(column_label(name))
+        elif isinstance(column.type, sa.Enum):
+            choices = [(v, v.replace("_", " ")) for v in column.type.enums]
+            if column.nullable:
+                fields[name] = SelectField(column_label(name), choices=[("", "—"), *choices],
+                                           validators=[Optional()], filters=[lambda v: v or None],
+                                           widget=Select2Widget())
+            else:
+                fields[name] = SelectField(column_label(name), choices=choices, validators=[InputRequired()],
+                                           widget=Select2Widget(), default=_default(column))
+    return fields
+
+
+def _default(column):
+    default = column.default.arg if column.default is not None else None
+    return None if callable(default) else default
+
