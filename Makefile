@@ -21,8 +21,10 @@ run: install
 	$(BIN)/flask seed demo $(if $(PASSWORD),--password $(PASSWORD))
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-## The whole test suite (SQLite always; PostgreSQL and Redis when reachable)
+## The layering contracts (.importlinter), then the whole test suite (SQLite always;
+## PostgreSQL and Redis when reachable)
 test: install
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

@@ -15,7 +15,15 @@ from flask.cli import AppGroup
 
 from config import DEV_DEMO_PASSWORD
 
+from .errors import AtriumError, InvalidInput, NotFound
 from .extensions import db
+from .models import Client, JobRun, Report, Ticket, User
+from .security.manager import sync_roles
+from .services import audit, audit_checkpoints, backup, db_roles, gdpr, jobs_overview, reports, team, tenancy, tickets
+from .services.demo import seed_demo as run_seed
+from .services.identity import ensure_system_user
+from .services.jobs import enqueue, load_jobs
+from workers.schedule import SCHEDULES, configured  # the schedule table (read only: `flask jobs list`)
 
 roles_cli = AppGroup("roles", help="Roles and permissions (SPEC §1).")
 seed_cli = AppGroup("seed", help="Demo data.")
@@ -27,10 +35,6 @@ members_cli = AppGroup("members", help="A client's portal users (staff offboardi
 @roles_cli.command("sync")
 def roles_sync():
     """Create every permission and apply the role table exactly (idempotent)."""
-    from .security.manager import sync_roles
-
-    from .services.identity import ensure_system_user
-
     counts = sync_roles(current_app.appbuilder)
     for role, n in counts.items():
         click.echo(f"{role}: {n} permissions")
@@ -44,8 +48,6 @@ def roles_sync():
               help="Multiply the per-client ticket volume (benchmarks).")
 def seed_demo(password, scale):
     """Create demo users, four clients (one per tier) and their data (idempotent)."""
-    from .services.demo import seed_demo as run_seed
-
     if password is None:
         if current_app.config["ENV_NAME"] == "production":
             raise click.ClickException("--password is required in production.")
@@ -64,8 +66,6 @@ def seed_demo(password, scale):
 @audit_cli.command("verify")
 def audit_verify():
     """Check the chain, its head row and the newest signed checkpoint; exit 1 naming the problem."""
-    from .services import audit, audit_checkpoints
-
     try:
         checkpoint = audit_checkpoints.latest(current_app.config)
     except audit_checkpoints.CheckpointProblem as exc:
@@ -96,16 +96,12 @@ def _audit_table_owner() -> str | None:
 
 def write_checkpoint() -> tuple[str, int]:
     """Verify the chain and sign its head (``services.audit_checkpoints.sign_head``)."""
-    from .services import audit_checkpoints
-
     return audit_checkpoints.sign_head(db.session, current_app.config)
 
 
 @audit_cli.command("checkpoint")
 def audit_checkpoint():
     """Verify the chain and write a signed checkpoint of its head to AUDIT_CHECKPOINT_DIR."""
-    from .services.errors import AtriumError
-
     try:
         path, seq = write_checkpoint()
     except AtriumError as exc:
@@ -116,8 +112,6 @@ def audit_checkpoint():
 @audit_cli.command("keygen")
 def audit_keygen():
     """Print a new Ed25519 signing key for AUDIT_SIGNING_KEY and its public key."""
-    from .services import audit_checkpoints
-
     private = audit_checkpoints.new_private_text()
     click.echo(f"AUDIT_SIGNING_KEY={private}")
     click.echo(f"public key: {audit_checkpoints.public_text(audit_checkpoints.private_key(private))}")
@@ -126,16 +120,12 @@ def audit_keygen():
 @audit_cli.command("public-key")
 def audit_public_key():
     """Print the public key of AUDIT_SIGNING_KEY (for AUDIT_TRUSTED_KEYS after a rotation)."""
-    from .services import audit_checkpoints
-
     click.echo(audit_checkpoints.public_text(audit_checkpoints.private_key(current_app.config["AUDIT_SIGNING_KEY"])))
 
 
 def _as_owner(work):
     """``work()`` as the owner role (DATABASE_OWNER_URL); a refusal of the database names the setting."""
     import sqlalchemy as sa
-
-    from .services import db_roles
 
     with db_roles.as_owner(db) as owner:
         try:
@@ -153,9 +143,6 @@ def _as_owner(work):
 def audit_rekey(yes):
     """Rotate AUDIT_HMAC_KEY: verify with AUDIT_HMAC_OLD_KEY, re-hash every event with
     AUDIT_HMAC_KEY (as the owner role), then write a signed checkpoint."""
-    from .services import audit, audit_checkpoints
-    from .services.errors import AtriumError
-
     old = current_app.config.get("AUDIT_HMAC_OLD_KEY")
     if not old:
         raise click.ClickException("Set AUDIT_HMAC_OLD_KEY to the key the chain is hashed with now.")
@@ -188,8 +175,6 @@ def audit_prune(before, yes):
     """Retention: delete old events (as the owner role), leaving a checkpoint so the chain still verifies."""
     import datetime as dt
 
-    from .services import audit
-
     cutoff = before.replace(tzinfo=dt.UTC)
     if cutoff > dt.datetime.now(dt.UTC) - dt.timedelta(days=30):
         raise click.ClickException("--before must be at least 30 days ago: recent events are never pruned.")
@@ -218,11 +203,6 @@ def _job_argument(text: str) -> tuple[str, object]:
 @jobs_cli.command("list")
 def jobs_list():
     """Print the schedule (SPEC §7): name, when, queue, job, last and next run."""
-    from workers.schedule import SCHEDULES, configured
-    from app.services.jobs import load_jobs
-
-    from .services import jobs_overview
-
     jobs = load_jobs()
     rows = jobs_overview.schedule(db.session, [configured(s, current_app.config) for s in SCHEDULES], jobs)
     click.echo(f"{'schedule':<17} {'when':<27} {'queue':<12} {'job':<29} {'last run':<24} next run")
@@ -237,12 +217,7 @@ def jobs_list():
               help="A keyword argument of the job (VALUE is read as JSON when it can be: 3, true, [1,2]).")
 def jobs_run(name, arguments):
     """Run job NAME now, in this process (recorded as a JobRun, as the system user)."""
-    from app.services.jobs import enqueue
-
-    from .services.errors import AtriumError, InvalidInput, NotFound
-
     kwargs = dict(_job_argument(a) for a in arguments)
-    from .models import JobRun
 
     try:
         run_id = enqueue(name, inline=True, **kwargs)
@@ -258,9 +233,6 @@ def jobs_run(name, arguments):
 
 def _member_command(work):
     """Run ``work(session, staff scope)`` for a members command; refusals exit 1 with their message."""
-    from .services import tenancy
-    from .services.errors import AtriumError
-
     try:
         message = work(db.session, tenancy.STAFF)
         db.session.commit()
@@ -281,10 +253,6 @@ def _member_command(work):
               help="The first password (at least 10 characters); asked for when omitted.")
 def members_add(slug, username, email, first_name, last_name, role, password):
     """Give a client a new portal user (within the plan's team-member limit)."""
-    from .models import Client
-    from .services import team, tenancy
-    from .services.errors import NotFound
-
     def work(session, _staff):
         client = session.query(Client).filter_by(slug=slug).one_or_none()
         if client is None:
@@ -303,8 +271,6 @@ def members_add(slug, username, email, first_name, last_name, role, password):
 @click.option("--role", required=True, type=click.Choice(["admin", "member", "viewer"]))
 def members_role(slug, username, role):
     """Change a member's role (the owner is changed in the console)."""
-    from .services import team
-
     def work(session, staff):
         member = team.change_role(session, staff, team.find_member(session, slug, username), role)
         return f"{username} is now {member.role} at {member.client.name}."
@@ -318,8 +284,6 @@ def members_role(slug, username, role):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def members_remove(slug, username, yes):
     """Remove a member from a client and deactivate their account (offboarding)."""
-    from .services import team
-
     if not yes:
         click.confirm(f"Remove {username} from {slug} and deactivate the account?", abort=True)
 
@@ -341,12 +305,6 @@ reports_cli = AppGroup("reports", help="Monthly client reports (SPEC §3, §7)."
 def reports_generate(slug, month):
     """Render a client's monthly PDF report now (recorded as a JobRun); print its path."""
     import sqlalchemy as sa
-
-    from app.services.jobs import enqueue
-
-    from .models import Report
-    from .services import reports
-    from .services.errors import AtriumError
 
     try:  # refused before anything is written: no client, a malformed or unfinished month
         client = reports.client_by_slug(db.session, slug)
@@ -375,9 +333,6 @@ gdpr_cli = AppGroup("gdpr", help="A client user's personal data: export and eras
 @click.option("--with-files", is_flag=True, help="Include the stored files' bytes (base64).")
 def backup_export(slug, out, with_files):
     """Write one client, its users and every row that belongs to it as a JSON backup."""
-    from .services import backup
-    from .services.errors import AtriumError
-
     try:
         result = backup.write_export(db.session, slug, out, with_files=with_files,
                                      upload_dir=current_app.config.get("UPLOAD_DIR"))
@@ -392,9 +347,6 @@ def backup_export(slug, out, with_files):
 @click.argument("file", type=click.Path(dir_okay=False))
 def backup_restore(file):
     """Create the client of backup FILE, with its users and rows (all or nothing)."""
-    from .services import backup
-    from .services.errors import AtriumError
-
     try:
         with open(file, "rb") as handle:
             raw = handle.read()
@@ -425,9 +377,6 @@ def backup_restore(file):
               help="Write to this file instead of standard output.")
 def gdpr_export(email, out):
     """Every piece of personal data held about one user, as JSON."""
-    from .services import gdpr
-    from .services.errors import AtriumError
-
     try:
         document = gdpr.export_user(db.session, email)
         text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
@@ -452,9 +401,6 @@ def gdpr_export(email, out):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def gdpr_erase(email, yes):
     """Anonymise a client user: account, their traces in texts and in the audit trail."""
-    from .services import gdpr
-    from .services.errors import AtriumError
-
     try:
         user = gdpr.find_user(db.session, email)
         gdpr.check_erasable(db.session, user)
@@ -490,10 +436,6 @@ tickets_cli = AppGroup("tickets", help="Support tickets.")
 def tickets_reply(ticket_id, username, body, internal):
     """Reply to a ticket as a named person (the author; a public staff reply is the
     ticket's first response when it has none yet)."""
-    from .models import Ticket, User
-    from .services import tickets
-    from .services.errors import AtriumError
-
     ticket = db.session.get(Ticket, ticket_id)
     author = db.session.query(User).filter_by(username=username).one_or_none()
     if ticket is None:

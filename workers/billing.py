@@ -37,7 +37,7 @@ def process_event(billing_event_id: int) -> dict:
 def reconcile() -> dict:
     """Apply stored Stripe events that were never applied (their job lost with Redis's data)."""
     from app.models.base import utcnow
-    from app.services.errors import AtriumError
+    from app.errors import AtriumError
 
     price_tiers = billing.parse_price_tiers(current_app.config.get("STRIPE_PRICE_TIERS"))
     grace = int(current_app.config.get("JOB_REQUEUE_GRACE_SECONDS") or 0)

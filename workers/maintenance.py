@@ -32,7 +32,7 @@ def send_outbox(limit: int = 200) -> dict:
 @job("maintenance.daily_analytics", queue="maintenance", timeout=600, retries=(60, 300))
 def daily_analytics(date: str | None = None) -> dict:
     """Compute one day's DailyAnalytics row (default: yesterday, UTC)."""
-    from app.services.errors import InvalidInput
+    from app.errors import InvalidInput
 
     try:
         day = dt.date.fromisoformat(date) if date else utcnow().date() - dt.timedelta(days=1)

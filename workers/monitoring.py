@@ -24,7 +24,7 @@ from app.extensions import db
 from app.integrations import rdap
 from app.services import monitoring
 from app.models import Monitor
-from app.services.errors import InvalidInput, NotFound, PermanentError
+from app.errors import InvalidInput, NotFound, PermanentError
 from app.services.jobs import enqueue, job
 
 DEFAULT_BATCH_SIZE = 1000  # one worker checks MONITOR_CONCURRENCY of them at a time

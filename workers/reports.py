@@ -21,7 +21,7 @@ from flask import current_app
 from app import models as m
 from app.extensions import db
 from app.services import reports
-from app.services.errors import InvalidInput, NotFound, PermanentError
+from app.errors import InvalidInput, NotFound, PermanentError
 from app.services.jobs import enqueue, job
 
 

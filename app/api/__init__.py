@@ -30,10 +30,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from app import models as m
 from app.models.base import integer_range, number_bounds
 from app.extensions import db
-from app.security.roles import api_resource
+from app.services.roles import api_resource
 from app.views.interface import AtriumInterface
 from app.services import tenancy, tickets, validation
-from app.services.errors import AtriumError, InvalidInput
+from app.errors import AtriumError, InvalidInput
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import httpx
 
-from app.services.errors import PermanentError
+from app.errors import PermanentError
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 USER_AGENT = "Atrium-sync/1.0"

@@ -216,7 +216,7 @@ def _lookup_plan(user_id: int) -> tuple[str, int]:
 
     from app.extensions import db
     from app.models import Client, ClientMember, Tier
-    from app.security.roles import STAFF_ROLES
+    from app.services.roles import STAFF_ROLES
     from app.services.tiers import PLANS
 
     clients, members = Client.__table__, ClientMember.__table__

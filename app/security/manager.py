@@ -1,7 +1,7 @@
 """Atrium's Flask-AppBuilder security manager and ``sync_roles`` (``flask roles sync``).
 
 Permissions are never created at web start-up (``FAB_UPDATE_PERMS = False``): the table
-in ``app.security.roles`` is applied here, idempotently.
+in ``app.services.roles`` is applied here, idempotently.
 
 Performance: FAB asks the database once per permission check (the menu alone makes
 dozens). Here a request loads the acting user with roles and groups in one statement,
@@ -30,7 +30,7 @@ from flask_appbuilder.security.sqla.models import (
 from sqlalchemy.orm import joinedload
 from werkzeug.local import LocalProxy
 
-from .roles import ADMIN, ROLE_GRANTS, SELF_SERVICE, allowed
+from app.services.roles import ADMIN, ROLE_GRANTS, SELF_SERVICE, allowed
 
 
 class SecurityApi(fab_security_api.SecurityApi):
@@ -235,6 +235,10 @@ class AtriumSecurityManager(SecurityManager):
                 cache.clear()
             cache[key] = html
         return html
+
+    def sync_roles(self) -> dict[str, int]:
+        """``sync_roles`` for this app (services call it here: they import no door)."""
+        return sync_roles(self.appbuilder)
 
     def forget_database_state(self) -> None:
         """Drop what this process keeps of the database's contents: the grants and menus

@@ -235,7 +235,7 @@ def check_same_client(session: Session, obj, cache: dict | None = None) -> None:
     message's attachments...) belongs to ``obj``'s client, whoever writes it and through
     whichever door; otherwise ``InvalidInput`` naming the field. Links unchanged on a
     stored row are not re-checked, unless the row's client changed."""
-    from app.services.errors import InvalidInput
+    from app.errors import InvalidInput
 
     links = _tenant_links(type(obj))
     if not links:

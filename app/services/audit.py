@@ -554,7 +554,7 @@ def redact(session: Session, rewrites: dict[int, dict]) -> list[int]:
     written); it keeps its personal digest as it was (the one already stored, if it was
     redacted before) and is marked ``redacted``. Returns the ids actually changed; the
     caller appends the ``gdpr.erase`` event naming them in the same transaction."""
-    from app.services.errors import AtriumError
+    from app.errors import AtriumError
 
     if not rewrites:
         return []
@@ -608,7 +608,7 @@ def rehash(session: Session, old_key: str | bytes, new_key: str | bytes, batch: 
     owner role on PostgreSQL (``flask audit rekey``). Returns the events re-hashed; the
     caller commits and writes a new signed checkpoint (the chain no longer matches the
     earlier ones: verify reads only the newest)."""
-    from app.services.errors import AtriumError
+    from app.errors import AtriumError
 
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"

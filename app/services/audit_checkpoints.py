@@ -134,7 +134,7 @@ def sign_head(session, config, against_latest: bool = True) -> tuple[str, int]:
     right after a re-key, which checked it) and sign its head: ``(file, seq)``. A chain
     that does not verify is never signed (``AtriumError`` with verify's message)."""
     from app.services import audit
-    from app.services.errors import AtriumError
+    from app.errors import AtriumError
 
     previous = None
     if against_latest:

@@ -62,7 +62,7 @@ from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.services import audit, storage, tenancy
-from app.services.errors import AtriumError, InvalidInput, NotFound
+from app.errors import AtriumError, InvalidInput, NotFound
 
 FORMAT = "atrium-client-backup"
 FORMAT_VERSION = 1
@@ -450,7 +450,7 @@ class _Restore:
 
     def match_staff(self) -> None:
         """Staff by username; those missing are created inactive, without roles."""
-        from app.security.passwords import unusable_password
+        from app.services.passwords import unusable_password
 
         users = self.table(USERS)
         staff = [dict(zip(self.data["staff"]["columns"], r)) for r in self.data["staff"]["rows"]]

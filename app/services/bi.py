@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from app.models import DailyAnalytics, Tier
 from app.models.base import utcnow
 from app.services import analytics, audit
-from app.services.errors import InvalidInput
+from app.errors import InvalidInput
 
 PRESETS = (30, 90, 365)
 DEFAULT_PRESET = 30

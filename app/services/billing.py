@@ -54,7 +54,7 @@ from sqlalchemy.exc import IntegrityError
 from app.models import BillingEvent, Client, SubscriptionStatus, Tier
 from app.models.base import utcnow
 from app.services import tiers
-from app.services.errors import AtriumError, PermanentError
+from app.errors import AtriumError, PermanentError
 
 SIGNATURE_TOLERANCE_SECONDS = 300  # Stripe's default: a signed request older than this is a replay
 SUBSCRIPTION_EVENTS = frozenset({"customer.subscription.created", "customer.subscription.updated",

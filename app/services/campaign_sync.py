@@ -48,7 +48,7 @@ from app.models import (Campaign, CampaignMetric, CampaignStatus, Client, Client
                         NetworkUsage, Project)
 from app.services import audit, tiers
 from app.services.campaign_metrics import CENT
-from app.services.errors import InvalidInput, PermanentError
+from app.errors import InvalidInput, PermanentError
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from app.models.base import utcnow
 from app.services import bi
 from app.services import tickets as ticket_rules
 from app.services import tiers
-from app.security import roles as role_table
+from app.services import roles as role_table
 
 STAFF = [
     ("admin", "Ana", "Admin", role_table.ADMIN),
@@ -71,7 +71,7 @@ def ensure_user(sm, username, first, last, email, role_name, password):
         if not user:
             raise RuntimeError(f"could not create user {username}")
     else:
-        from app.security.passwords import hash_password
+        from app.services.passwords import hash_password
 
         user.password = hash_password(password)
         user.roles = [role]
@@ -81,18 +81,16 @@ def ensure_user(sm, username, first, last, email, role_name, password):
 
 def seed_demo(appbuilder, session, password: str, scale: int = 1, today: dt.date | None = None,
               upload_dir: str | None = None) -> dict:
-    from app.security.manager import sync_roles
-
     if scale < 1:
         raise ValueError("scale must be 1 or more")
     from app.services import notifications
 
     with notifications.suppressed(session):  # the demo's history tells nobody
-        return _seed(appbuilder, session, password, scale, today, upload_dir, sync_roles)
+        return _seed(appbuilder, session, password, scale, today, upload_dir)
 
 
-def _seed(appbuilder, session, password, scale, today, upload_dir, sync_roles) -> dict:
-    sync_roles(appbuilder)
+def _seed(appbuilder, session, password, scale, today, upload_dir) -> dict:
+    appbuilder.sm.sync_roles()
     sm = appbuilder.sm
     staff = {u: ensure_user(sm, u, f, la, f"{u}@atrium.example", r, password) for u, f, la, r in STAFF}
     session.commit()

@@ -47,9 +47,9 @@ from sqlalchemy.orm import Session
 
 from app import models as m
 from app.models.base import utcnow
-from app.security.roles import STAFF_ROLES
+from app.services.roles import STAFF_ROLES
 from app.services import audit, identity, tenancy
-from app.services.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 
 ERASED = "[erased]"
 PERSONAL_USER_FIELDS = ("email", "username", "first_name", "last_name")
@@ -230,7 +230,7 @@ def check_erasable(session: Session, user: m.User) -> None:
 def erase_user(session: Session, email: str) -> dict:
     """Anonymise the client user with ``email`` (see the module docstring); not
     committed. Returns what changed."""
-    from app.security.passwords import unusable_password
+    from app.services.passwords import unusable_password
 
 
     _require_staff()

@@ -74,7 +74,7 @@ _system_ids: dict[str, int] = {}
 def ensure_system_user(session) -> int:
     """Create the ``system`` user (inactive: it cannot sign in) if missing; its id."""
     from app.models import User
-    from app.security.passwords import unusable_password
+    from app.services.passwords import unusable_password
 
     forget_system_user()
     found = system_user_id(session)

@@ -23,9 +23,9 @@ import sqlalchemy as sa
 
 from app.models import ClientMember, ImpersonationEnd, ImpersonationMode, ImpersonationSession, Ticket, User
 from app.models.base import utcnow
-from app.security.roles import ADMIN, CLIENT, OPERATOR
+from app.services.roles import ADMIN, CLIENT, OPERATOR
 from app.services import audit, identity, tenancy
-from app.services.errors import InvalidInput
+from app.errors import InvalidInput
 from app.services.tenancy import Forbidden, NotFound
 
 MIN_REASON = 10

@@ -16,7 +16,7 @@
   identity of whoever enqueued it (channel ``job``; the ``system`` user for schedules),
   and keeps the ``JobRun`` true: running, succeeded with its summary and duration, or
   failed with the error and traceback (``queued`` again while RQ still has retries).
-  A body raising ``app.services.errors.PermanentError`` (bad credentials ...) fails at
+  A body raising ``app.errors.PermanentError`` (bad credentials ...) fails at
   once: RQ's remaining retries are cancelled.
 - Redis configured but unreachable: ``enqueue`` fails the ``JobRun`` with the cause and
   raises ``QueueUnavailable`` (a message for the person, 503), never a bare Redis error.
@@ -58,7 +58,7 @@ from rq.job import JobStatus as RqStatus
 from app.extensions import db
 from app.models import JobRun, JobStatus
 from app.services import audit, identity
-from app.services.errors import AtriumError, InvalidInput, NotFound, PermanentError
+from app.errors import AtriumError, InvalidInput, NotFound, PermanentError
 
 QUEUES = ("high", "default", "sync", "reports", "maintenance")
 # The door modules holding job bodies, imported by name (``load_jobs``).

@@ -31,7 +31,7 @@ from app.models.base import utcnow
 from app.services import (
     identity, incidents, notifications, performance, sessions, tenancy, tickets, tiers, validation,
 )
-from app.services.errors import InvalidInput
+from app.errors import InvalidInput
 
 # New rows of these models count against a plan limit (one unit each).
 COUNTED = {Project: "projects", Domain: "domains", ClientMember: "team_members", Ticket: "tickets_per_month"}

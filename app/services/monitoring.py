@@ -53,7 +53,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.services import incidents, notifications, tiers
-from app.services.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 
 SSL_WARNING_DAYS = (21, 7, 1)
 REGISTRATION_WARNING_DAYS = (60, 30, 7)

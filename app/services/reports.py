@@ -72,7 +72,7 @@ from app import models as m
 from app.models.kpis import CENT, as_decimal, cpa, roas
 from app.models.base import utcnow
 from app.services import campaign_metrics, performance, tiers
-from app.services.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from werkzeug.utils import secure_filename
 
 from app import models as m
 from app.services import tiers
-from app.services.errors import InvalidInput
+from app.errors import InvalidInput
 
 ALLOWED_TYPES = {
     ".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",

@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 
 from app import models as m
-from app.security.roles import CLIENT
+from app.services.roles import CLIENT
 from app.services import tenancy, tiers
-from app.services.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 
 INVITABLE_ROLES = ("admin", "member", "viewer")  # one owner per client, set by the agency
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, scoped_session
 
-from app.security.roles import STAFF_ROLES as _STAFF_ROLE_NAMES
-from app.services.errors import AtriumError
+from app.services.roles import STAFF_ROLES as _STAFF_ROLE_NAMES
+from app.errors import AtriumError
 
 STAFF_ROLES = frozenset(_STAFF_ROLE_NAMES)
 

@@ -37,7 +37,7 @@ def open_for_client(ticket, opener) -> None:
     is opened by them and starts ``open`` (moving it on is the agency's). Asking for
     another status is refused with a message on ``status`` (``InvalidInput``), not
     silently replaced: the client learns that what they sent was not what was stored."""
-    from app.services.errors import InvalidInput
+    from app.errors import InvalidInput
 
     if ticket.status not in (None, "", TicketStatus.OPEN):
         raise InvalidInput("status: a new ticket always starts as “open” (the agency moves it on); leave status "
@@ -131,7 +131,7 @@ def add_reply(session, ticket, author, body: str, internal: bool = False, attach
     is refused — open a new one."""
     from app.models import TicketMessage
     from app.services import tenancy
-    from app.services.errors import InvalidInput
+    from app.errors import InvalidInput
 
     body = (body or "").strip()
     if not body:
@@ -160,7 +160,7 @@ def may_reopen(ticket, now=None) -> bool:
 def reopen(ticket, now=None) -> None:
     """Open a resolved or closed ticket again, within ``REOPEN_DAYS`` of its resolution
     (``on_status_change`` clears the resolution time on flush)."""
-    from app.services.errors import InvalidInput
+    from app.errors import InvalidInput
 
     if ticket.status not in CLOSED_STATUSES:
         raise InvalidInput("This ticket is still open.")
@@ -172,7 +172,7 @@ def reopen(ticket, now=None) -> None:
 
 def close(ticket) -> None:
     """Close ``ticket`` (the resolution time is stamped by ``on_status_change`` on flush)."""
-    from app.services.errors import InvalidInput
+    from app.errors import InvalidInput
 
     if ticket.status == TicketStatus.CLOSED:
         raise InvalidInput("This ticket is already closed.")

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from app.models import AdPlatform, Tier
 from app.models.base import utcnow
-from app.services.errors import AtriumError, InvalidInput
+from app.errors import AtriumError, InvalidInput
 
 GB = 1024 ** 3
 

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 import idna
 
-from .errors import InvalidInput
+from app.errors import InvalidInput
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 

@@ -1,7 +1,7 @@
 """The base class every Atrium model view derives from (``AtriumModelView``).
 
 - Permissions: each view names its resource (``class_permission_name``) and maps every
-  method to ``read`` or ``write`` (``METHOD_PERMISSIONS``), so ``app.security.roles``
+  method to ``read`` or ``write`` (``METHOD_PERMISSIONS``), so ``app.services.roles``
   governs views and APIs alike.
 - Saving: a refused save (a rule below the doors, a plan limit, a constraint) is a
   message on the form, on the field it names, the typed values kept (422); a save lands
@@ -34,7 +34,7 @@ from markupsafe import Markup
 
 from app.models.base import UTCDateTime
 from app.services import tiers
-from app.services.errors import AtriumError
+from app.errors import AtriumError
 from app.views import relation_picker
 
 from app.views.forms import (

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from app.extensions import db
 from app.services import bi
-from app.services.errors import InvalidInput
+from app.errors import InvalidInput
 
 
 def _chart_json(chart: dict) -> Markup:

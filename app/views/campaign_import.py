@@ -18,7 +18,7 @@ from app.extensions import db
 from app.integrations import campaign_csv
 from app.models import Campaign, Client
 from app.services import campaign_sync
-from app.services.errors import AtriumError
+from app.errors import AtriumError
 
 
 class CampaignImportView(BaseView):

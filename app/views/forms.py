@@ -23,7 +23,7 @@ from wtforms.validators import InputRequired, Optional
 
 from app.models.base import UTCDateTime, number_bounds
 from app.services import tiers, validation
-from app.services.errors import InvalidInput
+from app.errors import InvalidInput
 
 def service_validator(rule, **kwargs):
     """A WTForms validator calling a ``services.validation`` rule."""

@@ -32,7 +32,7 @@ from app.models import ClientMember, ImpersonationEnd, SessionEnd, SessionKind, 
 from app.models.base import utcnow
 from app.services import audit, identity, sessions
 from app.services import impersonation as service
-from app.services.errors import AtriumError
+from app.errors import AtriumError
 from app.views.sessions import end_on_logout, new_cookie, switch_user
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, lazyload, load_only
 
 from app.models.base import integer_range
-from app.services.errors import AtriumError
+from app.errors import AtriumError
 
 _MAX_ID = 2**31 - 1  # an INTEGER key
 

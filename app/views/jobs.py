@@ -18,7 +18,7 @@ from markupsafe import Markup
 from app.extensions import db
 from app.models import JobRun
 from app.services import jobs_overview
-from app.services.errors import AtriumError
+from app.errors import AtriumError
 from app.services import jobs
 from workers import schedule
 

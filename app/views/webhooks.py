@@ -35,7 +35,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from app.extensions import csrf, db
 from app.services import billing, identity
-from app.services.errors import AtriumError
+from app.errors import AtriumError
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)

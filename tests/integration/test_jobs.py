@@ -38,7 +38,7 @@ def always_fails() -> dict:
 @job("test.bad_credentials", queue="sync", timeout=30, retries=(1, 1, 1))
 def bad_credentials() -> dict:
     """Fail in a way no retry can fix."""
-    from app.services.errors import PermanentError
+    from app.errors import PermanentError
 
     raise PermanentError("Google Ads refused the credentials (401): check GOOGLE_ADS_ACCESS_TOKEN")
 

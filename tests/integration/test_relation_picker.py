@@ -13,7 +13,7 @@ from flask_appbuilder.models.sqla.filters import FilterEqual
 
 from app import models as m
 from app.extensions import db
-from app.security.roles import allowed
+from app.services.roles import allowed
 from app.views.base import AtriumModelView
 from app.views.portal import PortalModelView
 from app.views.staff import TicketMessageView

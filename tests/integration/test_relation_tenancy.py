@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from app import models as m
 from app.extensions import db
 from app.security import scoping
-from app.services.errors import InvalidInput
+from app.errors import InvalidInput
 from tests.conftest import PASSWORD, csrf_token, login
 
 pytestmark = pytest.mark.both_backends

@@ -74,7 +74,7 @@ def test_project_choices_name_their_client_and_the_edit_form_narrows_to_the_tick
 def test_a_client_user_cannot_be_assigned_by_the_form_the_api_or_the_service(client):
     import pytest
 
-    from app.services.errors import InvalidInput
+    from app.errors import InvalidInput
 
     ticket = _pro_ticket()
     ticket_id, outsider = ticket.id, _user("pro-co-owner").id

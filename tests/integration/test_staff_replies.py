@@ -123,7 +123,7 @@ def test_a_cli_reply_carries_its_named_author_and_sets_the_first_response(app):
 def test_a_message_without_an_author_is_refused_outside_a_request(app):
     import pytest
 
-    from app.services.errors import InvalidInput
+    from app.errors import InvalidInput
 
     ticket_id = _fresh_ticket()
     db.session.add(m.TicketMessage(ticket_id=ticket_id, body="who wrote this?"))

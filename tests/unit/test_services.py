@@ -9,7 +9,7 @@ import pytest
 from app.models import Grade, SLAState, Tier, TicketStatus
 from app.services import campaign_metrics as kpi
 from app.services import incidents, performance, tickets, tiers, validation
-from app.services.errors import InvalidInput
+from app.errors import InvalidInput
 
 T0 = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
 

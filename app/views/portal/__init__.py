@@ -29,7 +29,7 @@ from app import models as m
 from app.extensions import db
 from app.services import portal as portal_service
 from app.services import storage, team, tenancy, tickets, tiers, validation
-from app.services.errors import AtriumError, NotFound
+from app.errors import AtriumError, NotFound
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView
 from app.views.forms import contact_fields, format_utc
 from app.views.interface import AtriumInterface

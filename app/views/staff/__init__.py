@@ -16,7 +16,7 @@ from wtforms.validators import Email, Length, NumberRange, Regexp, URL, Optional
 from app import models as m
 from app.extensions import db
 from app.services import reports, validation
-from app.services.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 from app.views import jobs as jobs_views
 from app.views.base import AtriumModelView
 from app.views.forms import (
