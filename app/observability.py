@@ -35,11 +35,12 @@ import time
 
 from flask import Flask, request, request_started
 
+from app.services.secrets import is_secret
+
 ACCESS_LOG = logging.getLogger("atrium.access")
 FILTERED = "[Filtered]"
-# Keys whose values never leave the process (matched as parts of the key, any case).
-SECRET_KEY_WORDS = ("password", "passwd", "secret", "token", "authorization", "cookie", "api_key", "apikey")
-# Request headers dropped from Sentry events altogether.
+# Keys whose values never leave the process: ``services.secrets.is_secret`` (parts of
+# the key, any case). Request headers dropped from Sentry events altogether.
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
 CONTEXT_FIELDS = ("request_id", "user", "true_user", "impersonation_session", "client")
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -183,11 +184,6 @@ def init_sentry(config) -> bool:
     return True
 
 
-def _secret_key(key) -> bool:
-    lowered = str(key).lower()
-    return any(word in lowered for word in SECRET_KEY_WORDS)
-
-
 def _request_secrets() -> list[str]:
     """The secret values of the current request (passwords, tokens, the Authorization
     header, cookies), longest first, to mask wherever they were copied."""
@@ -200,7 +196,7 @@ def _request_secrets() -> list[str]:
     def collect(value, secret=False):
         if isinstance(value, dict):
             for k, v in value.items():
-                collect(v, secret or _secret_key(k))
+                collect(v, secret or is_secret(k))
         elif isinstance(value, list):
             for v in value:
                 collect(v, secret)
@@ -230,7 +226,7 @@ def _request_secrets() -> list[str]:
 
 def _scrub(value, secrets: list[str]):
     if isinstance(value, dict):
-        return {k: (FILTERED if _secret_key(k) and v not in (None, "") else _scrub(v, secrets))
+        return {k: (FILTERED if is_secret(k) and v not in (None, "") else _scrub(v, secrets))
                 for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub(v, secrets) for v in value]

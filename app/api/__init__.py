@@ -33,7 +33,7 @@ from app.extensions import db
 from app.services.roles import api_resource
 from app.views.interface import AtriumInterface
 from app.services import tenancy, tickets, validation
-from app.errors import AtriumError, InvalidInput
+from app.errors import AtriumError
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +44,8 @@ API_METHOD_PERMISSIONS = {
 
 
 def mm_validator(rule):
-    """A marshmallow validator calling a ``services.validation`` rule."""
-
-    def _validate(value):
-        if value is None:
-            return
-        try:
-            rule(value)
-        except InvalidInput as exc:
-            raise ValidationError(exc.message) from None
-
-    return _validate
+    """A marshmallow validator calling a ``services.validation`` rule (``validation.checker``)."""
+    return validation.checker(rule, ValidationError)
 
 
 class ForeignKeySchemaConverter(Model2SchemaConverter):

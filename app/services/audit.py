@@ -71,9 +71,8 @@ from sqlalchemy.orm import Session
 from app.models.audit import AuditChainHead, AuditEvent
 from app.models.base import utcnow
 from app.services import identity as identity_service
+from app.services.secrets import MASK, is_secret
 
-MASK = "***"
-SECRET_WORDS = ("password", "secret", "token", "api_key")
 # Bookkeeping columns: never worth an event on their own.
 IGNORED_FIELDS = frozenset({"created_at", "updated_at", "changed_on", "created_on", "changed_by_fk",
                             "created_by_fk", "last_login", "login_count", "fail_login_count"})
@@ -89,7 +88,7 @@ _enabled = True
 # --------------------------------------------------------------------------- values
 
 
-def _plain(value):
+def plain(value):
     """A JSON value that reads back identically from SQLite JSON and PostgreSQL JSONB."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
@@ -102,16 +101,16 @@ def _plain(value):
     if isinstance(value, bytes):
         return f"<{len(value)} bytes>"
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return str(value)
 
 
 def _masked(field: str, value):
-    if value is not None and any(word in field.lower() for word in SECRET_WORDS):
+    if value is not None and is_secret(field):
         return MASK
-    return _plain(value)
+    return plain(value)
 
 
 def _timestamp(value: dt.datetime) -> str:
@@ -182,7 +181,7 @@ def _event(session, action: str, *, resource_type=None, resource_id=None, client
         "client_id": client_id, "actor_id": who.actor_id, "true_user_id": who.true_user_id,
         "impersonation_session_id": who.impersonation_session_id, "channel": who.channel,
         "ip": who.ip, "user_agent": who.user_agent, "request_id": who.request_id,
-        "changes": _plain(changes) if changes else None, "details": _plain(details) if details else None,
+        "changes": plain(changes) if changes else None, "details": plain(details) if details else None,
         "staff_only": bool(staff_only),
     }
 
@@ -568,7 +567,7 @@ def redact(session: Session, rewrites: dict[int, dict]) -> list[int]:
             if compute_hash(row) != row["hash"]:
                 raise AtriumError(f"The audit trail is broken at event seq {row['seq']} (id {row['id']}): run "
                                   "`flask audit verify`; nothing was erased.")
-            new = {k: _plain(rewrites[row["id"]].get(k, row[k])) for k in PERSONAL_FIELDS}
+            new = {k: plain(rewrites[row["id"]].get(k, row[k])) for k in PERSONAL_FIELDS}
             if all(new[k] == row[k] for k in PERSONAL_FIELDS):
                 continue
             digest = row["personal_digest"] if row["redacted"] else personal_digest(row)
@@ -693,7 +692,7 @@ def csv_cell(field: str, value) -> str:
     spreadsheet would run as a formula (= + - @, tab, CR) prefixed with an apostrophe."""
     if value is None:
         return ""
-    if any(word in field.lower() for word in SECRET_WORDS):
+    if is_secret(field):
         return MASK
     if isinstance(value, enum.Enum):
         value = value.value
@@ -708,7 +707,7 @@ def csv_cell(field: str, value) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, (dict, list)):
-        value = json.dumps(_plain(value), sort_keys=True, ensure_ascii=False)
+        value = json.dumps(plain(value), sort_keys=True, ensure_ascii=False)
     return _spreadsheet_safe(str(value))
 
 

@@ -131,6 +131,9 @@ def _single_id(table: sa.Table) -> bool:
 
 
 def _dump(value):
+    """A column value as the backup file keeps it. Not ``audit.plain`` (the one converter
+    for what is shown and logged): a backup must restore exactly, so bytes are base64,
+    floats stay numbers, and a value of any other type is refused, not turned into text."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, decimal.Decimal):
@@ -206,16 +209,11 @@ def _schema_revision(connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _require_staff() -> None:
-    if not tenancy.current_scope().is_staff:
-        raise tenancy.Forbidden("Backups are made and restored by staff only.")
-
-
 def export_client(session: Session, slug: str, *, with_files: bool = False, upload_dir: str | None = None,
                   now: dt.datetime | None = None) -> dict:
     """The backup document of the client ``slug`` (see the module docstring). Not audited
     here: ``write_export`` records it once the file is written."""
-    _require_staff()
+    tenancy.require_staff("Backups are made and restored")
     metadata = Model.metadata
     tables = owned_tables(metadata)
     owned = {t.name for t in tables}
@@ -608,7 +606,7 @@ def restore(session: Session, document: dict, *, migrations_dir: str, upload_dir
     (committed here); refused with ``InvalidInput`` before anything is written when the
     client or a user exists, or the file does not fit this database."""
 
-    _require_staff()
+    tenancy.require_staff("Backups are made and restored")
     tenancy.apply_database_scope(session, tenancy.current_scope())
     job = _Restore(session, document, source)
     written: list[Path] = []

@@ -60,11 +60,6 @@ FREE_TEXT = ((m.Ticket, ("subject", "description")), (m.TicketMessage, ("body",)
 CONTACT_MODELS = (m.Project, m.Domain)
 
 
-def _require_staff() -> None:
-    if not tenancy.current_scope().is_staff:
-        raise tenancy.Forbidden("Personal data is exported and erased by staff only.")
-
-
 def find_user(session: Session, email: str) -> m.User:
     wanted = (email or "").strip().lower()
     user = session.execute(sa.select(m.User).where(sa.func.lower(m.User.email) == wanted)).scalar_one_or_none() \
@@ -74,12 +69,8 @@ def find_user(session: Session, email: str) -> m.User:
     return user
 
 
-def _iso(value):
-    return value.isoformat() if hasattr(value, "isoformat") else value
-
-
 def _row(obj, fields) -> dict:
-    return {f: audit._plain(getattr(obj, f)) for f in fields}
+    return {f: audit.plain(getattr(obj, f)) for f in fields}
 
 
 # --------------------------------------------------------------------------- export
@@ -96,7 +87,7 @@ def _user_events(user: m.User):
 def export_user(session: Session, email: str) -> dict:
     """All personal data of the user with ``email`` (see the module docstring); records
     the export (not committed)."""
-    _require_staff()
+    tenancy.require_staff("Personal data is exported and erased")
     user = find_user(session, email)
     uid = user.id
     membership = session.execute(sa.select(m.ClientMember).where(m.ClientMember.user_id == uid)).scalar_one_or_none()
@@ -120,8 +111,8 @@ def export_user(session: Session, email: str) -> dict:
                     "roles": sorted(r.name for r in user.roles)},
         "membership": None if membership is None else {
             "client": membership.client.slug, "client_name": membership.client.name, "role": membership.role,
-            "since": _iso(membership.created_at)},
-        "api_keys": [{k: audit._plain(v) for k, v in key.items()} for key in api_keys],
+            "since": audit.plain(membership.created_at)},
+        "api_keys": [{k: audit.plain(v) for k, v in key.items()} for key in api_keys],
         "tickets_opened": rows(m.Ticket, m.Ticket.opened_by_id == uid,
                                ("id", "client_id", "subject", "description", "priority", "status", "created_at",
                                 "resolved_at")),
@@ -233,7 +224,7 @@ def erase_user(session: Session, email: str) -> dict:
     from app.services.passwords import unusable_password
 
 
-    _require_staff()
+    tenancy.require_staff("Personal data is exported and erased")
     tenancy.apply_database_scope(session, tenancy.current_scope())
     user = find_user(session, email)
     uid = user.id

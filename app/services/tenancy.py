@@ -101,6 +101,12 @@ def check_fields(scope: Scope, model_name: str, changed: set[str]) -> None:
                         f"(not: {names}). Ask your account manager for other changes.")
 
 
+def require_staff(what: str) -> None:
+    """Refuse (``Forbidden``) unless the acting scope is staff's: "``what`` by staff only."."""
+    if not current_scope().is_staff:
+        raise Forbidden(f"{what} by staff only.")
+
+
 def role_names(user) -> set[str]:
     return {r.name for r in (getattr(user, "roles", None) or [])}
 

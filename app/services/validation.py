@@ -22,6 +22,24 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 DNS_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA")
 
 
+def checker(rule, error_class, *, skip_blank: bool = False, **kwargs):
+    """``rule`` as a check a form or schema library runs: ``check(value)`` passes ``None``
+    (and ``""`` with ``skip_blank``: left to "required"), else calls ``rule(value, **kwargs)`` and re-raises
+    its ``InvalidInput`` as ``error_class(message)`` (the library's validation error), so
+    the message a person reads is the rule's. The doors' adapters:
+    ``app.views.forms.service_validator`` (WTForms), ``app.api.mm_validator`` (marshmallow)."""
+
+    def check(value):
+        if value is None or (skip_blank and value == ""):
+            return
+        try:
+            rule(value, **kwargs)
+        except InvalidInput as exc:
+            raise error_class(exc.message) from None
+
+    return check
+
+
 def domain_name(value: str, *, field: str = "name") -> str:
     """Lower-case IDNA (punycode) form of a registrable host name."""
     raw = (value or "").strip().rstrip(".")

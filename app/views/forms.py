@@ -26,17 +26,9 @@ from app.services import tiers, validation
 from app.errors import InvalidInput
 
 def service_validator(rule, **kwargs):
-    """A WTForms validator calling a ``services.validation`` rule."""
-
-    def _validate(form, field):
-        if field.data is None or field.data == "":
-            return
-        try:
-            rule(field.data, **kwargs)
-        except InvalidInput as exc:
-            raise ValidationError(exc.message) from None
-
-    return _validate
+    """A WTForms validator calling a ``services.validation`` rule (``validation.checker``)."""
+    check = validation.checker(rule, ValidationError, skip_blank=True, **kwargs)
+    return lambda form, field: check(field.data)
 
 
 def not_before(other_field: str, other_label: str, label: str):

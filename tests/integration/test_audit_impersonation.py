@@ -348,6 +348,17 @@ def test_secrets_are_masked_and_password_changes_are_named(app):
     assert "new-hash" not in str(event.changes)
 
 
+@pytest.mark.parametrize("field", ["smtp_passwd", "authorization", "session_cookie", "vendor_apikey", "api_token"])
+def test_one_list_of_secret_words_masks_the_audit_export_and_the_error_reports(field):
+    """The audit trail and the error reports read one list (``services.secrets``): a value
+    under any of its words is masked in both (the trail's own list lacked four)."""
+    from app import observability
+
+    assert audit.csv_cell(field, "hunter2") == "***"
+    event = observability.scrub_event({"extra": {field: "hunter2"}})
+    assert "hunter2" not in str(event)
+
+
 def test_chain_verifies_and_names_a_changed_event(app, backend):
     assert run_cli(app, "audit", "verify").exit_code == 0
     victim = _events(action="create", resource_type="Project")[1]
