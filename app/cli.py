@@ -19,7 +19,7 @@ from .errors import AtriumError, InvalidInput, NotFound
 from .extensions import db
 from .models import Client, JobRun, Report, Ticket, User
 from .security.manager import sync_roles
-from .services import audit, audit_checkpoints, backup, db_roles, gdpr, jobs_overview, reports, team, tenancy, tickets
+from .services import audit, audit_chain, audit_checkpoints, backup, db_roles, gdpr, jobs_overview, reports, team, tenancy, tickets
 from .services.demo import seed_demo as run_seed
 from .services.identity import ensure_system_user
 from .services.jobs import enqueue, load_jobs
@@ -70,7 +70,7 @@ def audit_verify():
         checkpoint = audit_checkpoints.latest(current_app.config)
     except audit_checkpoints.CheckpointProblem as exc:
         raise click.ClickException(str(exc)) from None
-    ok, message, _ = audit.verify(db.session, checkpoint=checkpoint)
+    ok, message, _ = audit_chain.verify(db.session, checkpoint=checkpoint)
     owner = _audit_table_owner()
     db.session.rollback()
     if owner:
@@ -152,7 +152,7 @@ def audit_rekey(yes):
         click.confirm("Re-hash the whole audit chain with the new key?", abort=True)
 
     def work():
-        count = audit.rehash(db.session, old, current_app.config["AUDIT_HMAC_KEY"], checkpoint=checkpoint)
+        count = audit_chain.rehash(db.session, old, current_app.config["AUDIT_HMAC_KEY"], checkpoint=checkpoint)
         db.session.commit()
         return count
 

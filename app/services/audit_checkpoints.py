@@ -28,6 +28,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from app.errors import AtriumError
+from app.services import audit_chain
+
 _SIGNED = ("time", "seq", "hash", "public_key")
 
 
@@ -133,17 +136,14 @@ def sign_head(session, config, against_latest: bool = True) -> tuple[str, int]:
     """Verify the chain (against the newest checkpoint, unless ``against_latest`` is false:
     right after a re-key, which checked it) and sign its head: ``(file, seq)``. A chain
     that does not verify is never signed (``AtriumError`` with verify's message)."""
-    from app.services import audit
-    from app.errors import AtriumError
-
     previous = None
     if against_latest:
         try:
             previous = latest(config)
         except CheckpointProblem as exc:
             raise AtriumError(f"Not signing: {exc}") from None
-    ok, message, _ = audit.verify(session, checkpoint=previous)
-    head = audit._head(session)
+    ok, message, _ = audit_chain.verify(session, checkpoint=previous)
+    head = audit_chain.head_row(session)
     if not ok:
         raise AtriumError(f"Not signing a chain that does not verify: {message}")
     seq, hash_ = (head.seq, head.hash) if head is not None and head.seq is not None else (0, "")

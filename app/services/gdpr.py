@@ -48,8 +48,9 @@ from sqlalchemy.orm import Session
 from app import models as m
 from app.models.base import utcnow
 from app.services.roles import STAFF_ROLES
-from app.services import audit, identity, tenancy
+from app.services import audit, audit_chain, identity, tenancy
 from app.errors import InvalidInput, NotFound
+from app.services.values import plain
 
 ERASED = "[erased]"
 PERSONAL_USER_FIELDS = ("email", "username", "first_name", "last_name")
@@ -70,7 +71,7 @@ def find_user(session: Session, email: str) -> m.User:
 
 
 def _row(obj, fields) -> dict:
-    return {f: audit.plain(getattr(obj, f)) for f in fields}
+    return {f: plain(getattr(obj, f)) for f in fields}
 
 
 # --------------------------------------------------------------------------- export
@@ -111,8 +112,8 @@ def export_user(session: Session, email: str) -> dict:
                     "roles": sorted(r.name for r in user.roles)},
         "membership": None if membership is None else {
             "client": membership.client.slug, "client_name": membership.client.name, "role": membership.role,
-            "since": audit.plain(membership.created_at)},
-        "api_keys": [{k: audit.plain(v) for k, v in key.items()} for key in api_keys],
+            "since": plain(membership.created_at)},
+        "api_keys": [{k: plain(v) for k, v in key.items()} for key in api_keys],
         "tickets_opened": rows(m.Ticket, m.Ticket.opened_by_id == uid,
                                ("id", "client_id", "subject", "description", "priority", "status", "created_at",
                                 "resolved_at")),
@@ -275,7 +276,7 @@ def erase_user(session: Session, email: str) -> dict:
 
     # The audit trail.
     rewrites = _audit_rewrites(session, user, scrub)
-    redacted = audit.redact(session, rewrites)
+    redacted = audit_chain.redact(session, rewrites)
 
     # The account.
     users = m.User.__table__
@@ -292,7 +293,7 @@ def erase_user(session: Session, email: str) -> dict:
     note("ab_api_key (deleted)", gone)
 
     rows = {table: len(ids) for table, ids in changed.items()}
-    audit.record(session, audit.ERASE_ACTION, resource_type="User", resource_id=uid, client_id=membership,
+    audit.record(session, audit_chain.ERASE_ACTION, resource_type="User", resource_id=uid, client_id=membership,
                  staff_only=True, details={"user_id": uid, "redacted_events": redacted, "rows": rows,
                                            "row_ids": {t: sorted(i) for t, i in changed.items()}})
     session.expire_all()

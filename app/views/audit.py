@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from app import models as m
 from app.extensions import db
-from app.services import audit
+from app.services import audit, exports
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView
 from app.views.interface import AtriumInterface
 from app.views.portal import PortalModelView
@@ -72,7 +72,7 @@ class AuditEventView(ReadOnlyModelView):
     label_columns = EVENT_LABELS
     # "Export CSV" (the base view's export, Admin's ``can_export``): the list's filters and
     # ordering, with who/where, the changes and the hash; an ``audit.export`` event.
-    export_columns = audit.CSV_COLUMNS
+    export_columns = exports.CSV_COLUMNS
     export_header_labels = False
     export_action = "audit.export"
 

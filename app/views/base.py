@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from markupsafe import Markup
 
 from app.models.base import UTCDateTime
-from app.services import tiers
+from app.services import exports, tiers
 from app.errors import AtriumError
 from app.views import relation_picker
 
@@ -346,9 +346,9 @@ class AtriumModelView(ModelView):
         """Every row of the list's current search and ordering (all pages) as CSV,
         streamed: read through the same query path as the list (``base_filters``, the
         search filters, and the session's tenant scope, so a client user gets their own
-        client's rows); cells by ``services.audit.csv_cell`` (secrets masked, formulas
+        client's rows); cells by ``services.exports.csv_cell`` (secrets masked, formulas
         neutralised); recorded as an audit event before the first row is sent."""
-        from app.services import audit, tenancy
+        from app.services import tenancy
 
         columns = list(self.export_columns or self.list_columns)
         order_column, order_direction = get_order_args().get(self.__class__.__name__) or ("", "")
@@ -358,7 +358,7 @@ class AtriumModelView(ModelView):
         filters = self._filters.get_joined_filters(self._base_filters)
         datamodel = self.datamodel
         count = datamodel.query_count(datamodel.session.query(datamodel.obj), filters)
-        audit.record_export(
+        exports.record_export(
             datamodel.session, datamodel.obj.__name__, rows=count, action=self.export_action,
             client_id=tenancy.current_scope().client_id,
             details={"view": self.__class__.__name__, "filters": self._filters.get_filters_values_tojson(),
@@ -373,11 +373,11 @@ class AtriumModelView(ModelView):
             _reattach_request_users(datamodel.session)
             for item in query.yield_per(500):
                 values = datamodel.get_values_item(item, columns)
-                yield [audit.csv_cell(c, _export_value(v, formatters.get(c))) for c, v in zip(columns, values)]
+                yield [exports.csv_cell(c, _export_value(v, formatters.get(c))) for c, v in zip(columns, values)]
 
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         name = re.sub(r"[^a-z0-9]+", "-", str(self.list_title or self.__class__.__name__).lower()).strip("-")
-        return Response(stream_with_context(audit.csv_stream(header, rows())), mimetype="text/csv",
+        return Response(stream_with_context(exports.csv_stream(header, rows())), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="atrium-{name}-{stamp}.csv"',
                                  "Cache-Control": "no-store"})
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from app import models as m
 from app.extensions import db
-from app.services import audit
+from app.services import audit, audit_chain
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.both_backends
@@ -87,7 +87,7 @@ def _rows(conn, since: int = 0) -> list[dict]:
 def _unkeyed(row: dict) -> str:
     """The chain hash anyone with the database can compute without the key (the formula
     before this change: SHA-256 of position, previous hash and content digest)."""
-    digest = audit.content_digest(row, row.get("personal_digest") if row.get("redacted") else None)
+    digest = audit_chain.content_digest(row, row.get("personal_digest") if row.get("redacted") else None)
     return hashlib.sha256(f"{row['seq']}|{row['prev_hash'] or ''}|{digest}".encode()).hexdigest()
 
 
@@ -277,14 +277,14 @@ def test_a_forged_erasure_by_the_superuser_is_named(app, backend):
                                                               m.AuditEvent.resource_type == "Project")
                                 .order_by(m.AuditEvent.seq).limit(1)).scalar_one()
     victim_id, victim_seq = victim.id, victim.seq
-    true_digest = audit.personal_digest({k: getattr(victim, k) for k in audit.PERSONAL_FIELDS})
+    true_digest = audit_chain.personal_digest({k: getattr(victim, k) for k in audit_chain.PERSONAL_FIELDS})
     db.session.rollback()
     with _superuser(backend) as conn:
         if backend.kind == "postgresql":
             conn.execute(sa.text("SELECT set_config('atrium.audit_redaction', 'on', true)"))
         conn.execute(sa.update(EVENTS).where(EVENTS.c.id == victim_id).values(
             changes={"name": [None, "[erased]"]}, redacted=True, personal_digest=true_digest))
-        erase_seq = _append_unkeyed(conn, action=audit.ERASE_ACTION, staff_only=True,
+        erase_seq = _append_unkeyed(conn, action=audit_chain.ERASE_ACTION, staff_only=True,
                                     details={"user_id": 1, "redacted_events": [victim_id], "rows": {}})
     result = _verify(app)
     assert result.exit_code == 1
@@ -301,7 +301,7 @@ def test_a_forged_erasure_by_the_app_role_is_named(app, backend):
         conn.execute(sa.text("SELECT set_config('atrium.audit_redaction', 'on', true)"))
         conn.execute(sa.update(EVENTS).where(EVENTS.c.id == victim).values(ip=None, redacted=True))
     with _app_role() as conn:
-        erase_seq = _append_unkeyed(conn, action=audit.ERASE_ACTION, staff_only=True,
+        erase_seq = _append_unkeyed(conn, action=audit_chain.ERASE_ACTION, staff_only=True,
                                     details={"user_id": 1, "redacted_events": [victim], "rows": {}})
     result = _verify(app)
     assert result.exit_code == 1
