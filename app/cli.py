@@ -19,7 +19,10 @@ from .errors import AtriumError, InvalidInput, NotFound
 from .extensions import db
 from .models import Client, JobRun, Report, Ticket, User
 from .security.manager import sync_roles
-from .services import audit, audit_chain, audit_checkpoints, backup, db_roles, gdpr, jobs_overview, reports, team, tenancy, tickets
+from .services import (
+    audit, audit_chain, audit_checkpoints, backup, db_roles, gdpr, jobs_overview, report_data, reports, team, tenancy,
+    tickets,
+)
 from .services.demo import seed_demo as run_seed
 from .services.identity import ensure_system_user
 from .services.jobs import enqueue, load_jobs
@@ -308,10 +311,10 @@ def reports_generate(slug, month):
 
     try:  # refused before anything is written: no client, a malformed or unfinished month
         client = reports.client_by_slug(db.session, slug)
-        period = reports.check_reportable(reports.parse_month(month) if month else reports.last_complete_month())
+        period = report_data.check_reportable(report_data.parse_month(month) if month else report_data.last_complete_month())
     except AtriumError as exc:
         raise click.ClickException(exc.message) from None
-    client_id, label = client.id, f"{client.name}, {reports.month_label(period)}"
+    client_id, label = client.id, f"{client.name}, {report_data.month_label(period)}"
     try:
         run_id = enqueue("reports.generate", inline=True, client_id=client_id, month=f"{period:%Y-%m}")
     except Exception as exc:  # noqa: BLE001 - the JobRun and the Report row hold the error

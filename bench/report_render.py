@@ -10,7 +10,7 @@ What it does:
    ``flask seed demo`` (the four demo clients, 90 days of campaign metrics ...).
 2. One report, timed ``--runs`` times (default 7): ``flask reports generate``'s path,
    i.e. ``enqueue("reports.generate", inline=True)``: JobRun, Report row running → done,
-   every aggregate of ``services.reports.gather``, the PDF drawn and written, the owners'
+   every aggregate of ``services.report_gathering.gather``, the PDF drawn and written, the owners'
    email queued. The same report is also timed in its two halves (gather, draw) to say
    where the time goes.
 3. Adds 100 clients with a month of data each by direct inserts (tiers in turn pro,
@@ -241,7 +241,7 @@ def main() -> int:
     from app import models as m
     from app.extensions import db
     from app.reports import pdf
-    from app.services import reports
+    from app.services import report_data, report_gathering
     from tests.conftest import run_cli
     from app.services.jobs import enqueue, load_jobs
 
@@ -259,7 +259,7 @@ def main() -> int:
                     print(result.output, file=sys.stderr)
                     return 2
             load_jobs()
-            period = reports.last_complete_month()
+            period = report_data.last_complete_month()
             pro = db.session.execute(sa.select(m.Client).filter_by(slug="pro-co")).scalar_one()
 
             # 1. One report, end to end as `flask reports generate` runs it.
@@ -270,7 +270,7 @@ def main() -> int:
                 single.append(time.perf_counter() - started)
                 db.session.expire_all()
                 started = time.perf_counter()
-                data = reports.gather(db.session, db.session.get(m.Client, pro.id), period, app.config)
+                data = report_gathering.gather(db.session, db.session.get(m.Client, pro.id), period, app.config)
                 gather_s.append(time.perf_counter() - started)
                 db.session.rollback()
                 started = time.perf_counter()

@@ -20,7 +20,7 @@ from flask import current_app
 
 from app import models as m
 from app.extensions import db
-from app.services import reports
+from app.services import report_data, reports
 from app.errors import InvalidInput, NotFound, PermanentError
 from app.services.jobs import enqueue, job
 
@@ -39,7 +39,7 @@ def generate(client_id: int | None = None, month: str | None = None, report_id: 
         elif client_id is None:
             raise InvalidInput("Give client_id (and month YYYY-MM) or report_id.")
         else:
-            period = reports.parse_month(month) if month is not None else reports.last_complete_month()
+            period = report_data.parse_month(month) if month is not None else report_data.last_complete_month()
         report = reports.generate(db.session, int(client_id), period, current_app.config)
     except (InvalidInput, NotFound) as exc:
         db.session.rollback()
@@ -52,7 +52,7 @@ def generate(client_id: int | None = None, month: str | None = None, report_id: 
 def monthly(month: str | None = None, force: bool = False) -> dict:
     """Queue last month's report of every active client (Enterprise first)."""
     try:
-        period = reports.check_reportable(reports.parse_month(month) if month else reports.last_complete_month())
+        period = report_data.check_reportable(report_data.parse_month(month) if month else report_data.last_complete_month())
     except InvalidInput as exc:
         raise PermanentError(exc.message) from None
     due = reports.clients_due(db.session, period, force=bool(force))

@@ -1,3 +1,3 @@
 """Report layouts. ``pdf`` draws a monthly client report from the plain data that
-``app.services.reports.gather`` returns; nothing here reads the database or decides a
+``app.services.report_gathering.gather`` returns; nothing here reads the database or decides a
 figure."""

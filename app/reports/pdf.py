@@ -1,7 +1,7 @@
 """The monthly client report as a PDF (ReportLab): ``render(data, out)``.
 
 Only drawing lives here: every figure, rule and insight arrives computed in
-``app.services.reports.ReportData``; this module lays it out and formats it. Money is
+``app.services.report_data.ReportData``; this module lays it out and formats it. Money is
 shown as the rest of the app shows it, ``R$ 1,234.56``; times are UTC.
 
 Layout (A4): a cover band in the brand colour with the client, the month and the
@@ -659,6 +659,6 @@ def _support_line(data) -> str:
 
 
 def render(data, out) -> None:
-    """Draw ``data`` (``services.reports.ReportData``) as a PDF into the binary file ``out``."""
+    """Draw ``data`` (``services.report_data.ReportData``) as a PDF into the binary file ``out``."""
     theme = Theme(data.branding)
     ReportDocument(out, data, theme).build(_story(data, theme))

@@ -15,7 +15,7 @@ from wtforms.validators import Email, Length, NumberRange, Regexp, URL, Optional
 
 from app import models as m
 from app.extensions import db
-from app.services import reports, validation
+from app.services import report_data, reports, validation
 from app.errors import InvalidInput, NotFound
 from app.views import jobs as jobs_views
 from app.views.base import AtriumModelView
@@ -315,7 +315,7 @@ def _report_month(form, field):
     if field.data is None:
         return
     try:
-        field.data = reports.check_reportable(field.data.replace(day=1))
+        field.data = report_data.check_reportable(field.data.replace(day=1))
     except InvalidInput as exc:
         raise ValidationError(exc.message) from None
 
