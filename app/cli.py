@@ -20,8 +20,8 @@ from .extensions import db
 from .models import Client, JobRun, Report, Ticket, User
 from .security.manager import sync_roles
 from .services import (
-    audit, audit_chain, audit_checkpoints, backup, db_roles, gdpr, jobs_overview, report_data, reports, team, tenancy,
-    tickets,
+    audit, audit_chain, audit_checkpoints, backup, backup_restore, db_roles, gdpr, jobs_overview, report_data, reports,
+    team, tenancy, tickets,
 )
 from .services.demo import seed_demo as run_seed
 from .services.identity import ensure_system_user
@@ -348,7 +348,7 @@ def backup_export(slug, out, with_files):
 
 @backup_cli.command("restore")
 @click.argument("file", type=click.Path(dir_okay=False))
-def backup_restore(file):
+def backup_restore_command(file):
     """Create the client of backup FILE, with its users and rows (all or nothing)."""
     try:
         with open(file, "rb") as handle:
@@ -356,8 +356,8 @@ def backup_restore(file):
     except OSError as exc:
         raise click.ClickException(f"{file} cannot be read: {exc.strerror}.") from None
     try:
-        document = backup.read_document(raw, source=file)
-        result = backup.restore(db.session, document, migrations_dir=current_app.extensions["migrate"].directory,
+        document = backup_restore.read_document(raw, source=file)
+        result = backup_restore.restore(db.session, document, migrations_dir=current_app.extensions["migrate"].directory,
                                 upload_dir=current_app.config.get("UPLOAD_DIR"), source=file)
     except AtriumError as exc:
         raise click.ClickException(exc.message) from None
