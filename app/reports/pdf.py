@@ -20,146 +20,25 @@ Latin-1/Windows-1252, which Portuguese and the other Western languages are.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from decimal import Decimal
 from xml.sax.saxutils import escape
 
-from reportlab.graphics.charts.barcharts import VerticalBarChart
-from reportlab.graphics.charts.legends import Legend
-from reportlab.graphics.charts.lineplots import LinePlot
-from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.utils import ImageReader, simpleSplit
-from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import (
     BaseDocTemplate, CondPageBreak, Flowable, Frame, KeepTogether, NextPageTemplate, PageBreak, PageTemplate,
     Paragraph, Spacer, Table, TableStyle,
 )
 
+from app.reports.charts import roas_chart, spend_chart, tickets_chart, uptime_timeline
+from app.reports.style import (
+    BAD, BAND_H, BOLD, CARD, CONTENT_W, FONT, FOOTER_Y, GOOD, INK, MARGIN, MUTED, PAGE_H, PAGE_W, PLATFORMS, RULE,
+    SEVERITY_COLORS, ZEBRA, Theme, change_text, clip_text, count, days_left_text, fit_size, format_date, format_when,
+    kpi_value, money, percent, ratio,
+)
+
 log = logging.getLogger(__name__)
-
-PAGE_W, PAGE_H = A4
-MARGIN = 40
-CONTENT_W = PAGE_W - 2 * MARGIN
-BAND_H = 150
-FOOTER_Y = 26
-FONT, BOLD = "Helvetica", "Helvetica-Bold"
-
-INK = colors.HexColor("#1d2733")
-MUTED = colors.HexColor("#6b7785")
-RULE = colors.HexColor("#d9dee4")
-CARD = colors.HexColor("#f4f6f8")
-GOOD = colors.HexColor("#1e8449")
-BAD = colors.HexColor("#c0392b")
-UP = colors.HexColor("#cdeccf")
-ZEBRA = colors.HexColor("#f7f9fa")
-SEVERITY_COLORS = {"high": BAD, "medium": colors.HexColor("#d68910"), "low": MUTED}
-PLATFORMS = {"google_ads": "Google Ads", "meta_ads": "Meta Ads", "linkedin_ads": "LinkedIn Ads",
-             "tiktok_ads": "TikTok Ads"}
-
-
-# --------------------------------------------------------------------------- formatting
-
-def money(value) -> str:
-    return "—" if value is None else f"R$ {Decimal(value):,.2f}"
-
-
-def count(value) -> str:
-    if value is None:
-        return "—"
-    value = Decimal(value)
-    return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
-
-
-def percent(value) -> str:
-    return "—" if value is None else f"{Decimal(value):,}%"
-
-
-def ratio(value) -> str:
-    return "—" if value is None else f"{Decimal(value):.2f}x"
-
-
-FORMATS = {"money": money, "count": count, "minutes": count, "percent": percent, "ratio": ratio}
-
-
-def kpi_value(kpi) -> str:
-    return FORMATS[kpi.kind](kpi.value)
-
-
-def change_text(kpi, previous_label: str) -> str:
-    month = previous_label.split()[0]
-    if kpi.change is None:
-        if kpi.previous is None:
-            return f"no figure for {month}"
-        if Decimal(kpi.previous) == 0:
-            return f"same as {month}" if not kpi.value else f"up from 0 in {month}"
-        return f"no comparison with {month}"
-    if kpi.change == 0:
-        return f"same as {month}"
-    sign = "+" if kpi.change > 0 else "-"
-    unit = "%" if kpi.change_unit == "%" else " pp"
-    return f"{sign}{abs(kpi.change)}{unit} vs {month}"
-
-
-def _date(value: dt.date) -> str:
-    return f"{value.day} {value:%b %Y}"
-
-
-def _when(value: dt.datetime | None) -> str:
-    return "—" if value is None else f"{value.day} {value:%b %H:%M}"
-
-
-def _days_left(days: int) -> str:
-    if days < 0:
-        return f"expired {-days} day{'s' if days != -1 else ''} ago"
-    if days == 0:
-        return "today"
-    return f"in {days} day{'s' if days != 1 else ''}"
-
-
-def _luminance(color) -> float:
-    return 0.2126 * color.red + 0.7152 * color.green + 0.0722 * color.blue
-
-
-def _fit(text: str, font: str, size: float, width: float, smallest: float = 7) -> float:
-    while size > smallest and stringWidth(text, font, size) > width:
-        size -= 0.5
-    return size
-
-
-def _clip_text(text: str, font: str, size: float, width: float) -> str:
-    if stringWidth(text, font, size) <= width:
-        return text
-    while text and stringWidth(text + "…", font, size) > width:
-        text = text[:-1]
-    return text.rstrip() + "…"
-
-
-# --------------------------------------------------------------------------- styles
-
-class Theme:
-    """Colours and paragraph styles of one report (the brand colour varies)."""
-
-    def __init__(self, branding):
-        self.brand = colors.HexColor(branding.primary_color)
-        # A light brand colour is kept for fills; text and lines use a darker shade.
-        self.brand_text = self.brand if _luminance(self.brand) < 0.6 else INK
-        self.on_brand = colors.white if _luminance(self.brand) < 0.6 else INK
-        self.h1 = ParagraphStyle("h1", fontName=BOLD, fontSize=15, leading=19, textColor=self.brand_text,
-                                 spaceBefore=4, spaceAfter=2)
-        self.h2 = ParagraphStyle("h2", fontName=BOLD, fontSize=10.5, leading=14, textColor=INK, spaceBefore=8,
-                                 spaceAfter=4)
-        self.body = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=12, textColor=INK)
-        self.muted = ParagraphStyle("muted", parent=self.body, textColor=MUTED, fontSize=8.5, leading=11)
-        self.cell = ParagraphStyle("cell", fontName=FONT, fontSize=8, leading=10, textColor=INK, alignment=TA_LEFT)
-        self.cell_bold = ParagraphStyle("cellb", parent=self.cell, fontName=BOLD)
-        self.insight_title = ParagraphStyle("it", fontName=BOLD, fontSize=9.5, leading=12, textColor=INK)
-        self.insight_body = ParagraphStyle("ib", fontName=FONT, fontSize=8.5, leading=11, textColor=INK)
-
 
 # --------------------------------------------------------------------------- KPI cards
 
@@ -189,9 +68,9 @@ class KpiRow(Flowable):
             inner = width - 18
             c.setFillColor(MUTED)
             c.setFont(FONT, 7.5)
-            c.drawString(x + 11, self.HEIGHT - 15, _clip_text(kpi.label, FONT, 7.5, inner))
+            c.drawString(x + 11, self.HEIGHT - 15, clip_text(kpi.label, FONT, 7.5, inner))
             text = kpi_value(kpi) if kpi.value is not None or kpi.note is None else "n/a"
-            size = _fit(text, BOLD, 16, inner, 9)
+            size = fit_size(text, BOLD, 16, inner, 9)
             c.setFillColor(INK)
             c.setFont(BOLD, size)
             c.drawString(x + 11, self.HEIGHT - 36, text)
@@ -207,164 +86,7 @@ class KpiRow(Flowable):
             else:
                 c.setFillColor({True: GOOD, False: BAD}.get(kpi.good, MUTED))
                 c.setFont(FONT, 7.5)
-                c.drawString(x + 11, 12, _clip_text(change_text(kpi, self.previous_label), FONT, 7.5, inner))
-
-
-# --------------------------------------------------------------------------- charts
-
-def _placeholder(text: str, width: float, height: float = 40) -> Drawing:
-    d = Drawing(width, height)
-    d.add(Rect(0, 0, width, height, fillColor=ZEBRA, strokeColor=RULE, strokeWidth=0.5))
-    d.add(String(width / 2, height / 2 - 3, text, fontName=FONT, fontSize=8.5, fillColor=MUTED, textAnchor="middle"))
-    return d
-
-
-def _title(d: Drawing, text: str, height: float) -> None:
-    d.add(String(0, height - 11, text, fontName=BOLD, fontSize=9, fillColor=INK))
-
-
-def _day_labels(days) -> list[str]:
-    last = days[-1].date.day if days else 0
-    return [str(d.date.day) if d.date.day in (1, 5, 10, 15, 20, 25) or d.date.day == last else "" for d in days]
-
-
-def _axis_money(value) -> str:
-    return f"{value:,.0f}"
-
-
-def _bar_chart(d: Drawing, series, names, fills, width, height, label_format) -> VerticalBarChart:
-    chart = VerticalBarChart()
-    chart.x, chart.y, chart.width, chart.height = 42, 20, width - 50, height - 46
-    chart.data = series
-    chart.categoryAxis.categoryNames = names
-    chart.categoryAxis.labels.fontName = FONT
-    chart.categoryAxis.labels.fontSize = 7
-    chart.categoryAxis.labels.fillColor = MUTED
-    chart.categoryAxis.strokeColor = RULE
-    chart.categoryAxis.tickDown = 0
-    chart.valueAxis.valueMin = 0
-    chart.valueAxis.labels.fontName = FONT
-    chart.valueAxis.labels.fontSize = 7
-    chart.valueAxis.labels.fillColor = MUTED
-    chart.valueAxis.strokeColor = RULE
-    chart.valueAxis.visibleGrid = True
-    chart.valueAxis.gridStrokeColor = RULE
-    chart.valueAxis.gridStrokeWidth = 0.3
-    chart.valueAxis.labelTextFormat = label_format
-    chart.valueAxis.forceZero = True
-    top = max((max(s) for s in series if s), default=0)
-    if top <= 4 and label_format is _axis_count:
-        chart.valueAxis.valueMax, chart.valueAxis.valueStep = 4, 1
-    chart.barSpacing = 0.5
-    chart.groupSpacing = 2
-    for index, fill in enumerate(fills):
-        chart.bars[index].fillColor = fill
-        chart.bars[index].strokeColor = None
-    d.add(chart)
-    return chart
-
-
-def _axis_count(value) -> str:
-    return f"{value:,.0f}"
-
-
-def spend_chart(data, theme: Theme, width: float, height: float = 165):
-    if not any(day.spend for day in data.days):
-        return _placeholder(f"No ad spend in {data.period_label}.", width)
-    d = Drawing(width, height)
-    _title(d, "Daily ad spend (R$)", height)
-    _bar_chart(d, [[float(day.spend) for day in data.days]], _day_labels(data.days), [theme.brand], width, height,
-               _axis_money)
-    return d
-
-
-def roas_chart(data, theme: Theme, width: float, height: float = 165):
-    points = [(day.date.day, float(day.roas)) for day in data.days if day.roas is not None]
-    if not points:
-        return _placeholder(f"No ROAS to show: no ad spend in {data.period_label}.", width)
-    d = Drawing(width, height)
-    _title(d, "Daily ROAS (revenue / spend)", height)
-    last = data.days[-1].date.day
-    plot = LinePlot()
-    plot.x, plot.y, plot.width, plot.height = 36, 20, width - 44, height - 46
-    plot.data = [points, [(1, 1.0), (last, 1.0)]]
-    plot.lines[0].strokeColor = theme.brand
-    plot.lines[0].strokeWidth = 1.5
-    plot.lines[1].strokeColor = MUTED
-    plot.lines[1].strokeWidth = 0.6
-    plot.lines[1].strokeDashArray = (3, 2)
-    plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = 1, last
-    plot.xValueAxis.valueSteps = [v for v in (1, 5, 10, 15, 20, 25) if v < last] + [last]
-    plot.xValueAxis.labelTextFormat = "%d"
-    plot.yValueAxis.valueMin = 0
-    plot.yValueAxis.labelTextFormat = lambda v: f"{v:.1f}x"
-    plot.yValueAxis.visibleGrid = True
-    plot.yValueAxis.gridStrokeColor = RULE
-    plot.yValueAxis.gridStrokeWidth = 0.3
-    for axis in (plot.xValueAxis, plot.yValueAxis):
-        axis.labels.fontName = FONT
-        axis.labels.fontSize = 7
-        axis.labels.fillColor = MUTED
-        axis.strokeColor = RULE
-    d.add(plot)
-    d.add(String(width, height - 11, "dashed: break-even (1.0x)", fontName=FONT, fontSize=6.5, fillColor=MUTED,
-                 textAnchor="end"))
-    return d
-
-
-def uptime_timeline(data, theme: Theme, width: float = CONTENT_W):
-    """One row per site: the month as a green bar, each outage drawn in red (at least a
-    hairline wide, so a 3-minute incident is still visible), uptime % at the right."""
-    if not data.sites:
-        return _placeholder("No site has uptime monitoring.", width)
-    row_h, top_pad, bottom_pad = 18, 22, 22
-    height = top_pad + bottom_pad + row_h * len(data.sites)
-    d = Drawing(width, height)
-    _title(d, "Uptime timeline (UTC)", height)
-    label_w, value_w = 130, 58
-    x0, bar_w = label_w, width - label_w - value_w
-    start = dt.datetime.combine(data.first_day, dt.time(), tzinfo=dt.UTC)
-    span = (dt.datetime.combine(data.last_day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC) - start).total_seconds()
-    for index, site in enumerate(data.sites):
-        y = height - top_pad - (index + 1) * row_h + 4
-        d.add(String(0, y + 2, _clip_text(site.name, FONT, 8, label_w - 8), fontName=FONT, fontSize=8, fillColor=INK))
-        d.add(Rect(x0, y, bar_w, 10, fillColor=UP, strokeColor=None))
-        for lo, hi in site.outages:
-            left = x0 + (lo - start).total_seconds() / span * bar_w
-            wide = max(1.5, (hi - lo).total_seconds() / span * bar_w)
-            d.add(Rect(min(left, x0 + bar_w - wide), y - 1, wide, 12, fillColor=BAD, strokeColor=None))
-        d.add(String(width, y + 2, f"{site.uptime_percent}%", fontName=BOLD, fontSize=8,
-                     fillColor=GOOD if not site.outages else BAD, textAnchor="end"))
-    base = bottom_pad - 6
-    d.add(Line(x0, base + 8, x0 + bar_w, base + 8, strokeColor=RULE, strokeWidth=0.5))
-    last = data.last_day.day
-    for day in sorted({1, 5, 10, 15, 20, 25, last}):
-        x = x0 + (day - 1) / last * bar_w
-        d.add(Line(x, base + 8, x, base + 5, strokeColor=MUTED, strokeWidth=0.5))
-        d.add(String(x, base - 3, str(day), fontName=FONT, fontSize=7, fillColor=MUTED, textAnchor="middle"))
-    d.add(Rect(x0, 0, 8, 6, fillColor=UP, strokeColor=None))
-    d.add(String(x0 + 11, 0, "up", fontName=FONT, fontSize=7, fillColor=MUTED))
-    d.add(Rect(x0 + 30, 0, 8, 6, fillColor=BAD, strokeColor=None))
-    d.add(String(x0 + 41, 0, "incident", fontName=FONT, fontSize=7, fillColor=MUTED))
-    return d
-
-
-def tickets_chart(data, theme: Theme, width: float = CONTENT_W, height: float = 150):
-    if not any(day.tickets_opened or day.tickets_resolved for day in data.days):
-        return _placeholder(f"No tickets opened or resolved in {data.period_label}.", width)
-    d = Drawing(width, height)
-    _title(d, "Tickets per day", height)
-    _bar_chart(d, [[day.tickets_opened for day in data.days], [day.tickets_resolved for day in data.days]],
-               _day_labels(data.days), [theme.brand, colors.HexColor("#9aa5b1")], width, height, _axis_count)
-    legend = Legend()
-    legend.x, legend.y = width - 150, height - 6
-    legend.dx, legend.dy, legend.deltax = 7, 7, 70
-    legend.columnMaximum, legend.alignment = 1, "right"
-    legend.fontName, legend.fontSize = FONT, 7.5
-    legend.colorNamePairs = [(theme.brand, "opened"), (colors.HexColor("#9aa5b1"), "resolved")]
-    legend.strokeColor = None
-    d.add(legend)
-    return d
+                c.drawString(x + 11, 12, clip_text(change_text(kpi, self.previous_label), FONT, 7.5, inner))
 
 
 # --------------------------------------------------------------------------- tables
@@ -411,8 +133,8 @@ def campaigns_table(data, theme: Theme):
 def incidents_table(data, theme: Theme):
     rows = [["Site", "Incident", "Severity", "Started", "Resolved", "Downtime (min)"]]
     for i in data.incidents:
-        rows.append([_p(i.project, theme.cell), _p(i.title, theme.cell), i.severity, _when(i.started_at),
-                     _when(i.resolved_at) if i.resolved_at else "ongoing", count(i.downtime_minutes)])
+        rows.append([_p(i.project, theme.cell), _p(i.title, theme.cell), i.severity, format_when(i.started_at),
+                     format_when(i.resolved_at) if i.resolved_at else "ongoing", count(i.downtime_minutes)])
     table = _table(rows, [105, 170, 50, 65, 65, 60], theme, numeric_from=5)
     return table
 
@@ -423,7 +145,7 @@ def grades_table(data, theme: Theme):
         rows.append([_p(g.project, theme.cell), g.grade, str(g.score),
                      "—" if g.lcp_s is None else f"{g.lcp_s} s", "—" if g.inp_ms is None else f"{g.inp_ms} ms",
                      "—" if g.cls is None else str(g.cls), str(g.performance), str(g.accessibility),
-                     str(g.best_practices), str(g.seo), _date(g.measured_at.date())])
+                     str(g.best_practices), str(g.seo), format_date(g.measured_at.date())])
     table = _table(rows, [112, 34, 34, 38, 44, 36, 34, 38, 40, 30, 55], theme, numeric_from=1)
     style = []
     for index, g in enumerate(data.grades, start=1):
@@ -447,7 +169,7 @@ def expiring_table(data, theme: Theme):
     rows = [["Domain", "What", "Expires on", "When", "Auto-renew"]]
     for e in data.expiring:
         rows.append([_p(e.domain, theme.cell), "TLS certificate" if e.what == "certificate" else "Registration",
-                     _date(e.expires_on), _days_left(e.days_left),
+                     format_date(e.expires_on), days_left_text(e.days_left),
                      "—" if e.auto_renew is None else ("yes" if e.auto_renew else "no")])
     table = _table(rows, [170, 95, 85, 95, 70], theme, numeric_from=2)
     style = [("TEXTCOLOR", (3, i), (3, i), BAD) for i, e in enumerate(data.expiring, start=1) if e.days_left <= 14]
@@ -539,7 +261,7 @@ class ReportDocument(BaseDocTemplate):
             c.setFont(BOLD, 15)
             c.drawString(MARGIN, PAGE_H - 38, b.name)
         c.setFillColor(theme.on_brand)
-        size = _fit(data.client_name, BOLD, 26, CONTENT_W, 14)
+        size = fit_size(data.client_name, BOLD, 26, CONTENT_W, 14)
         c.setFont(BOLD, size)
         c.drawString(MARGIN, top + 52, data.client_name)
         c.setFont(FONT, 13)
@@ -547,7 +269,7 @@ class ReportDocument(BaseDocTemplate):
         c.setFont(FONT, 8.5)
         last = data.last_day
         c.drawString(MARGIN, top + 14, f"1–{last.day} {last:%B %Y} · {data.plan_label} plan · generated "
-                                       f"{_date(data.generated_at.date())}")
+                                       f"{format_date(data.generated_at.date())}")
         c.restoreState()
         self._footer(c)
 
@@ -635,14 +357,14 @@ def _story(data, theme: Theme) -> list:
     story.append(Paragraph("Network usage", theme.h2))
     story.append(traffic_table(data, theme) if data.traffic else
                  Paragraph(escape(f"No traffic figures for {data.period_label}."), theme.muted))
-    story.append(Paragraph(escape(f"Domains and certificates expiring by {_date(data.expiry_horizon)}"), theme.h2))
+    story.append(Paragraph(escape(f"Domains and certificates expiring by {format_date(data.expiry_horizon)}"), theme.h2))
     if data.expiring:
         story += [expiring_table(data, theme), Spacer(1, 3),
                   Paragraph(escape(f"60 days after the end of {data.period_label}; days counted from "
-                                   f"{_date(data.generated_at.date())}, when this report was generated."),
+                                   f"{format_date(data.generated_at.date())}, when this report was generated."),
                             theme.muted)]
     else:
-        story.append(Paragraph(escape(f"Nothing expires before {_date(data.expiry_horizon)}."), theme.muted))
+        story.append(Paragraph(escape(f"Nothing expires before {format_date(data.expiry_horizon)}."), theme.muted))
     return story
 
 
