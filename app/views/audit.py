@@ -16,7 +16,7 @@ from app.extensions import db
 from app.services import audit, exports
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView
 from app.views.interface import AtriumInterface
-from app.views.portal import PortalModelView
+from app.views.portal.base import PortalModelView
 
 _NO_ROUTE = ("add", "edit", "delete", "action", "action_post")
 

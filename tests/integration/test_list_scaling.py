@@ -20,7 +20,7 @@ from app import models as m
 from app.extensions import db
 from app.views.base import AtriumModelView
 from app.views.widgets import DROPDOWN_LOOKUPS
-from app.views.portal import PortalModelView
+from app.views.portal.base import PortalModelView
 from tests.conftest import login, make_app
 
 pytestmark = pytest.mark.both_backends

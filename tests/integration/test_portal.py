@@ -15,7 +15,7 @@ from app import models as m
 from app.extensions import db
 from app.models.base import utcnow
 from app.services import tiers
-from app.views.portal import PortalModelView, WRITE_ENDPOINTS
+from app.views.portal.base import WRITE_ENDPOINTS, PortalModelView
 from tests.conftest import PASSWORD, csrf_token, login
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from app import models as m
 from app.extensions import db
-from app.views.portal import PortalModelView
+from app.views.portal.base import PortalModelView
 from tests.conftest import PASSWORD, csrf_token, login, run_cli
 
 CLIENTS = ("pro-co", "enterprise-co")

@@ -15,7 +15,7 @@ from app import models as m
 from app.extensions import db
 from app.services.roles import allowed
 from app.views.base import AtriumModelView
-from app.views.portal import PortalModelView
+from app.views.portal.base import PortalModelView
 from app.views.staff import TicketMessageView
 from tests.conftest import csrf_token, login, make_app
 

@@ -8,7 +8,7 @@ from flask_appbuilder.api import ModelRestApi
 from app.services.roles import allowed
 from app.services.tenancy import Scope, may_write
 from app.views.base import AtriumModelView
-from app.views.portal import PortalModelView
+from app.views.portal.base import PortalModelView
 from tests.conftest import PASSWORD, login
 
 USERS = {"admin": "Admin", "operator": "Operator", "developer": "Developer", "free-co-owner": "Client",

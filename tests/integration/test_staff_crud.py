@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from app import models as m
 from app.extensions import db
 from app.views.base import AtriumModelView
-from app.views.portal import PortalModelView
+from app.views.portal.base import PortalModelView
 from tests.conftest import csrf_token, login
 
 

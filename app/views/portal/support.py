@@ -1,0 +1,119 @@
+"""Portal views of a client's incidents (with their updates) and support tickets
+(open, reply, close, reopen)."""
+
+from __future__ import annotations
+
+
+from flask import current_app, flash, g, redirect, request, url_for
+from flask_appbuilder import expose, has_access
+
+from app import models as m
+from app.extensions import db
+from app.services import storage, tenancy, tickets
+from app.errors import AtriumError
+from app.views.forms import format_utc
+from app.views.interface import AtriumInterface
+from app.views.portal.base import PortalModelView, int_or_404, portal_scope
+
+class PortalIncidentUpdateView(PortalModelView):
+    datamodel = AtriumInterface(m.IncidentUpdate)
+    class_permission_name = "PortalIncident"
+    route_base = "/portal/incident-updates"
+    list_title = "Timeline"
+    list_columns = ["created_at", "status", "message"]
+    show_columns = list_columns
+    search_columns = ["status", "message"]
+    base_order = ("created_at", "desc")
+
+
+class PortalIncidentView(PortalModelView):
+    datamodel = AtriumInterface(m.Incident)
+    class_permission_name = "PortalIncident"
+    route_base = "/portal/incidents"
+    list_title = "Incidents"
+    list_columns = ["title", "project.name", "severity", "status", "started_at", "resolved_at", "downtime_minutes"]
+    show_columns = ["title", "project", "description", "severity", "status", "started_at", "resolved_at",
+                    "downtime_minutes", "root_cause", "resolution_notes"]
+    search_columns = ["title", "severity", "status"]
+    label_columns = {"project.name": "Project"}
+    related_views = [PortalIncidentUpdateView]
+    base_order = ("started_at", "desc")
+
+
+class PortalTicketView(PortalModelView):
+    datamodel = AtriumInterface(m.Ticket)
+    class_permission_name = "PortalTicket"
+    route_base = "/portal/tickets"
+    base_permissions = ["can_read", "can_write"]
+    list_title = "Support tickets"
+    add_title = "Open a ticket"
+    add_row_message = "Your ticket was opened."
+    list_columns = ["subject", "project.name", "priority", "status", "sla_state", "first_response_due_at",
+                    "created_at"]
+    show_columns = ["subject", "project", "description", "priority", "status", "sla_state", "first_response_due_at",
+                    "created_at"]  # the page itself is portal/ticket.html
+    # The one form a client types a ticket into (SPEC: subject, description, priority, a
+    # project of theirs; attachments go with replies). No edit route: follow-ups are
+    # replies, closing and reopening (within ``tickets.REOPEN_DAYS`` of the resolution).
+    add_columns = edit_columns = ["project", "subject", "description", "priority"]
+    portal_routes = frozenset({"add"})
+    portal_add = ("add", "Open a ticket", "Ticket", "tickets_per_month")
+    search_columns = ["subject", "status", "priority"]
+    label_columns = {"project.name": "Project", "sla_state": "SLA", "first_response_due_at": "First response due"}
+    base_order = ("created_at", "desc")
+
+    def pre_add(self, item):
+        tickets.open_for_client(item, g.user)  # the API's client writes obey the same rule
+
+    def post_add(self, item):
+        g.atrium_new_ticket_id = item.id
+
+    def post_add_redirect(self):
+        """After opening a ticket, show it (its thread and reply form)."""
+        new_id = g.pop("atrium_new_ticket_id", None)
+        return redirect(url_for(".show", pk=new_id) if new_id else url_for(".list"))
+
+    @expose("/show/<pk>")
+    @has_access
+    def show(self, pk):
+        ticket = self._get_or_404(m.Ticket, int_or_404(pk))
+        scope = portal_scope()
+        return self.render_template(
+            "portal/ticket.html", ticket=ticket, messages=list(ticket.messages),
+            can_reply=tenancy.may_write(scope, "TicketMessage", "create") and ticket.status not in tickets.CLOSED_STATUSES,
+            can_close=tenancy.may_write(scope, "Ticket", "update") and ticket.status != m.TicketStatus.CLOSED,
+            can_reopen=tenancy.may_write(scope, "Ticket", "update") and tickets.may_reopen(ticket),
+            reopen_days=tickets.REOPEN_DAYS,
+            format_utc=format_utc)
+
+    @expose("/reply/<int:pk>", methods=["POST"])
+    @has_access
+    def reply(self, pk):
+        ticket = self._get_or_404(m.Ticket, pk)
+        attachments = []
+        try:
+            upload = request.files.get("attachment")
+            if upload is not None and upload.filename:
+                tenancy.check_write(portal_scope(), "StorageFile", "create")
+                attachments.append(storage.store_upload(
+                    db.session, ticket.client, g.user, upload.filename, upload.stream,
+                    current_app.config["UPLOAD_DIR"], current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024,
+                    project_id=ticket.project_id))
+            tickets.add_reply(db.session, ticket, g.user, request.form.get("body", ""), attachments=attachments)
+            db.session.commit()
+            flash("Your reply was sent.", "success")
+        except AtriumError as exc:
+            db.session.rollback()
+            storage.discard(attachments, current_app.config["UPLOAD_DIR"])
+            flash(exc.message, "danger")
+        return redirect(url_for(".show", pk=pk))
+
+    @expose("/reopen/<int:pk>", methods=["POST"])
+    @has_access
+    def reopen(self, pk):
+        return self._apply(m.Ticket, pk, tickets.reopen, "The ticket is open again.")
+
+    @expose("/close/<int:pk>", methods=["POST"])
+    @has_access
+    def close(self, pk):
+        return self._apply(m.Ticket, pk, tickets.close, "The ticket was closed.")
