@@ -16,7 +16,7 @@ from app.extensions import db
 from app.services.roles import allowed
 from app.views.base import AtriumModelView
 from app.views.portal.base import PortalModelView
-from app.views.staff import TicketMessageView
+from app.views.staff.support import TicketMessageView
 from tests.conftest import csrf_token, login, make_app
 
 ADD = "/ticketmessageview/add"

@@ -29,9 +29,7 @@ from app.views.forms import format_utc
 from app.views.portal.base import portal_scope
 from app.views.portal.campaigns import PortalCampaignMetricView, PortalCampaignView, PortalReportView
 from app.views.portal.files import PortalFileView
-from app.views.portal.projects import (
-    PortalDomainView, PortalInfrastructureView, PortalMilestoneView, PortalProjectView,
-)
+from app.views.portal.projects import PortalDomainView, PortalInfrastructureView, PortalMilestoneView, PortalProjectView
 from app.views.portal.support import PortalIncidentUpdateView, PortalIncidentView, PortalTicketView
 from app.views.portal.team import PortalTeamView
 

@@ -4,7 +4,6 @@ domains (contact data editable by owner and admin)."""
 from __future__ import annotations
 
 
-
 from app import models as m
 from app.services import tenancy
 from app.views.forms import contact_fields

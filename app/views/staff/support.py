@@ -1,0 +1,67 @@
+"""Staff views of support (menu "Support"): tickets, their messages, files and folders."""
+
+from __future__ import annotations
+
+
+from app import models as m
+from app.views.base import AtriumModelView
+from app.views.interface import AtriumInterface
+
+
+class TicketMessageView(AtriumModelView):
+    datamodel = AtriumInterface(m.TicketMessage)
+    class_permission_name = "TicketMessage"
+    list_title = "Ticket messages"
+    list_columns = ["ticket.subject", "created_at", "author", "internal", "body"]
+    search_columns = ["ticket", "author", "internal", "body"]
+    # No author field: a message's author is whoever is signed in (the true user while
+    # viewing as), stamped on flush by ``services.lifecycle`` for every door.
+    add_columns = edit_columns = ["ticket", "body", "internal"]
+    base_order = ("created_at", "asc")
+    label_columns = {"ticket.subject": "Ticket", "internal": "Internal note"}
+    description_columns = {"internal": "Internal notes are never shown to the client."}
+
+
+class TicketView(AtriumModelView):
+    datamodel = AtriumInterface(m.Ticket)
+    class_permission_name = "Ticket"
+    list_title = "Support tickets"
+    list_columns = ["id", "client.name", "subject", "priority", "status", "sla_state",
+                    "first_response_due_at", "assignee.username", "created_at"]
+    # No relation drop-downs here: FAB would load every client, user and project on each
+    # page view of a 200k-row list. A client's tickets are on the client's page.
+    search_columns = ["id", "subject", "priority", "status", "sla_state", "created_at", "first_response_due_at"]
+    add_columns = ["client", "project", "subject", "description", "priority", "status", "assignee"]
+    edit_columns = ["project", "subject", "description", "priority", "status", "assignee"]
+    show_columns = ["id", "client", "project", "subject", "description", "priority", "status",
+                    "assignee", "opened_by", "sla_hours", "first_response_due_at", "first_response_at",
+                    "sla_state", "resolved_at", "created_at", "updated_at"]
+    related_views = [TicketMessageView]
+    base_order = ("created_at", "desc")
+    label_columns = {"client.name": "Client", "assignee.username": "Assignee", "sla_state": "SLA",
+                     "first_response_due_at": "First response due", "id": "#"}
+
+
+class StorageFolderView(AtriumModelView):
+    datamodel = AtriumInterface(m.StorageFolder)
+    class_permission_name = "StorageFolder"
+    list_title = "Folders"
+    list_columns = ["client.name", "path", "name"]
+    search_columns = ["client", "path", "name"]
+    add_columns = ["client", "parent", "name", "path"]
+    edit_columns = ["name"]
+    base_order = ("path", "asc")
+    label_columns = {"client.name": "Client"}
+
+
+class StorageFileView(AtriumModelView):
+    datamodel = AtriumInterface(m.StorageFile)
+    class_permission_name = "StorageFile"
+    list_title = "Files"
+    list_columns = ["client.name", "file_name", "mime_type", "size_bytes", "uploaded_by", "created_at"]
+    search_columns = ["client", "project", "file_name", "mime_type"]
+    add_columns = []  # files arrive by upload (portal, ticket attachments), not by typing
+    edit_columns = ["project", "folder", "file_name"]
+    show_exclude_columns = ["stored_path"]
+    base_order = ("created_at", "desc")
+    label_columns = {"client.name": "Client", "size_bytes": "Size (bytes)"}
