@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 from environs import Env, EnvError, EnvValidationError
-
 from flask_appbuilder.const import AUTH_DB
 
 BASE_DIR = Path(__file__).resolve().parent
