@@ -89,9 +89,13 @@ def test_staff_pages_run_under_the_csp(browser, live_url):  # noqa: F811 - fixtu
     # A list with its search form: add a filter through FAB's inline filter script.
     watch.visit(f"{base}/ticketview/list/", "ticket-list")
     page.click("a.accordion-toggle[href='#accordion1_href']")  # open the Search panel (bootstrap)
+    # Each step waits for the one before to have finished (bootstrap animates the panel and
+    # the menu; under a loaded CI machine a click could land mid-animation).
+    page.wait_for_selector("#accordion1_href.in", state="visible")
     page.click("#filter_form button.dropdown-toggle")
+    page.wait_for_selector("#filter_form a.filter[name=status]", state="visible")
     page.click("#filter_form a.filter[name=status]")
-    page.wait_for_selector("table.filters tr .select2-container", timeout=5000)  # a row, made by script
+    page.wait_for_selector("table.filters tr .select2-container", timeout=10000)  # a row, made by script
 
     # Add form: select2 drop-downs and a date picker.
     watch.visit(f"{base}/projectview/add", "project-add")
