@@ -3,15 +3,13 @@ reports (download)."""
 
 from __future__ import annotations
 
-
-from flask import abort, current_app, send_file
 from flask_appbuilder import expose, has_access
 
 from app import models as m
-from app.extensions import db
-from app.errors import NotFound
 from app.views.interface import AtriumInterface
 from app.views.portal.base import PortalModelView, download_link
+from app.views.report_download import report_pdf
+
 
 class PortalCampaignMetricView(PortalModelView):
     datamodel = AtriumInterface(m.CampaignMetric)
@@ -54,11 +52,4 @@ class PortalReportView(PortalModelView):
     @has_access
     def download(self, pk):
         """The PDF under ``REPORT_DIR``; another client's report id is not found (404)."""
-        from app.services import reports
-
-        report = self._get_or_404(m.Report, pk)
-        try:
-            path, name = reports.pdf_to_send(db.session, report, current_app.config)
-        except NotFound as exc:
-            abort(404, description=f"{exc.message} Your account manager can tell you when it will be ready.")
-        return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=name)
+        return report_pdf(self._get_or_404(m.Report, pk), "Your account manager can tell you when it will be ready.")

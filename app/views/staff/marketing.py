@@ -3,21 +3,21 @@ reports."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, request, send_file, url_for
+from flask import abort, flash, request, url_for
 from flask_appbuilder import expose, has_access
 from markupsafe import Markup
 from wtforms import ValidationError
 from wtforms.validators import NumberRange
 
 from app import models as m
+from app.errors import InvalidInput
 from app.extensions import db
-from app.services import report_data, reports
-from app.errors import InvalidInput, NotFound
+from app.services import jobs, report_data
 from app.views import jobs as jobs_views
 from app.views.base import AtriumModelView
 from app.views.forms import not_before
 from app.views.interface import AtriumInterface
-from app.services import jobs
+from app.views.report_download import report_pdf
 from app.views.staff.common import MONEY
 
 
@@ -108,8 +108,4 @@ class ReportView(AtriumModelView):
         report = db.session.get(m.Report, pk)
         if report is None:
             abort(404, description=f"There is no report {pk}.")
-        try:
-            path, name = reports.pdf_to_send(db.session, report, current_app.config)
-        except NotFound as exc:
-            abort(404, description=f"{exc.message} Generate it from its page.")
-        return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=name)
+        return report_pdf(report, "Generate it from its page.")
