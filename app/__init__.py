@@ -1,6 +1,11 @@
 """``create_app()``: configuration, extensions, security, views, APIs and CLI.
 
 The only place that wires Atrium together. No business rule lives here.
+
+Its imports of the doors and the session hooks sit inside the functions that wire them
+(each marked "wired here"): this file runs whenever any ``app.*`` module is imported
+(migrations, workers, a script reading models), and those should not load every view,
+template hook and CLI group, nor see them half-imported while this package initialises.
 """
 
 from __future__ import annotations
@@ -26,17 +31,15 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app.config.update(overrides or {})
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from .security import headers
+    from .security import headers  # wired here (see the module docstring)
 
     headers.init_app(app)  # first: its after_request hook runs last, on every response
     db.init_app(app)
     csrf.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
 
-    from .security import scoping
-    from .services import lifecycle
-
-    from .services import audit
+    from .security import scoping  # wired here
+    from .services import audit, lifecycle  # wired here
 
     scoping.register()  # first: the write guard stamps the client before derived values
     lifecycle.register()
@@ -48,30 +51,30 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         _register_views(appbuilder)
     _fast_english_templates(app)
 
-    from . import observability
+    from . import observability  # wired here
 
     observability.init_app(app)  # log lines (JSON or text), one access line per request, Sentry
 
-    from .views import errors, impersonation, input_guard, sessions
+    from .views import errors, impersonation, input_guard, sessions  # wired here
 
     sessions.init_app(app)  # after FAB's own before_request, which sets g.user: refuses ended sessions
     impersonation.init_app(app)  # after the session gate: "view as" runs only through a live row
     input_guard.init_app(app)  # text before every hook; orderings/actions in each model view, after them
     errors.init_app(app)
 
-    from .views.health import bp as health_bp
+    from .views.health import bp as health_bp  # wired here
 
     app.register_blueprint(health_bp)
 
-    from .views import webhooks
+    from .views import webhooks  # wired here
 
     webhooks.init_app(app)  # /webhooks/stripe: no login, no CSRF (Stripe's signature instead)
 
-    from . import instrumentation
+    from . import instrumentation  # wired here
 
     instrumentation.init_app(app, db)
 
-    from .cli import register_cli
+    from .cli import register_cli  # wired here
 
     register_cli(app)
     _trust_proxies(app)
@@ -83,7 +86,7 @@ def _trust_proxies(app: Flask) -> None:
     from X-Forwarded-For/-Proto (set by those proxies; never trusted without them)."""
     hops = app.config.get("TRUSTED_PROXY_HOPS", 0)
     if hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
+        from werkzeug.middleware.proxy_fix import ProxyFix  # only behind trusted proxies
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
@@ -99,8 +102,8 @@ def _fast_english_templates(app: Flask) -> None:
 
 
 def _register_views(appbuilder) -> None:
-    from . import api
-    from .views import audit, bi, campaign_import, dashboard, impersonation, jobs, portal, staff
+    from . import api  # wired here
+    from .views import audit, bi, campaign_import, dashboard, impersonation, jobs, portal, staff  # wired here
 
     appbuilder.add_view(dashboard.DashboardView, "Dashboard", icon="fa-dashboard")
     appbuilder.add_view(bi.AnalyticsView, "Business", icon="fa-bar-chart")  # the BI dashboard

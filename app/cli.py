@@ -7,26 +7,39 @@ Errors a person can cause exit non-zero with a one-line message (``click.ClickEx
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
 from config import DEV_DEMO_PASSWORD
+from workers.schedule import SCHEDULES, configured  # the schedule table (read only: `flask jobs list`)
 
 from .errors import AtriumError, InvalidInput, NotFound
 from .extensions import db
 from .models import Client, JobRun, Report, Ticket, User
 from .security.manager import sync_roles
 from .services import (
-    audit, audit_chain, audit_checkpoints, backup, backup_restore, db_roles, gdpr, jobs_overview, report_data, reports,
-    team, tenancy, tickets,
+    audit,
+    audit_chain,
+    audit_checkpoints,
+    backup,
+    backup_restore,
+    db_roles,
+    gdpr,
+    jobs_overview,
+    report_data,
+    reports,
+    team,
+    tenancy,
+    tickets,
 )
 from .services.demo import seed_demo as run_seed
 from .services.identity import ensure_system_user
 from .services.jobs import enqueue, load_jobs
-from workers.schedule import SCHEDULES, configured  # the schedule table (read only: `flask jobs list`)
 
 roles_cli = AppGroup("roles", help="Roles and permissions (SPEC §1).")
 seed_cli = AppGroup("seed", help="Demo data.")
@@ -88,8 +101,6 @@ def audit_verify():
 def _audit_table_owner() -> str | None:
     """PostgreSQL: the connected role's name when it owns ``audit_events`` (a setup the
     README warns against), else ``None``."""
-    import sqlalchemy as sa
-
     if db.session.get_bind().dialect.name != "postgresql":
         return None
     return db.session.execute(sa.text(
@@ -128,8 +139,6 @@ def audit_public_key():
 
 def _as_owner(work):
     """``work()`` as the owner role (DATABASE_OWNER_URL); a refusal of the database names the setting."""
-    import sqlalchemy as sa
-
     with db_roles.as_owner(db) as owner:
         try:
             return work()
@@ -176,8 +185,6 @@ def audit_rekey(yes):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def audit_prune(before, yes):
     """Retention: delete old events (as the owner role), leaving a checkpoint so the chain still verifies."""
-    import datetime as dt
-
     cutoff = before.replace(tzinfo=dt.UTC)
     if cutoff > dt.datetime.now(dt.UTC) - dt.timedelta(days=30):
         raise click.ClickException("--before must be at least 30 days ago: recent events are never pruned.")
@@ -307,8 +314,6 @@ reports_cli = AppGroup("reports", help="Monthly client reports (SPEC §3, §7)."
 @click.option("--month", default=None, metavar="YYYY-MM", help="The month to report on (default: last month).")
 def reports_generate(slug, month):
     """Render a client's monthly PDF report now (recorded as a JobRun); print its path."""
-    import sqlalchemy as sa
-
     try:  # refused before anything is written: no client, a malformed or unfinished month
         client = reports.client_by_slug(db.session, slug)
         period = report_data.check_reportable(report_data.parse_month(month) if month else report_data.last_complete_month())

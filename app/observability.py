@@ -33,8 +33,9 @@ import logging
 import sys
 import time
 
-from flask import Flask, request, request_started
+from flask import Flask, has_request_context, request, request_started
 
+from app.services.identity import IdentityLogFilter, log_context
 from app.services.secrets import is_secret
 
 ACCESS_LOG = logging.getLogger("atrium.access")
@@ -114,8 +115,6 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def _handler() -> logging.Handler:
-    from app.services.identity import IdentityLogFilter
-
     root = logging.getLogger()
     for handler in root.handlers:
         if getattr(handler, "_atrium", False):
@@ -164,11 +163,11 @@ def init_sentry(config) -> bool:
     dsn = config.get("SENTRY_DSN")
     if not dsn:
         return False
-    import sentry_sdk
-    from sentry_sdk.integrations.flask import FlaskIntegration
-    from sentry_sdk.integrations.rq import RqIntegration
-    from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
-    from sentry_sdk.scrubber import EventScrubber
+    import sentry_sdk  # Sentry and its integrations load only with SENTRY_DSN set
+    from sentry_sdk.integrations.flask import FlaskIntegration  # (as above)
+    from sentry_sdk.integrations.rq import RqIntegration  # (as above)
+    from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration  # (as above)
+    from sentry_sdk.scrubber import EventScrubber  # (as above)
 
     current = sentry_sdk.get_client()
     if current.is_active() and current.dsn == dsn:
@@ -187,8 +186,6 @@ def init_sentry(config) -> bool:
 def _request_secrets() -> list[str]:
     """The secret values of the current request (passwords, tokens, the Authorization
     header, cookies), longest first, to mask wherever they were copied."""
-    from flask import has_request_context
-
     if not has_request_context():
         return []
     found: set[str] = set()
@@ -242,8 +239,6 @@ def _scrub(value, secrets: list[str]):
 def scrub_event(event: dict, hint=None) -> dict:
     """Sentry's ``before_send``: drop cookies and authorization headers, mask secrets,
     tag with who was acting."""
-    from app.services.identity import log_context
-
     http = event.get("request")
     if isinstance(http, dict):
         http.pop("cookies", None)

@@ -17,7 +17,9 @@ import logging
 
 from flask import current_app
 
+from app.errors import AtriumError
 from app.extensions import db
+from app.models.base import utcnow
 from app.services import billing
 from app.services.jobs import job
 
@@ -36,9 +38,6 @@ def process_event(billing_event_id: int) -> dict:
 @job("billing.reconcile", queue="default", timeout=300, retries=(60, 300))
 def reconcile() -> dict:
     """Apply stored Stripe events that were never applied (their job lost with Redis's data)."""
-    from app.models.base import utcnow
-    from app.errors import AtriumError
-
     price_tiers = billing.parse_price_tiers(current_app.config.get("STRIPE_PRICE_TIERS"))
     grace = int(current_app.config.get("JOB_REQUEUE_GRACE_SECONDS") or 0)
     applied, failed = [], []

@@ -8,18 +8,18 @@ import datetime as dt
 import sqlalchemy as sa
 from flask import current_app
 
+from app.errors import InvalidInput
 from app.extensions import db
+from app.integrations.mail import SmtpSender
 from app.models import EmailStatus, OutboxEmail
 from app.models.base import utcnow
-from app.services import analytics, impersonation, jobs, monitoring, notifications, sessions
+from app.services import analytics, audit_checkpoints, backup, impersonation, jobs, monitoring, notifications, sessions
 from app.services.jobs import job
 
 
 @job("maintenance.send_outbox", queue="default", timeout=300, retries=(60, 300, 900))
 def send_outbox(limit: int = 200) -> dict:
     """Send queued notification emails over SMTP."""
-    from app.integrations.mail import SmtpSender
-
     config = current_app.config
     if not config.get("SMTP_HOST"):
         waiting = db.session.execute(sa.select(sa.func.count()).select_from(OutboxEmail)
@@ -32,8 +32,6 @@ def send_outbox(limit: int = 200) -> dict:
 @job("maintenance.daily_analytics", queue="maintenance", timeout=600, retries=(60, 300))
 def daily_analytics(date: str | None = None) -> dict:
     """Compute one day's DailyAnalytics row (default: yesterday, UTC)."""
-    from app.errors import InvalidInput
-
     try:
         day = dt.date.fromisoformat(date) if date else utcnow().date() - dt.timedelta(days=1)
     except ValueError:
@@ -62,8 +60,6 @@ def cleanup() -> dict:
 @job("maintenance.backups", queue="maintenance", timeout=3600, retries=(600, 1800))
 def backups() -> dict:
     """Weekly per-client JSON backups into BACKUP_DIR, keeping the newest BACKUP_KEEP."""
-    from app.services import backup
-
     config = current_app.config
     return backup.backup_all(db.session, backup_dir=config["BACKUP_DIR"], keep=int(config["BACKUP_KEEP"]),
                              with_files=bool(config.get("BACKUP_WITH_FILES")), upload_dir=config.get("UPLOAD_DIR"))
@@ -79,7 +75,5 @@ def reap_lost_jobs() -> dict:
 @job("maintenance.audit_checkpoint", queue="maintenance", timeout=1800, retries=(300,))
 def audit_checkpoint() -> dict:
     """Verify the audit chain and write a signed checkpoint of its head (AUDIT_CHECKPOINT_DIR)."""
-    from app.services import audit_checkpoints
-
     path, seq = audit_checkpoints.sign_head(db.session, current_app.config)
     return {"seq": seq, "file": path}

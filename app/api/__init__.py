@@ -18,22 +18,24 @@ import functools
 import json
 import logging
 
+import prison
+import sqlalchemy as sa
 from flask import current_app, g, request
 from flask_appbuilder.api import ModelRestApi, expose, protect, safe
 from flask_appbuilder.api.convert import Model2SchemaConverter
-from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
-import sqlalchemy as sa
 from marshmallow import ValidationError, validate
 from marshmallow import fields as ma_fields
+from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app import models as m
-from app.models.base import integer_range, number_bounds
+from app.errors import AtriumError
 from app.extensions import db
+from app.models.base import integer_range, number_bounds
+from app.security import limits
+from app.services import tenancy, tickets, validation
 from app.services.roles import api_resource
 from app.views.interface import AtriumInterface
-from app.services import tenancy, tickets, validation
-from app.errors import AtriumError
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +117,6 @@ def check_rison_argument():
     ``MAX_RISON_DEPTH`` levels, and readable (the parser's recursion on unbalanced or
     deep input would otherwise be a 500). Text FAB can read either as rison or as JSON
     is left to FAB's own parsing (a 400 of its own when neither)."""
-    import prison
-
     value = request.args.get("q")
     if not value:
         return None
@@ -379,8 +379,6 @@ APIS = (ClientApi, ProjectApi, DomainApi, TicketApi, CampaignApi, IncidentApi, M
 
 
 def register(appbuilder) -> None:
-    from app.security import limits
-
     for api in APIS:
         appbuilder.add_api(api)
     limits.limit_apis(appbuilder)  # per-user budget of the plan (SPEC §2) on every API

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from app.integrations.http_check import ssl_context
+
 USER_AGENT = "Atrium-RDAP/1.0"
 
 
@@ -87,8 +89,6 @@ def lookup_domain(name: str, *, base_url: str, timeout: float = 15, ca_bundle: s
     url = f"{base_url.rstrip('/')}/domain/{name}"
     verify = True
     if ca_bundle:
-        from app.integrations.http_check import ssl_context
-
         verify = ssl_context(ca_bundle)
     try:
         with httpx.Client(timeout=timeout, follow_redirects=True, verify=verify, trust_env=False,

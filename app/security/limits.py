@@ -42,9 +42,18 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import abort, current_app, has_request_context, request
+from flask_appbuilder.api import BaseApi
+from flask_appbuilder.security.api import SecurityApi
+from flask_appbuilder.security.sqla.models import Role, assoc_user_role
+from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
+
+from app.extensions import db
+from app.models import AuditEvent, Client, ClientMember, Tier
+from app.services.roles import STAFF_ROLES
+from app.services.tiers import PLANS
 
 LOGIN_ENDPOINTS = frozenset({"AuthDBView.login", "SecurityApi.login"})
 _LOGIN_FAILED = "atrium.login_failed"
@@ -143,9 +152,6 @@ def _login_guard_while_storage_down(limiter: Limiter):
 def _db_login_retry_after(address: str | None) -> int | None:
     """Seconds until ``address`` may try again, when its ``login.failed`` events within any
     window of ``LOGIN_RATE_LIMIT`` have used it up; ``None`` while it may try."""
-    from app.extensions import db
-    from app.models import AuditEvent
-
     items = parse_many(current_app.config["LOGIN_RATE_LIMIT"])
     longest = max(item.get_expiry() for item in items)
     now = dt.datetime.now(dt.UTC)
@@ -168,8 +174,6 @@ def _db_login_retry_after(address: str | None) -> int | None:
 
 def throttle_logins(security_manager) -> None:
     """The failed-sign-in limit on the HTML login form and the REST login."""
-    from flask_appbuilder.security.api import SecurityApi
-
     limit = security_manager.limiter.shared_limit(
         lambda: current_app.config["LOGIN_RATE_LIMIT"], scope="login", key_func=get_remote_address,
         methods=["POST"], exempt_when=lambda: request.endpoint not in LOGIN_ENDPOINTS,
@@ -195,8 +199,6 @@ class Quota:
 
 def _token_user_id() -> int | None:
     """The user id of the request's JWT, if it carries a valid one (no database read)."""
-    from flask_jwt_extended import decode_token
-
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -212,13 +214,6 @@ def _lookup_plan(user_id: int) -> tuple[str, int]:
     their client; a user who is neither (no membership: FAB refuses them anyway) gets the
     free plan's rate. One statement, in a short transaction of its own that reads as the
     system (on PostgreSQL the row-level-security settings say staff for it alone)."""
-    from flask_appbuilder.security.sqla.models import Role, assoc_user_role
-
-    from app.extensions import db
-    from app.models import Client, ClientMember, Tier
-    from app.services.roles import STAFF_ROLES
-    from app.services.tiers import PLANS
-
     clients, members = Client.__table__, ClientMember.__table__
     statement = sa.select(
         sa.exists().where(assoc_user_role.c.user_id == user_id, assoc_user_role.c.role_id == Role.id,
@@ -255,9 +250,6 @@ def api_quota() -> Quota:
     """This request's API budget (resolved once per request)."""
     quota = request.environ.get(_QUOTA)
     if quota is None:
-        from app.models import Tier
-        from app.services.tiers import PLANS
-
         user_id = _token_user_id()
         if user_id is None:
             quota = Quota(f"address:{get_remote_address()}", "requests without a valid token",
@@ -282,9 +274,6 @@ def _api_message() -> str:
 
 def limit_apis(appbuilder) -> None:
     """The per-user budget on every registered REST API but the login's own."""
-    from flask_appbuilder.api import BaseApi
-    from flask_appbuilder.security.api import SecurityApi
-
     limit = appbuilder.sm.limiter.shared_limit(
         lambda: f"{api_quota().per_minute} per 1 minute", scope="api", key_func=lambda: api_quota().key,
         error_message=_api_message)

@@ -16,21 +16,29 @@ call, and the navbar menu, which depends only on that set, is rendered once per 
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context, has_request_context, request, session
-from flask_login import current_user
 from flask_appbuilder.api import expose, safe
 from flask_appbuilder.const import API_SECURITY_PROVIDER_DB
 from flask_appbuilder.security import api as fab_security_api
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
-    Group, Permission, PermissionView, ViewMenu, assoc_permissionview_role,
+    Group,
+    Permission,
+    PermissionView,
+    ViewMenu,
+    assoc_permissionview_role,
 )
+from flask_login import current_user
 from sqlalchemy.orm import joinedload
 from werkzeug.local import LocalProxy
 
+from app.services import audit, identity, sessions
 from app.services.roles import ADMIN, ROLE_GRANTS, SELF_SERVICE, allowed
+
+from . import limits
 
 
 class SecurityApi(fab_security_api.SecurityApi):
@@ -91,8 +99,6 @@ class AtriumSecurityManager(SecurityManager):
 
     @functools.cached_property
     def _session_user_statement(self):
-        from app.services import sessions
-
         user = self.user_model
         return (sessions.lookup_statement(user).add_columns(*self._grants_version_columns)
                 .options(joinedload(user.roles), joinedload(user.groups).joinedload(Group.roles)))
@@ -105,7 +111,6 @@ class AtriumSecurityManager(SecurityManager):
         (``app.views.sessions``), which clears the cookie and sends the browser to sign in."""
         if not has_request_context():
             return super().load_user(pk)
-        from app.services import sessions
 
         token = session.get(sessions.COOKIE_KEY)
         try:
@@ -246,10 +251,6 @@ class AtriumSecurityManager(SecurityManager):
         For when the database behind a running process is replaced by another (a test's
         fresh copy; a restore): the grants version identifies grants within one database
         only, since a copy hands out the same ids again."""
-        from app.services import identity
-
-        from . import limits
-
         self.__dict__.pop("_atrium_shared_grants", None)
         self.__dict__.pop("_atrium_menu_html", None)
         limits.forget(current_app)
@@ -268,14 +269,11 @@ class AtriumSecurityManager(SecurityManager):
 
     def create_limiter(self, app):
         """Atrium's rate limiter (``app.security.limits``) in place of FAB's bare one."""
-        from . import limits
-
         return limits.create_limiter(app)
 
     def register_views(self):
         """FAB's security views, then the failed-sign-in limit on both login doors."""
         super().register_views()
-        from . import limits
 
         limits.throttle_logins(self)
 
@@ -283,12 +281,6 @@ class AtriumSecurityManager(SecurityManager):
         """FAB's password check, plus the audit events of SPEC §6: ``login.success`` or
         ``login.failed`` with the username tried (never the password), for the HTML form
         and the REST login alike. A failure counts against the address's sign-in limit."""
-        from dataclasses import replace
-
-        from app.services import audit, identity
-
-        from . import limits
-
         user = super().auth_user_db(username, password)
         if user is None:
             limits.login_failed()

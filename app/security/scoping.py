@@ -32,6 +32,7 @@ from flask import current_app, has_app_context
 from sqlalchemy.orm import Session, with_loader_criteria
 
 from app import models as m
+from app.errors import InvalidInput
 from app.services import identity, tenancy
 from app.services.tenancy import Forbidden, NotFound, Scope
 
@@ -235,8 +236,6 @@ def check_same_client(session: Session, obj, cache: dict | None = None) -> None:
     message's attachments...) belongs to ``obj``'s client, whoever writes it and through
     whichever door; otherwise ``InvalidInput`` naming the field. Links unchanged on a
     stored row are not re-checked, unless the row's client changed."""
-    from app.errors import InvalidInput
-
     links = _tenant_links(type(obj))
     if not links:
         return

@@ -63,8 +63,10 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from flask_appbuilder.models.sqla import Model
 from sqlalchemy.orm import Session
 
+from app.models import Client, ClientMember, User
 from app.models.audit import AuditChainHead, AuditEvent
 from app.models.base import utcnow
 from app.services import identity as identity_service
@@ -181,8 +183,6 @@ def _audited(obj) -> bool:
 
 
 def _client_of(connection, obj):
-    from app.models import Client, ClientMember, User
-
     if isinstance(obj, Client):
         return obj.id
     if isinstance(obj, User):
@@ -294,8 +294,6 @@ def _track_old_values() -> None:
     """Make every audited column load its old value before a change ("active history").
     Without it, a change to a row whose attributes expired at a commit (a job or service
     that commits, then edits the same object) would be recorded as ``[None, new]``."""
-    from flask_appbuilder.models.sqla import Model
-
     sa.orm.configure_mappers()
     for mapper in Model.registry.mappers:
         if not _audited_class(mapper.class_):

@@ -24,12 +24,13 @@ import hmac
 import json
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Session
 
+from app.errors import AtriumError
 from app.models.audit import AuditChainHead, AuditEvent
 from app.models.base import utcnow
 from app.services.values import plain
-
 
 PUBLIC_FIELDS = ("occurred_at", "action", "resource_type", "resource_id", "client_id", "actor_id", "true_user_id",
                  "impersonation_session_id", "channel", "request_id", "staff_only")
@@ -66,8 +67,6 @@ def hmac_key(key: str | bytes | None = None) -> bytes:
     """The chain's HMAC key: ``key``, else the ``AUDIT_HMAC_KEY`` setting. Never stored in
     the database: whoever lacks it cannot write an event that verifies."""
     if key is None:
-        from flask import current_app
-
         key = current_app.config.get("AUDIT_HMAC_KEY")
     if not key:
         raise RuntimeError("AUDIT_HMAC_KEY is not set: the audit chain cannot be written or verified")
@@ -239,8 +238,6 @@ def redact(session: Session, rewrites: dict[int, dict]) -> list[int]:
     written); it keeps its personal digest as it was (the one already stored, if it was
     redacted before) and is marked ``redacted``. Returns the ids actually changed; the
     caller appends the ``gdpr.erase`` event naming them in the same transaction."""
-    from app.errors import AtriumError
-
     if not rewrites:
         return []
     table = AuditEvent.__table__
@@ -293,8 +290,6 @@ def rehash(session: Session, old_key: str | bytes, new_key: str | bytes, batch: 
     owner role on PostgreSQL (``flask audit rekey``). Returns the events re-hashed; the
     caller commits and writes a new signed checkpoint (the chain no longer matches the
     earlier ones: verify reads only the newest)."""
-    from app.errors import AtriumError
-
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
     if postgres:  # no append between the check and the re-hash (reads go on)

@@ -58,12 +58,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.migration import MigrationContext
 from flask_appbuilder.models.sqla import Model
 from sqlalchemy.orm import Session
 
+from app.errors import AtriumError, InvalidInput, NotFound
+from app.models import Client
 from app.models.base import utcnow
 from app.services import audit, storage, tenancy
-from app.errors import AtriumError, InvalidInput, NotFound
 
 FORMAT = "atrium-client-backup"
 FORMAT_VERSION = 1
@@ -205,8 +207,6 @@ def _snapshot(session: Session):
 
 
 def schema_revision(connection) -> str | None:
-    from alembic.migration import MigrationContext
-
     return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -327,8 +327,6 @@ def backup_all(session: Session, *, backup_dir: str, keep: int, with_files: bool
     """One backup per client under ``backup_dir/<slug>/<slug>-<UTC time>.json``, keeping
     the newest ``keep`` of each. A client that fails does not stop the others; the run
     fails afterwards naming them (the files already written stay)."""
-    from app.models import Client
-
     if keep < 1:
         raise InvalidInput("BACKUP_KEEP must be at least 1.")
     now = now or utcnow()

@@ -13,15 +13,26 @@ import json
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from flask_appbuilder.models.sqla import Model
 from sqlalchemy.orm import Session
 
-from app.services import audit, storage, tenancy
 from app.errors import AtriumError, InvalidInput
+from app.services import audit, storage, tenancy
 from app.services.backup import (
-    FORMAT, FORMAT_VERSION, ROOT, USERS, checksum, is_json_column, loader, owned_tables, schema_revision,
-    section_values, single_id,
+    FORMAT,
+    FORMAT_VERSION,
+    ROOT,
+    USERS,
+    checksum,
+    is_json_column,
+    loader,
+    owned_tables,
+    schema_revision,
+    section_values,
+    single_id,
 )
+from app.services.passwords import unusable_password
 
 # --------------------------------------------------------------------------- restore
 
@@ -79,8 +90,6 @@ class _Restore:
                                    "database requires.")
 
     def check_revision(self, migrations_dir: str) -> None:
-        from alembic.script import ScriptDirectory
-
         revision = self.document.get("schema_revision")
         current = schema_revision(self.session.connection())
         if current is None:
@@ -153,8 +162,6 @@ class _Restore:
 
     def match_staff(self) -> None:
         """Staff by username; those missing are created inactive, without roles."""
-        from app.services.passwords import unusable_password
-
         users = self.table(USERS)
         staff = [dict(zip(self.data["staff"]["columns"], r)) for r in self.data["staff"]["rows"]]
         here = dict(self.session.execute(sa.select(users.c.username, users.c.id).where(

@@ -119,7 +119,7 @@ def parse_price_tiers(raw: str | None) -> dict[str, Tier]:
 
 def read_webhook(body: bytes, signature: str | None, secret: str | None) -> dict:
     """The verified Stripe event in ``body`` as a plain dict, or ``WebhookRejected``."""
-    import stripe
+    import stripe  # Stripe's SDK loads only where a webhook is checked
 
     if not secret:
         raise WebhookNotConfigured("Stripe webhooks are not configured on this server (STRIPE_WEBHOOK_SECRET).")

@@ -14,6 +14,8 @@ Data is generated from a fixed random seed, relative to the day it runs.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 import random
 from decimal import Decimal
 from types import SimpleNamespace
@@ -21,11 +23,12 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 
 from app import models as m
+from app.models import ImpersonationEnd
 from app.models.base import utcnow
-from app.services import bi
-from app.services import tickets as ticket_rules
-from app.services import tiers
+from app.services import bi, impersonation, notifications, tiers
 from app.services import roles as role_table
+from app.services import tickets as ticket_rules
+from app.services.passwords import hash_password
 
 STAFF = [
     ("admin", "Ana", "Admin", role_table.ADMIN),
@@ -71,8 +74,6 @@ def ensure_user(sm, username, first, last, email, role_name, password):
         if not user:
             raise RuntimeError(f"could not create user {username}")
     else:
-        from app.services.passwords import hash_password
-
         user.password = hash_password(password)
         user.roles = [role]
         user.active = True
@@ -83,7 +84,6 @@ def seed_demo(appbuilder, session, password: str, scale: int = 1, today: dt.date
               upload_dir: str | None = None) -> dict:
     if scale < 1:
         raise ValueError("scale must be 1 or more")
-    from app.services import notifications
 
     with notifications.suppressed(session):  # the demo's history tells nobody
         return _seed(appbuilder, session, password, scale, today, upload_dir)
@@ -118,9 +118,6 @@ def _seed(appbuilder, session, password, scale, today, upload_dir) -> dict:
 def _record_view_as_session(session, operator, target) -> None:
     """A finished "view as" session, through the same service staff use, so the audit
     screens and the client's activity show one."""
-    from app.models import ImpersonationEnd
-    from app.services import impersonation
-
     started = utcnow() - dt.timedelta(days=2)
     row = impersonation.start(session, operator, target.id, "Client reported the dashboard charts look empty",
                               now=started)
@@ -282,9 +279,6 @@ def _contact(person: str, slug: str, n: int) -> dict:
 def _create_files_reports_billing(session, client, owner, upload_dir, today):
     """Folders with a brief on disk, last month's report (queued for the report job) and,
     for paying clients, the Stripe event that put them on their plan."""
-    import hashlib
-    import os
-
     now = utcnow()
     root = m.StorageFolder(client=client, name="Briefs", path="/briefs")
     assets = m.StorageFolder(client=client, name="Brand assets", path="/brand-assets")

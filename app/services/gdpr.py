@@ -46,10 +46,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app import models as m
-from app.models.base import utcnow
-from app.services.roles import STAFF_ROLES
-from app.services import audit, audit_chain, identity, tenancy
 from app.errors import InvalidInput, NotFound
+from app.models.base import utcnow
+from app.services import audit, audit_chain, identity, tenancy
+from app.services.passwords import unusable_password
+from app.services.roles import STAFF_ROLES
 from app.services.values import plain
 
 ERASED = "[erased]"
@@ -222,8 +223,6 @@ def check_erasable(session: Session, user: m.User) -> None:
 def erase_user(session: Session, email: str) -> dict:
     """Anonymise the client user with ``email`` (see the module docstring); not
     committed. Returns what changed."""
-    from app.services.passwords import unusable_password
-
 
     tenancy.require_staff("Personal data is exported and erased")
     tenancy.apply_database_scope(session, tenancy.current_scope())

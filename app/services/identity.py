@@ -28,7 +28,12 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 
+import sentry_sdk
 import sqlalchemy as sa
+from flask import g, has_app_context, has_request_context, request
+
+from app.models import User
+from app.services.passwords import unusable_password
 
 SYSTEM_USERNAME = "system"
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -56,8 +61,6 @@ def system_user_id(session) -> int | None:
     bind = session.get_bind()
     key = str(bind.url)
     if key not in _system_ids:
-        from app.models import User
-
         found = session.execute(
             sa.select(User.id).where(User.username == SYSTEM_USERNAME)
             .execution_options(atrium_scope_lookup=True)
@@ -73,9 +76,6 @@ _system_ids: dict[str, int] = {}
 
 def ensure_system_user(session) -> int:
     """Create the ``system`` user (inactive: it cannot sign in) if missing; its id."""
-    from app.models import User
-    from app.services.passwords import unusable_password
-
     forget_system_user()
     found = system_user_id(session)
     if found is not None:
@@ -95,8 +95,6 @@ def forget_system_user() -> None:
 
 
 def _request_id() -> str:
-    from flask import request
-
     given = request.headers.get("X-Request-ID", "")
     return given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
 
@@ -112,8 +110,6 @@ def _row_id(row) -> int | None:
 def bind_request(impersonation=None) -> Identity:
     """Compute this request's identity from ``g.user`` and an active impersonation session
     (an ``ImpersonationSession`` row or ``None``) and keep it on ``g``."""
-    from flask import g, request
-
     user = getattr(g, "user", None)
     actor_id = getattr(user, "id", None) if getattr(user, "is_authenticated", False) else None
     identity = Identity(
@@ -135,8 +131,6 @@ def bind_request(impersonation=None) -> Identity:
 
 def _tag_sentry(identity: Identity) -> None:
     """Sentry events carry the same identities (a no-op while Sentry is not initialised)."""
-    import sentry_sdk
-
     if identity.actor_id is not None:
         sentry_sdk.set_user({"id": str(identity.actor_id)})
     sentry_sdk.set_tag("true_user", str(identity.true_user_id or ""))
@@ -147,23 +141,17 @@ def _tag_sentry(identity: Identity) -> None:
 def bind_job(identity: Identity) -> Identity:
     """Act as ``identity`` (channel ``job``) for the rest of this app context; it wins
     over the request's, since an inline job runs inside the request that enqueued it."""
-    from flask import g
-
     g.atrium_job_identity = identity
     _tag_sentry(identity)
     return identity
 
 
 def job_identity() -> Identity | None:
-    from flask import g, has_app_context
-
     return g.get("atrium_job_identity") if has_app_context() else None
 
 
 def current() -> Identity:
     """The identity of whatever is running now (job, request, CLI)."""
-    from flask import g, has_request_context
-
     bound = job_identity()
     if bound is not None:
         return bound
@@ -206,8 +194,6 @@ def log_context() -> dict:
 
 
 def _resolved_client(who: Identity) -> int | None:
-    from flask import g, has_request_context
-
     if not has_request_context() or job_identity() is not None:
         return None
     cached = g.get("atrium_scope")  # ``tenancy.current_scope()``: (user id, Scope)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
-from app.models import IncidentStatus
+import sqlalchemy as sa
+
+from app.models import Incident, IncidentSource, IncidentStatus, IncidentUpdate, Severity
 from app.models.base import utcnow
 
 
@@ -41,10 +43,6 @@ def apply_derived(incident, status_changed: bool = False, now=None) -> None:
 
 def open_monitor_incident(session, monitor):
     """The monitor's unresolved incident (source ``monitor``), or None."""
-    import sqlalchemy as sa
-
-    from app.models import Incident, IncidentSource
-
     return session.execute(
         sa.select(Incident).where(Incident.monitor_id == monitor.id, Incident.source == IncidentSource.MONITOR,
                                   Incident.status != IncidentStatus.RESOLVED)
@@ -56,8 +54,6 @@ def open_from_monitor(session, monitor, *, started_at, failures: int, error: str
 
     It starts at the first failed check of the streak (``started_at``), so downtime counts
     the whole outage, and its timeline begins with an ``investigating`` update."""
-    from app.models import Incident, IncidentSource, IncidentUpdate, Severity
-
     reason = error or "check failed"
     incident = Incident(
         client_id=monitor.client_id, project_id=monitor.project_id, monitor_id=monitor.id,
@@ -76,8 +72,6 @@ def open_from_monitor(session, monitor, *, started_at, failures: int, error: str
 def resolve_from_monitor(session, incident, *, recovered_at, successes: int, now, author_id=None):
     """Resolve a monitor's incident at ``recovered_at`` (its first successful check again);
     downtime minutes follow from start and resolution (``apply_derived``)."""
-    from app.models import IncidentUpdate
-
     incident.status = IncidentStatus.RESOLVED
     incident.resolved_at = max(recovered_at, incident.started_at)
     apply_derived(incident, status_changed=True, now=now)

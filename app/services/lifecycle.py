@@ -20,18 +20,37 @@ Nothing is typed in for these fields, and no door can skip a limit.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask import g, has_request_context
 from sqlalchemy.orm import Session
 
+from app.errors import InvalidInput
 from app.models import (
     TENANT_MODELS,
-    Campaign, Client, ClientMember, Domain, Incident, IncidentUpdate, PerformanceMetric, Project, StorageFile,
-    Ticket, TicketMessage, User,
+    Campaign,
+    Client,
+    ClientMember,
+    Domain,
+    Incident,
+    IncidentUpdate,
+    PerformanceMetric,
+    Project,
+    StorageFile,
+    Ticket,
+    TicketMessage,
+    User,
 )
 from app.models.base import utcnow
 from app.services import (
-    identity, incidents, notifications, performance, sessions, tenancy, tickets, tiers, validation,
+    identity,
+    incidents,
+    notifications,
+    performance,
+    sessions,
+    tenancy,
+    tickets,
+    tiers,
+    validation,
 )
-from app.errors import InvalidInput
 
 # New rows of these models count against a plan limit (one unit each).
 COUNTED = {Project: "projects", Domain: "domains", ClientMember: "team_members", Ticket: "tickets_per_month"}
@@ -97,8 +116,6 @@ def _enforce_limits(session: Session, new: list, dirty: list) -> None:
 
 def _stamp_override(obj: Client) -> None:
     """A changed limit override is validated and records who set it, and when."""
-    from flask import g, has_request_context
-
     obj.limit_overrides = tiers.validate_overrides(obj.limit_overrides)
     user = getattr(g, "user", None) if has_request_context() else None
     if getattr(user, "id", None) is not None:

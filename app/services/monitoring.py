@@ -43,17 +43,27 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 from flask import current_app
 
+from app.errors import InvalidInput, NotFound
 from app.integrations import http_check, rdap, tls
 from app.models import (
-    Client, ClientStatus, Domain, DomainStatus, Monitor, MonitorCheck, MonitorState, Project, SSLStatus, Tier,
+    Client,
+    ClientStatus,
+    Domain,
+    DomainStatus,
+    Monitor,
+    MonitorCheck,
+    MonitorState,
+    Project,
+    SSLStatus,
+    Tier,
 )
 from app.models.base import utcnow
-from app.services import incidents, notifications, tiers
-from app.errors import InvalidInput, NotFound
+from app.services import identity, incidents, notifications, tiers
 
 SSL_WARNING_DAYS = (21, 7, 1)
 REGISTRATION_WARNING_DAYS = (60, 30, 7)
@@ -74,8 +84,6 @@ def successes_to_resolve() -> int:
 
 
 def _author_id(session):
-    from app.services import identity
-
     return identity.system_user_id(session)
 
 
@@ -292,8 +300,6 @@ def check_domains_tls(session, domains: Sequence[Domain], now: dt.datetime | Non
                       ) -> list[tls.CertificateResult]:
     """Handshake with every domain's server (``TLS_PARALLEL_HANDSHAKES`` at a time, so one
     slow server does not hold up the rest) and apply what each showed."""
-    from concurrent.futures import ThreadPoolExecutor
-
     settings = tls_settings()
     names = [d.name for d in domains]
     if not names:

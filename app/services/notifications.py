@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.models import ClientMember, EmailStatus, MemberRole, OutboxEmail, User
+from app.integrations.mail import MailRejected, MailUnavailable
+from app.models import ClientMember, EmailStatus, MemberRole, OutboxEmail, Role, User
 from app.models.base import utcnow
+from app.services import tenancy
 
 MAX_ATTEMPTS = 5
 
@@ -69,8 +71,6 @@ def ticket_reply(session, ticket, message, author) -> int:
     """A public message on a ticket goes to the other side: a staff reply to whoever
     opened the ticket (else the client's owners), a client's reply to the assignee (else
     every Operator). Internal notes tell nobody; the author is never told of their own."""
-    from app.services import tenancy
-
     if message.internal:
         return 0
     if tenancy.is_staff_user(author):
@@ -95,8 +95,6 @@ def client_owners(session, client_id: int) -> list[str]:
 
 def staff_for_ticket(session, ticket) -> list[str]:
     """Who on the agency's side hears of a ticket: its assignee, else every Operator."""
-    from app.models import Role
-
     if ticket.assignee_id is not None:
         assignee = session.get(User, ticket.assignee_id)
         if assignee is not None and assignee.active:
@@ -109,8 +107,6 @@ def staff_for_ticket(session, ticket) -> list[str]:
 def send_outbox(session, sender, limit: int = 200) -> dict:
     """Send up to ``limit`` queued emails with ``sender`` (a ``SmtpSender``, entered);
     commits after each email, so a crash re-sends at most the one in flight. Counts."""
-    from app.integrations.mail import MailRejected, MailUnavailable
-
     sent = failed = 0
     queued = session.execute(sa.select(OutboxEmail).where(OutboxEmail.status == EmailStatus.QUEUED)
                              .order_by(OutboxEmail.created_at, OutboxEmail.id).limit(limit)).scalars().all()

@@ -14,14 +14,35 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 
 from app import models as m
-from app.models.kpis import CENT, as_decimal, cpa, roas
-from app.models.base import utcnow
-from app.services import campaign_metrics, performance, tiers
 from app.errors import InvalidInput
+from app.models.base import utcnow
+from app.models.kpis import CENT, as_decimal, cpa, roas
+from app.services import campaign_metrics, performance, storage, tiers
+from app.services import incidents as incident_rules
 from app.services.report_data import (
-    AGENCY_COLOR, CERTIFICATE_WARNING_DAYS, EXPIRY_HORIZON_DAYS, REPEATED_INCIDENTS, ROAS_DROP, SEVERITY_ORDER, UPTIME_TARGET, ZERO,
-    Branding, CampaignRow, Day, ExpiringItem, GradeRow, IncidentRow, Insight, Kpi, ReportData, Site, TrafficRow,
-    month_label, next_month, previous_month, month_bounds,
+    AGENCY_COLOR,
+    CERTIFICATE_WARNING_DAYS,
+    EXPIRY_HORIZON_DAYS,
+    REPEATED_INCIDENTS,
+    ROAS_DROP,
+    SEVERITY_ORDER,
+    UPTIME_TARGET,
+    ZERO,
+    Branding,
+    CampaignRow,
+    Day,
+    ExpiringItem,
+    GradeRow,
+    IncidentRow,
+    Insight,
+    Kpi,
+    ReportData,
+    Site,
+    TrafficRow,
+    month_bounds,
+    month_label,
+    next_month,
+    previous_month,
 )
 
 log = logging.getLogger(__name__)
@@ -105,8 +126,6 @@ def branding_for(client, config) -> Branding:
                         None)
     logo = None
     if client.brand_logo_path:
-        from app.services import storage
-
         try:
             path = storage.path_of(client.brand_logo_path, config["UPLOAD_DIR"])
             logo = str(path) if path.is_file() else None
@@ -251,8 +270,6 @@ def _campaign_rows(session, cid, first_day, last_day) -> list[CampaignRow]:
 
 
 def _reliability(session, cid, start, end, prev_start, now):
-    from app.services import incidents as incident_rules
-
     i, p, mon = m.Incident, m.Project, m.Monitor
     rows = session.execute(
         sa.select(i.project_id, p.name, i.title, i.severity, i.status, i.started_at, i.resolved_at)

@@ -68,6 +68,7 @@ import sqlalchemy as sa
 
 from app import models as m
 from app.errors import NotFound
+from app.services import notifications
 from app.services.report_data import ReportData, check_reportable
 from app.services.report_gathering import gather
 
@@ -138,7 +139,7 @@ def generate(session, client_id: int, period: dt.date, config, now: dt.datetime 
     """Render the client's report for ``period`` and keep the row true: running, then done
     (file, generated at) or failed (error; raised again). Idempotent: the same row and
     file are replaced. Commits."""
-    from app.reports import pdf
+    from app.reports import pdf  # reportlab loads only in the processes that render a PDF
 
     client = session.get(m.Client, client_id)
     if client is None:
@@ -180,8 +181,6 @@ def generate(session, client_id: int, period: dt.date, config, now: dt.datetime 
 
 
 def _notify_ready(session, client, report, data: ReportData) -> int:
-    from app.services import notifications
-
     # White label: the email names no agency either.
     prefix = "" if data.branding.white_label else f"[{data.branding.name}] "
     return notifications.notify(

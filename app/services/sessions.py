@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from app.models.base import utcnow
 from app.models.sessions import SessionEnd, SessionKind, UserSession
+from app.services import identity
 
 COOKIE_KEY = "atrium_sid"  # the signed cookie's entry holding the token
 
@@ -145,8 +146,6 @@ def on_user_changed(session, user) -> None:
     """Called on flush for a changed user (every door: profile, user admin, CLI, GDPR):
     deactivation ends all their sessions; a new password ends all but the one in which
     they changed it themselves."""
-    from app.services import identity
-
     attrs = sa.inspect(user).attrs
     if attrs.active.history.has_changes() and not user.active:
         end_for_user(session, user.id, SessionEnd.DEACTIVATED)

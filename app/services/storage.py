@@ -26,11 +26,12 @@ import re
 import secrets
 from pathlib import Path
 
+import puremagic
 from werkzeug.utils import secure_filename
 
 from app import models as m
-from app.services import tiers
 from app.errors import InvalidInput
+from app.services import tiers
 
 ALLOWED_TYPES = {
     ".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -164,8 +165,6 @@ def _squeeze_utf16(chunk: bytes) -> bytes:
 
 
 def _check_magic(name: str, ext: str, head: bytes) -> None:
-    import puremagic
-
     kind, accepted = CONTENT_KINDS[ext]
     try:
         found = puremagic.magic_string(head)

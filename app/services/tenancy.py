@@ -16,10 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask import g, has_app_context, has_request_context
 from sqlalchemy.orm import Session, scoped_session
 
-from app.services.roles import STAFF_ROLES as _STAFF_ROLE_NAMES
 from app.errors import AtriumError
+from app.extensions import db
+from app.models import ClientMember
+from app.services.identity import job_identity
+from app.services.roles import STAFF_ROLES as _STAFF_ROLE_NAMES
 
 STAFF_ROLES = frozenset(_STAFF_ROLE_NAMES)
 
@@ -123,8 +127,6 @@ def staff_users_condition(user_model):
 
 def membership_for_user(session, user_id: int):
     """(client_id, role) of the user's membership, or ``None``."""
-    from app.models import ClientMember
-
     row = session.execute(
         sa.select(ClientMember.client_id, ClientMember.role).where(ClientMember.user_id == user_id)
         .execution_options(atrium_scope_lookup=True)
@@ -160,8 +162,6 @@ def _user_key(user):
 
 def resolving_scope() -> bool:
     """True while ``current_scope()`` is loading the user's roles and membership."""
-    from flask import g, has_app_context
-
     return has_app_context() and bool(g.get("atrium_scope_resolving"))
 
 
@@ -172,11 +172,6 @@ def current_scope() -> Scope:
     that enqueued them) the acting identity is the system: staff. A job acts on the rows
     it was given; who asked for it is recorded by the audit trail, not used as a scope.
     """
-    from flask import g, has_request_context
-
-    from app.extensions import db
-    from app.services.identity import job_identity
-
     if not has_request_context() or job_identity() is not None:
         return STAFF
     user = getattr(g, "user", None)

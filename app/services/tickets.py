@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.models import SLAState, TicketStatus
+import sqlalchemy as sa
+
+from app.errors import InvalidInput
+from app.models import SLAState, Ticket, TicketMessage, TicketStatus
 from app.models.base import utcnow
-from app.services import tiers
+from app.services import notifications, tenancy, tiers
 
 AT_RISK_FRACTION = 0.8
 
@@ -37,8 +40,6 @@ def open_for_client(ticket, opener) -> None:
     is opened by them and starts ``open`` (moving it on is the agency's). Asking for
     another status is refused with a message on ``status`` (``InvalidInput``), not
     silently replaced: the client learns that what they sent was not what was stored."""
-    from app.errors import InvalidInput
-
     if ticket.status not in (None, "", TicketStatus.OPEN):
         raise InvalidInput("status: a new ticket always starts as “open” (the agency moves it on); leave status "
                            "out or send “open”.", field="status")
@@ -93,16 +94,11 @@ def watch_sla(session, now=None) -> list:
     and tell the assignee (else every Operator) of each change, through the outbox;
     returns the tickets whose state changed. Idempotent: a second run at the same time
     changes nothing and tells nobody twice."""
-    import sqlalchemy as sa
-
-    from app.models import Ticket
-
     now = now or utcnow()
     candidates = session.execute(
         sa.select(Ticket).where(Ticket.status.not_in([s.value for s in CLOSED_STATUSES]),
                                 Ticket.first_response_at.is_(None), Ticket.first_response_due_at.is_not(None),
                                 Ticket.sla_state != SLAState.BREACHED)).scalars()
-    from app.services import notifications
 
     changed = []
     for ticket in candidates:
@@ -129,10 +125,6 @@ def add_reply(session, ticket, author, body: str, internal: bool = False, attach
     """A message on ``ticket``. A client's reply to a ticket waiting on them hands it back
     to the agency (status ``open``: the SLA clock runs again); a reply to a closed ticket
     is refused — open a new one."""
-    from app.models import TicketMessage
-    from app.services import tenancy
-    from app.errors import InvalidInput
-
     body = (body or "").strip()
     if not body:
         raise InvalidInput("Write a message before sending.", field="body")
@@ -160,8 +152,6 @@ def may_reopen(ticket, now=None) -> bool:
 def reopen(ticket, now=None) -> None:
     """Open a resolved or closed ticket again, within ``REOPEN_DAYS`` of its resolution
     (``on_status_change`` clears the resolution time on flush)."""
-    from app.errors import InvalidInput
-
     if ticket.status not in CLOSED_STATUSES:
         raise InvalidInput("This ticket is still open.")
     if not may_reopen(ticket, now):
@@ -172,8 +162,6 @@ def reopen(ticket, now=None) -> None:
 
 def close(ticket) -> None:
     """Close ``ticket`` (the resolution time is stamped by ``on_status_change`` on flush)."""
-    from app.errors import InvalidInput
-
     if ticket.status == TicketStatus.CLOSED:
         raise InvalidInput("This ticket is already closed.")
     ticket.status = TicketStatus.CLOSED

@@ -12,9 +12,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from app import models as m
+from app.errors import AtriumError, InvalidInput
 from app.models import AdPlatform, Tier
 from app.models.base import utcnow
-from app.errors import AtriumError, InvalidInput
 
 GB = 1024 ** 3
 
@@ -103,23 +104,17 @@ def month_start(now: dt.datetime | None = None) -> dt.datetime:
 
 def opened_this_month(now: dt.datetime | None = None):
     """SQL condition: a ticket counts against this calendar month's limit (UTC)."""
-    from app import models as m
-
     return m.Ticket.created_at >= month_start(now)
 
 
 def storage_used(client_id):
     """SQL scalar: bytes stored by ``client_id`` (a value or a column)."""
-    from app import models as m
-
     return (sa.select(sa.func.coalesce(sa.func.sum(m.StorageFile.size_bytes), 0))
             .where(m.StorageFile.client_id == client_id).scalar_subquery())
 
 
 def usage(session, client_id: int, resource: str, now: dt.datetime | None = None) -> int:
     """How much of ``resource`` the client uses now, derived from the rows themselves."""
-    from app import models as m
-
     if resource == "projects":
         return _count(session, m.Project, m.Project.client_id == client_id)
     if resource == "domains":

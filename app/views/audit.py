@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from app import models as m
 from app.extensions import db
-from app.services import audit, exports
+from app.services import audit, exports, tenancy
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView
 from app.views.interface import AtriumInterface
 from app.views.portal.base import PortalModelView
@@ -132,8 +132,6 @@ class PortalViewAsSessionView(ReadOnlyPortalView):
 
 def history_for(resource_type: str, pk) -> dict:
     """The History list of a record's page (a template global)."""
-    from app.services import tenancy
-
     events = audit.history(db.session, resource_type, pk)
     return {"events": events, "show_changes": tenancy.current_scope().is_staff}
 

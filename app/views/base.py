@@ -18,27 +18,40 @@ search widgets).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 
-import logging
-
-from flask import (
-    Response, abort, current_app, flash, g, jsonify, redirect, request, stream_with_context, url_for,
-)
-from flask_appbuilder.exceptions import DatabaseException
-from flask_appbuilder.urltools import get_page_args, get_page_size_args
-from flask_appbuilder import ModelView, expose, has_access
-from flask_appbuilder.urltools import get_filter_args, get_order_args
 import sqlalchemy as sa
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_appbuilder import ModelView, expose, has_access
+from flask_appbuilder.exceptions import DatabaseException
+from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from app.models.base import UTCDateTime
-from app.services import exports, tiers
 from app.errors import AtriumError
+from app.extensions import db
+from app.models.base import UTCDateTime
+from app.services import exports, tenancy, tiers
 from app.views import relation_picker
-
 from app.views.forms import (
-    LiteralErrorsForm, bound_numbers, format_utc, generated_fields, literal_message, unique_together_validators,
+    LiteralErrorsForm,
+    bound_numbers,
+    format_utc,
+    generated_fields,
+    literal_message,
+    unique_together_validators,
 )
 from app.views.interface import LIST_COLUMNS, list_load_options
 from app.views.widgets import DROPDOWN_LOOKUPS, AtriumListWidget, AtriumSearchWidget, id_search_fields
@@ -69,8 +82,6 @@ def _reattach_request_users(session) -> None:
     permission check) raised ``DetachedInstanceError`` unless something (an INFO log
     line) had loaded them before. The rows are re-attached, as a new request would load
     them again."""
-    from flask import g
-
     for name in ("_login_user", "user"):
         obj = g.get(name)
         obj = getattr(obj, "_get_current_object", lambda: obj)()
@@ -90,7 +101,6 @@ def _integrity_refusal(exc, form, labels) -> tuple[str | None, str]:
     field = None
     constraint = getattr(getattr(getattr(exc, "orig", None), "diag", None), "constraint_name", None)
     if constraint:  # PostgreSQL names the constraint: its columns from the models' metadata
-        from app.extensions import db
 
         for table in db.metadata.tables.values():
             for item in table.constraints:
@@ -186,8 +196,6 @@ class AtriumModelView(ModelView):
     def _save(self, form, item, is_add: bool):
         """Populate ``item`` from ``form`` and save it; ``True`` when saved, else the
         refusal is on ``form`` (nothing written)."""
-        from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-
         try:
             form.populate_obj(item)
             if is_add:
@@ -223,8 +231,6 @@ class AtriumModelView(ModelView):
     def _refusal_text(self, exc, item) -> str:
         """The refusal's message; for staff, a plan limit also says the way past it (the
         client's limit override, with the address of the client's edit page)."""
-        from app.services import tenancy
-
         message = exc.message
         if isinstance(exc, tiers.LimitReached) and tenancy.current_scope().is_staff:
             client_id = getattr(item, "client_id", None) or getattr(getattr(item, "client", None), "id", None)
@@ -348,8 +354,6 @@ class AtriumModelView(ModelView):
         search filters, and the session's tenant scope, so a client user gets their own
         client's rows); cells by ``services.exports.csv_cell`` (secrets masked, formulas
         neutralised); recorded as an audit event before the first row is sent."""
-        from app.services import tenancy
-
         columns = list(self.export_columns or self.list_columns)
         order_column, order_direction = get_order_args().get(self.__class__.__name__) or ("", "")
         if order_column not in (self.order_columns or []) or order_direction not in ("asc", "desc"):

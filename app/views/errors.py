@@ -14,6 +14,8 @@ from flask import current_app, g, jsonify, render_template, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
+from app.security.limits import retry_after_seconds
+
 HANDLED = (400, 403, 404, 405, 413, 422, 429, 503)
 
 
@@ -22,7 +24,6 @@ def _handle(error: HTTPException):
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         body = {"message": message}
         if error.code == 429:  # a rate limit (``app.security.limits``); Retry-After says it too
-            from app.security.limits import retry_after_seconds
 
             body["retry_after"] = retry_after_seconds()
         return jsonify(body), error.code

@@ -10,20 +10,27 @@ import datetime as dt
 import json
 import re
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
-
-from flask_appbuilder.fieldwidgets import BS3TextAreaFieldWidget
 import sqlalchemy as sa
-from flask_appbuilder.fieldwidgets import Select2Widget
-from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+from flask_appbuilder.fieldwidgets import (
+    BS3TextAreaFieldWidget,
+    BS3TextFieldWidget,
+    DateTimePickerWidget,
+    Select2Widget,
+)
 from markupsafe import Markup
 from wtforms import BooleanField, Field, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Optional
+from wtforms.widgets import html_params
 
-from app.models.base import UTCDateTime, number_bounds
-from app.services import tiers, validation
 from app.errors import InvalidInput
+from app.extensions import db
+from app.models import Client
+from app.models.base import UTCDateTime, number_bounds
+from app.services import tenancy, tiers, validation
+
 
 def service_validator(rule, **kwargs):
     """A WTForms validator calling a ``services.validation`` rule (``validation.checker``)."""
@@ -240,8 +247,6 @@ class UniqueTogether:
         self.columns = columns
 
     def __call__(self, form, field):
-        from app.extensions import db
-
         current = db.session.get(self.model, form._id) if getattr(form, "_id", None) else None
         criteria = []
         for column in self.columns:
@@ -311,16 +316,9 @@ def column_label(name: str) -> str:
 def viewer_timezone():
     """The timezone times are shown and typed in: the client's (``Client.timezone``) for a
     client user, UTC for staff (staff have no timezone of their own yet)."""
-    from zoneinfo import ZoneInfo
-
-    from app.services import tenancy
-
     try:
         scope = tenancy.current_scope()
         if scope.is_client and scope.client_id is not None:
-            from app.extensions import db
-            from app.models import Client
-
             name = db.session.execute(sa.select(Client.timezone).where(Client.id == scope.client_id)).scalar()
             if name:
                 return ZoneInfo(name)
@@ -333,9 +331,6 @@ class _TimePickerWidget:
     """FAB's date-time picker, showing the field's ``_value()`` (FAB's shows ``data``)."""
 
     def __call__(self, field, **kwargs):
-        from flask_appbuilder.fieldwidgets import DateTimePickerWidget
-        from wtforms.widgets import html_params
-
         kwargs.setdefault("id", field.id)
         kwargs.setdefault("name", field.name)
         return Markup(DateTimePickerWidget.data_template % {

@@ -32,6 +32,9 @@ import json
 import urllib.parse
 
 from flask import abort, current_app, request
+from flask_appbuilder.baseviews import BaseModelView
+
+from app.models.base import integer_range
 
 MAX_JSON_DEPTH = 32
 # Doors that authenticate the raw bytes of their body before reading it (the Stripe
@@ -157,8 +160,6 @@ def _views_by_name():
 
 
 def _key_range(view):
-    from app.models.base import integer_range
-
     datamodel = getattr(view, "datamodel", None)
     try:
         column = datamodel.list_columns[datamodel.get_pk_name()]
@@ -248,8 +249,6 @@ def init_app(app) -> None:
     ``check_orderings_and_actions`` as the first step of every model view's endpoints,
     so every ``before_request`` hook (identity, view-as, the portal's membership guard)
     has answered first. Call after the views are registered."""
-    from flask_appbuilder.baseviews import BaseModelView
-
     app.before_request_funcs.setdefault(None, []).insert(0, check_text)
     prefixes = tuple(view.endpoint + "." for view in app.appbuilder.baseviews if isinstance(view, BaseModelView))
     for endpoint, function in list(app.view_functions.items()):

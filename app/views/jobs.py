@@ -11,15 +11,15 @@ Access: Admin and Developer operate the queues; Operator reads them (resource ``
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
+from app.errors import AtriumError
 from app.extensions import db
 from app.models import JobRun
-from app.services import jobs_overview
-from app.errors import AtriumError
-from app.services import jobs
+from app.services import jobs, jobs_overview
 from workers import schedule
 
 # Record-level "Run now": button key -> (job, its argument, the resource whose write it needs).
@@ -140,8 +140,6 @@ class RunNowView(BaseView):
 
     @expose("/<kind>/<int:record_id>", methods=["POST"])
     def now(self, kind, record_id):
-        from flask import g
-
         if kind not in RUN_NOW:
             abort(404, description=f"Nothing to run for {kind!r}.")
         job_name, argument, resource = RUN_NOW[kind]
@@ -162,8 +160,6 @@ class RunNowView(BaseView):
 
 def run_now_button(kind: str, record_id) -> Markup:
     """A POST button for a record page; shown only to those who may run it."""
-    from flask import current_app
-
     job_name, _, resource = RUN_NOW[kind]
     if record_id is None or not current_app.appbuilder.sm.has_access("can_write", resource):
         return Markup("")
@@ -175,8 +171,6 @@ def run_now_button(kind: str, record_id) -> Markup:
 
 
 def _csrf() -> str:
-    from flask_wtf.csrf import generate_csrf
-
     return generate_csrf()
 
 

@@ -24,14 +24,20 @@ here: permissions are the view's, tenancy the session's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 import sqlalchemy as sa
 from flask import url_for
 from markupsafe import Markup
+from sqlalchemy.orm import joinedload
 from wtforms import Field
 from wtforms.validators import DataRequired, Optional, StopValidation
 
+from app.extensions import db
+from app.models import User
+from app.services import tenancy
+from app.services.tenancy import staff_users_condition
 from app.views.interface import AtriumInterface
 
 PAGE_SIZE = 20
@@ -106,9 +112,6 @@ def _staff_users_only(spec: PickerSpec) -> bool:
 def _filtered_query(session, spec: PickerSpec, client_id: int | None = None):
     query = session.query(spec.model)
     if _staff_users_only(spec):
-        from app.models import User
-        from app.services.tenancy import staff_users_condition
-
         query = query.filter(staff_users_condition(User))
     if client_id is not None and "client_id" in spec.model.__table__.columns:
         query = query.filter(spec.model.client_id == client_id)  # the record's client
@@ -124,7 +127,6 @@ def choice_text(row) -> str:
         else None
     if client_id is None:
         return text
-    from app.services import tenancy
 
     if not tenancy.current_scope().is_staff:
         return text
@@ -143,8 +145,6 @@ def search_choices(session, spec: PickerSpec, text: str, page: int, client_id: i
     key = sa.inspect(model).primary_key[0]
     query = _filtered_query(session, spec, client_id)
     if "client" in sa.inspect(model).relationships.keys():
-        from sqlalchemy.orm import joinedload
-
         query = query.options(joinedload(getattr(model, "client")))  # named next to each choice
     text = (text or "").strip()
     number = typed_id(text)
@@ -222,7 +222,6 @@ class SearchedRelationField(Field):
         if not text:
             self.data = None
             return
-        from app.extensions import db
 
         number = typed_id(text)
         self.data = load_choice(db.session, self.spec, number) if number is not None else None

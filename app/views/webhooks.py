@@ -33,9 +33,10 @@ from contextlib import contextmanager
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
+from app.errors import AtriumError
 from app.extensions import csrf, db
 from app.services import billing, identity
-from app.errors import AtriumError
+from app.services.jobs import enqueue
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
@@ -62,7 +63,6 @@ def stripe_webhook():
                   "status": "received" if new else "already received"}
         if row.processed_at is not None:  # a redelivery of an event already applied
             return jsonify({**answer, "processing": "done", "outcome": row.outcome}), 200
-        from app.services.jobs import enqueue
 
         try:
             run_id = enqueue("billing.process_event", billing_event_id=row.id)
