@@ -10,7 +10,7 @@
 - ``enqueue(name, **kwargs)`` writes a ``JobRun`` (queued), records ``job.triggered``
   in the audit log when a person asked for it, and hands the job to RQ with its timeout
   and ``Retry`` back-off. Without ``REDIS_URL`` the job runs inline in the caller, through
-  the same ``run_job`` and with the same ``JobRun``, so every feature works without Redis.
+  the same ``execute`` and with the same ``JobRun``, so every feature works without Redis.
 - ``execute`` (what RQ runs, through ``workers.queues.run_job``, the worker's entry point
   that gives it an app) runs the body in its own app context and session, with the
   identity of whoever enqueued it (channel ``job``; the ``system`` user for schedules),
@@ -27,8 +27,8 @@
   (the same schedule) keeps runs whose worker died in step with RQ.
 
 What does not live here: RQ's entry point and the worker process's app
-(``workers.queues``), the schedule (``workers.schedule``, which ``workers.cron`` registers), job bodies (``workers.<area>``),
-business rules (the other services). This module imports none of ``workers``: bodies
+(``workers.queues``), the schedule (``workers.schedule``, which ``workers.cron``
+registers), job bodies (``workers.<area>``), business rules (the other services). This module imports none of ``workers``: bodies
 register themselves with ``@job`` when their module is imported (``load_jobs`` imports
 them by name), and RQ is handed the entry point by its dotted path.
 """
