@@ -148,7 +148,7 @@ class BaseConfig:
     PERMISSIONS_POLICY = ("accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
                           "microphone=(), payment=(), usb=(), browsing-topics=()")
     HSTS_SECONDS = 0  # Strict-Transport-Security: production only (HSTS_SECONDS there)
-    # Row scoping of client users in the ORM (``app.security.scoping``). Only the test that
+    # Row scoping of client users in the ORM (``app.tenancy.guard``). Only the test that
     # proves PostgreSQL's row-level security alone isolates tenants turns it off.
     ATRIUM_TENANT_FILTER = True
     BABEL_DEFAULT_LOCALE = "en"

@@ -38,12 +38,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     csrf.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
 
-    from .security import scoping  # wired here
-    from .services import audit, lifecycle  # wired here
+    from .services import pipeline  # wired here
 
-    scoping.register()  # first: the write guard stamps the client before derived values
-    lifecycle.register()
-    audit.register()  # last: bulk statements are recorded after scoping has pinned them
+    pipeline.register()  # tenancy guard, derived values, limits, notifications, audit: in its order
 
     with app.app_context():
         appbuilder = AppBuilder(update_perms=False)

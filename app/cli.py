@@ -34,18 +34,29 @@ from .services import (
     report_data,
     reports,
     team,
-    tenancy,
     tickets,
 )
+from . import tenancy
 from .services.demo import seed_demo as run_seed
 from .services.identity import ensure_system_user
 from .services.jobs import enqueue, load_jobs
 
-roles_cli = AppGroup("roles", help="Roles and permissions (SPEC §1).")
-seed_cli = AppGroup("seed", help="Demo data.")
-audit_cli = AppGroup("audit", help="The audit trail (SPEC §6).")
-jobs_cli = AppGroup("jobs", help="Background jobs (SPEC §7).")
-members_cli = AppGroup("members", help="A client's portal users (staff offboarding and role changes).")
+class SystemGroup(AppGroup):
+    """A command group whose commands act as the system: the tenancy scope is bound
+    explicitly (``tenancy.acting_as``), since an operator at the shell acts for the agency
+    on every client's rows. Commands outside these groups (``flask shell``, ``flask db``)
+    bind nothing, so tenant rows are refused there until the code says whom it acts for."""
+
+    def invoke(self, ctx):
+        with tenancy.acting_as(tenancy.SYSTEM):
+            return super().invoke(ctx)
+
+
+roles_cli = SystemGroup("roles", help="Roles and permissions (SPEC §1).")
+seed_cli = SystemGroup("seed", help="Demo data.")
+audit_cli = SystemGroup("audit", help="The audit trail (SPEC §6).")
+jobs_cli = SystemGroup("jobs", help="Background jobs (SPEC §7).")
+members_cli = SystemGroup("members", help="A client's portal users (staff offboarding and role changes).")
 
 
 @roles_cli.command("sync")
@@ -244,7 +255,7 @@ def jobs_run(name, arguments):
 def _member_command(work):
     """Run ``work(session, staff scope)`` for a members command; refusals exit 1 with their message."""
     try:
-        message = work(db.session, tenancy.STAFF)
+        message = work(db.session, tenancy.SYSTEM)
         db.session.commit()
     except AtriumError as exc:
         db.session.rollback()
@@ -306,7 +317,7 @@ def members_remove(slug, username, yes):
     _member_command(work)
 
 
-reports_cli = AppGroup("reports", help="Monthly client reports (SPEC §3, §7).")
+reports_cli = SystemGroup("reports", help="Monthly client reports (SPEC §3, §7).")
 
 
 @reports_cli.command("generate")
@@ -330,8 +341,8 @@ def reports_generate(slug, month):
     click.echo(f"Report of {label}: {reports.file_of(report, current_app.config)} (JobRun {run_id})")
 
 
-backup_cli = AppGroup("backup", help="Client backups (SPEC §7): export and restore one client.")
-gdpr_cli = AppGroup("gdpr", help="A client user's personal data: export and erase (SPEC §8).")
+backup_cli = SystemGroup("backup", help="Client backups (SPEC §7): export and restore one client.")
+gdpr_cli = SystemGroup("gdpr", help="A client user's personal data: export and erase (SPEC §8).")
 
 
 @backup_cli.command("export")
@@ -433,7 +444,7 @@ def gdpr_erase(email, yes):
         + f"; {result['redacted_events']} audit events redacted.")
 
 
-tickets_cli = AppGroup("tickets", help="Support tickets.")
+tickets_cli = SystemGroup("tickets", help="Support tickets.")
 
 
 @tickets_cli.command("reply")

@@ -56,7 +56,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app import create_app
+from app import create_app, tenancy
 from app.extensions import db
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -633,6 +633,15 @@ def pytest_collection_finish(session):
     wanted = {"gw0": "postgresql", "gw1": "sqlite"}.get(WORKER)
     if wanted in kinds and {"sqlite", "postgresql"} <= kinds and (wanted == "sqlite" or pg_available()):
         Backend(wanted, Path(tempfile.gettempdir())).template()
+
+
+@pytest.fixture(autouse=True)
+def system_scope_outside_requests():
+    """Test code outside a request acts as the system, as a CLI command or a job binds it
+    (``app.tenancy``: unbound is refused); a request made through the test client still
+    acts as its own signed-in user. ``test_tenancy_binding`` unbinds it to show the refusal."""
+    with tenancy.outside_requests(tenancy.SYSTEM):
+        yield
 
 
 @pytest.fixture

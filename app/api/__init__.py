@@ -2,7 +2,7 @@
 
 Each API's resource is its staff view's resource plus ``Api`` (``roles.api_resource``):
 staff hold both alike, client users hold only the API grants of ``roles.CLIENT_API``, and
-the tenancy of ``app.security.scoping`` limits them to their own client's rows. Validation uses the same ``services.validation`` rules as the
+the tenancy of ``app.tenancy.guard`` limits them to their own client's rows. Validation uses the same ``services.validation`` rules as the
 forms; database conflicts and domain errors come back as 4xx JSON, never a 500.
 
 Types are checked before the database sees a value (an enumeration is a string, numbers
@@ -33,8 +33,9 @@ from app.errors import AtriumError
 from app.extensions import db
 from app.models.base import integer_range, number_bounds
 from app.security import limits
-from app.services import tenancy, tickets, validation
-from app.services.roles import api_resource
+from app.services import tickets, validation
+from app import tenancy
+from app.roles import api_resource
 from app.views.interface import AtriumInterface
 
 log = logging.getLogger(__name__)

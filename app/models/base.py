@@ -5,7 +5,7 @@
 - ``money_column``: ``Numeric(12, 2)`` mapped to ``Decimal``.
 - ``TimestampMixin``: ``id``, ``created_at``, ``updated_at`` on every table.
 - ``ContactMixin``: the contact person of a project or domain, shown to (and editable
-  by owner/admin members of) the client; see ``services.tenancy.CLIENT_EDITABLE_FIELDS``.
+  by owner/admin members of) the client; see ``app.tenancy.CLIENT_EDITABLE_FIELDS``.
 Business rules do not live here (see ``app/services``).
 """
 

@@ -2,7 +2,7 @@
 ``Infrastructure`` record, daily ``NetworkUsage`` and ``PerformanceMetric`` samples.
 
 Child rows carry ``client_id`` themselves (copied from their project by
-``app.services.tenancy``) so the tenancy filter and PostgreSQL row-level security need
+``app.tenancy``) so the tenancy filter and PostgreSQL row-level security need
 no join. The performance grade is derived by ``app.services.performance``.
 """
 

@@ -52,7 +52,7 @@ from limits import parse_many
 
 from app.extensions import db
 from app.models import AuditEvent, Client, ClientMember, Tier
-from app.services.roles import STAFF_ROLES
+from app.roles import STAFF_ROLES
 from app.services.tiers import PLANS
 
 LOGIN_ENDPOINTS = frozenset({"AuthDBView.login", "SecurityApi.login"})

@@ -1,7 +1,7 @@
 """Atrium's Flask-AppBuilder security manager and ``sync_roles`` (``flask roles sync``).
 
 Permissions are never created at web start-up (``FAB_UPDATE_PERMS = False``): the table
-in ``app.services.roles`` is applied here, idempotently.
+in ``app.roles`` is applied here, idempotently.
 
 Performance: FAB asks the database once per permission check (the menu alone makes
 dozens). Here a request loads the acting user with roles and groups in one statement,
@@ -36,7 +36,7 @@ from sqlalchemy.orm import joinedload
 from werkzeug.local import LocalProxy
 
 from app.services import audit, identity, sessions
-from app.services.roles import ADMIN, ROLE_GRANTS, SELF_SERVICE, allowed
+from app.roles import ADMIN, ROLE_GRANTS, SELF_SERVICE, allowed
 
 from . import limits
 

@@ -60,7 +60,9 @@ every other table. The per-field changes are staff-only on screen.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from contextvars import ContextVar
 
 import sqlalchemy as sa
 from flask_appbuilder.models.sqla import Model
@@ -83,8 +85,8 @@ STAFF_ONLY_FIELDS = frozenset({"internal_notes", "hosting_monthly_cost", "assign
 NOT_AUDITED = frozenset({"AuditEvent", "AuditChainHead", "ImpersonationSession", "UserSession", "MonitorCheck",
                          "JobRun"})
 
-_registered = False
-_enabled = True
+# On unless ``disabled()`` turned it off in this context.
+_capture: ContextVar[bool] = ContextVar("atrium_audit_capture", default=True)
 
 # --------------------------------------------------------------------------- values
 
@@ -160,7 +162,7 @@ def _append(session: Session, rows: list[dict]) -> None:
 
 def record(session: Session, action: str, *, commit: bool = False, **fields) -> None:
     """Write one event that is not a row change (login, export, denial ...)."""
-    if not _enabled:
+    if not _capture.get():
         return
     _append(session, [_event(session, action, **fields)])
     if commit:
@@ -226,8 +228,9 @@ def _action_for_user_change(changes: dict) -> str:
     return "update"
 
 
-def _after_flush(session: Session, flush_context) -> None:
-    if not _enabled:
+def capture_flush(session: Session, flush_context) -> None:
+    """``after_flush`` (the pipeline's last step): one event per changed audited row."""
+    if not _capture.get():
         return
     connection = session.connection()
     rows = []
@@ -259,9 +262,10 @@ def _after_flush(session: Session, flush_context) -> None:
     _append(session, rows)
 
 
-def _on_execute(state) -> None:
-    """Bulk INSERT/UPDATE/DELETE through the session: one event each, after it ran."""
-    if not _enabled or not (state.is_insert or state.is_update or state.is_delete):
+def capture_statement(state) -> None:
+    """``do_orm_execute``: a bulk INSERT/UPDATE/DELETE through the session is one event,
+    recorded after it ran."""
+    if not _capture.get() or not (state.is_insert or state.is_update or state.is_delete):
         return None
     if state.execution_options.get("atrium_audit_skip"):
         return None
@@ -290,7 +294,7 @@ def _keep_old_value(target, value, oldvalue, initiator):
     return value
 
 
-def _track_old_values() -> None:
+def track_old_values() -> None:
     """Make every audited column load its old value before a change ("active history").
     Without it, a change to a row whose attributes expired at a commit (a job or service
     that commits, then edits the same object) would be recorded as ``[None, new]``."""
@@ -304,25 +308,15 @@ def _track_old_values() -> None:
                 sa.event.listen(attribute, "set", _keep_old_value, active_history=True, retval=True)
 
 
-def register() -> None:
-    global _registered
-    if not _registered:
-        sa.event.listen(Session, "after_flush", _after_flush)
-        sa.event.listen(Session, "do_orm_execute", _on_execute)
-        _track_old_values()
-        _registered = True
-
-
-class disabled:
-    """``with audit.disabled():`` — capture off (the audit benchmark's baseline only)."""
-
-    def __enter__(self):
-        global _enabled
-        self._before, _enabled = _enabled, False
-
-    def __exit__(self, *exc):
-        global _enabled
-        _enabled = self._before
+@contextlib.contextmanager
+def disabled():
+    """``with audit.disabled():`` — capture off in this context only (the audit
+    benchmark's baseline); other threads and requests still record."""
+    token = _capture.set(False)
+    try:
+        yield
+    finally:
+        _capture.reset(token)
 
 
 def prune(session: Session, before: dt.datetime) -> int:

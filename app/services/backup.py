@@ -65,7 +65,8 @@ from sqlalchemy.orm import Session
 from app.errors import AtriumError, InvalidInput, NotFound
 from app.models import Client
 from app.models.base import utcnow
-from app.services import audit, storage, tenancy
+from app.services import audit, storage
+from app import tenancy
 
 FORMAT = "atrium-client-backup"
 FORMAT_VERSION = 1
@@ -201,7 +202,7 @@ def _snapshot(session: Session):
     with bind.connect() as connection:
         connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with Session(bind=connection) as snapshot:
-            tenancy.apply_database_scope(snapshot, tenancy.STAFF)
+            tenancy.apply_database_scope(snapshot, tenancy.SYSTEM)
             yield snapshot
             snapshot.rollback()
 

@@ -18,7 +18,8 @@ from flask_appbuilder.models.sqla import Model
 from sqlalchemy.orm import Session
 
 from app.errors import AtriumError, InvalidInput
-from app.services import audit, storage, tenancy
+from app.services import audit, storage
+from app import tenancy
 from app.services.backup import (
     FORMAT,
     FORMAT_VERSION,

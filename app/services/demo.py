@@ -26,7 +26,7 @@ from app import models as m
 from app.models import ImpersonationEnd
 from app.models.base import utcnow
 from app.services import bi, impersonation, notifications, tiers
-from app.services import roles as role_table
+from app import roles as role_table
 from app.services import tickets as ticket_rules
 from app.services.passwords import hash_password
 
@@ -85,7 +85,7 @@ def seed_demo(appbuilder, session, password: str, scale: int = 1, today: dt.date
     if scale < 1:
         raise ValueError("scale must be 1 or more")
 
-    with notifications.suppressed(session):  # the demo's history tells nobody
+    with notifications.suppressed():  # the demo's history tells nobody
         return _seed(appbuilder, session, password, scale, today, upload_dir)
 
 

@@ -48,9 +48,10 @@ from sqlalchemy.orm import Session
 from app import models as m
 from app.errors import InvalidInput, NotFound
 from app.models.base import utcnow
-from app.services import audit, audit_chain, identity, tenancy
+from app.services import audit, audit_chain, identity
+from app import tenancy
 from app.services.passwords import unusable_password
-from app.services.roles import STAFF_ROLES
+from app.roles import STAFF_ROLES
 from app.services.values import plain
 
 ERASED = "[erased]"

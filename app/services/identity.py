@@ -17,7 +17,7 @@ Where it comes from:
   schedules;
 - the CLI and anything else outside a request: the ``system`` user, channel ``cli``.
 
-Nothing here decides what a user may do (that is ``services.tenancy``) or writes audit
+Nothing here decides what a user may do (that is ``app.tenancy``) or writes audit
 rows (``services.audit``).
 """
 

@@ -23,10 +23,11 @@ import sqlalchemy as sa
 
 from app.models import ClientMember, ImpersonationEnd, ImpersonationMode, ImpersonationSession, Ticket, User
 from app.models.base import utcnow
-from app.services.roles import ADMIN, CLIENT, OPERATOR
-from app.services import audit, identity, tenancy
+from app.roles import ADMIN, CLIENT, OPERATOR
+from app.services import audit, identity
+from app import tenancy
 from app.errors import InvalidInput
-from app.services.tenancy import Forbidden, NotFound
+from app.tenancy import Forbidden, NotFound
 
 MIN_REASON = 10
 _TICKET_REF = re.compile(r"^(?:ticket\s*)?#?\s*(\d{1,10})$", re.IGNORECASE)

@@ -26,6 +26,16 @@
   RQ again, once it is older than ``JOB_REQUEUE_GRACE_SECONDS``; ``reap_lost_runs``
   (the same schedule) keeps runs whose worker died in step with RQ.
 
+Why not RQ's job callbacks (``on_success``, ``on_failure``, ``on_stopped``) for the
+``JobRun`` bookkeeping: they exist only when RQ runs the job, and an inline run (no
+``REDIS_URL``, ``flask jobs run``) has no RQ; they run after the body, outside its app
+context, so each would open its own and find the run again; and ``on_failure`` cannot
+tell a retried failure from the last one without re-reading RQ's retry state, which
+``execute`` already knows. One ``execute`` keeps every run's record the same way, with
+or without Redis. A worker killed mid-run (where ``on_stopped`` would fire, if the
+worker lived to call it) is handled by ``reap_lost_runs``, which also catches the
+deaths no callback sees (OOM kill, power loss).
+
 What does not live here: RQ's entry point and the worker process's app
 (``workers.queues``), the schedule (``workers.schedule``, which ``workers.cron``
 registers), job bodies (``workers.<area>``), business rules (the other services). This module imports none of ``workers``: bodies
@@ -35,6 +45,7 @@ them by name), and RQ is handed the entry point by its dotted path.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import importlib
@@ -55,6 +66,7 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job as RqJob
 from rq.job import JobStatus as RqStatus
 
+from app import tenancy
 from app.extensions import db
 from app.models import JobRun, JobStatus
 from app.services import audit, identity
@@ -154,21 +166,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class _job_context:
+@contextlib.contextmanager
+def _job_context(app, who):
     """A fresh app context (its own ``g`` and session) acting as ``who`` on channel
-    ``job``: tenancy gives it staff scope, audit records ``who``."""
-
-    def __init__(self, app, who):
-        self.app, self.who = app, who
-
-    def __enter__(self):
-        self.ctx = self.app.app_context()
-        self.ctx.push()
-        identity.bind_job(self.who)
-        return self
-
-    def __exit__(self, *exc):
-        self.ctx.pop(exc[1])
+    ``job``. It binds the system's tenancy scope explicitly (a job acts on the rows it was
+    given, even inline inside a client's request); audit records ``who``."""
+    with app.app_context(), tenancy.acting_as(tenancy.SYSTEM):
+        identity.bind_job(who)
+        yield
 
 
 # --------------------------------------------------------------------------- enqueue

@@ -1,7 +1,7 @@
-"""Derived values kept true on every write, whatever the door (UI, API, CLI, jobs).
-
-One ``before_flush`` listener calls the services that own each rule:
-- tenancy: child rows get ``client_id`` from their parent;
+"""Derived values, tier limits and notifications kept true on every write, whatever the
+door (UI, API, CLI, jobs): steps of the flush pipeline (``services.pipeline``), which
+calls them in its order. Each calls the services that own the rule:
+- tenancy: child rows get ``client_id`` from their parent (``stamp_client``, at INSERT);
 - tickets: SLA clock started on open, paused/resumed on status change, a new message's
   author is the signed-in person (the true user while viewing as; the caller's named
   author outside a request), the first public staff reply recorded, SLA state recomputed;
@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput
 from app.models import (
-    TENANT_MODELS,
     Campaign,
     Client,
     ClientMember,
@@ -40,13 +39,13 @@ from app.models import (
     User,
 )
 from app.models.base import utcnow
+from app import tenancy
 from app.services import (
     identity,
     incidents,
     notifications,
     performance,
     sessions,
-    tenancy,
     tickets,
     tiers,
     validation,
@@ -54,8 +53,6 @@ from app.services import (
 
 # New rows of these models count against a plan limit (one unit each).
 COUNTED = {Project: "projects", Domain: "domains", ClientMember: "team_members", Ticket: "tickets_per_month"}
-
-_registered = False
 
 
 def _parent_client_id(connection, obj):
@@ -76,7 +73,7 @@ def _parent_client_id(connection, obj):
     ).scalar_one_or_none()
 
 
-def _stamp_client(mapper, connection, target) -> None:
+def stamp_client(mapper, connection, target) -> None:
     """Child rows take their parent's client; parents are already written at this point."""
     client_id = _parent_client_id(connection, target)
     if client_id is not None:
@@ -90,7 +87,7 @@ def _client_of(session, obj):
     return client
 
 
-def _enforce_limits(session: Session, new: list, dirty: list) -> None:
+def enforce_limits(session: Session, new: list, dirty: list) -> None:
     """Every door's new rows against the client's plan (``services.tiers``)."""
     adding: dict[tuple, int] = {}
     clients = {}
@@ -156,10 +153,8 @@ def _stamp_author(session: Session, message, *, required: bool = True) -> None:
         raise InvalidInput("A message needs its author: the person writing it.", field="author")
 
 
-def _before_flush(session: Session, flush_context, instances) -> None:
-    new = list(session.new)
-    dirty = [o for o in session.dirty if session.is_modified(o, include_collections=False)]
-    _enforce_limits(session, new, dirty)
+def derive(session: Session, new: list, dirty: list) -> None:
+    """Derived values of the flush's new and changed rows (``dirty``: the modified ones)."""
     for obj in dirty:
         if isinstance(obj, Client) and sa.inspect(obj).attrs.limit_overrides.history.has_changes():
             _stamp_override(obj)
@@ -183,13 +178,10 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 _stamp_author(session, obj)
             if obj.internal:
                 continue
-            author = obj.author or (session.get(User, obj.author_id) if obj.author_id else None)
-            ticket = obj.ticket or (session.get(Ticket, obj.ticket_id) if obj.ticket_id else None)
+            author, ticket = _message_author_and_ticket(session, obj)
             if author is not None and ticket is not None and tenancy.is_staff_user(author):
                 tickets.record_staff_reply(ticket, at=obj.created_at)
                 ticket.sla_state = tickets.sla_state(ticket)
-            if author is not None and ticket is not None:
-                notifications.ticket_reply(session, ticket, obj, author)
 
     for obj in new + dirty:
         if isinstance(obj, Ticket):
@@ -213,12 +205,16 @@ def _before_flush(session: Session, flush_context, instances) -> None:
             obj.name = validation.domain_name(obj.name)
 
 
-def register() -> None:
-    global _registered
-    if not _registered:
-        sa.event.listen(Session, "before_flush", _before_flush)
-        for model in TENANT_MODELS:
-            if hasattr(model, "__tenant_parent__"):
-                sa.event.listen(model, "before_insert", _stamp_client)
-                sa.event.listen(model, "before_update", _stamp_client)
-        _registered = True
+def notify(session: Session, new: list, dirty: list) -> None:
+    """Who is told about the flush's new rows: a public ticket reply tells the other side."""
+    for obj in new:
+        if isinstance(obj, TicketMessage) and not obj.internal:
+            author, ticket = _message_author_and_ticket(session, obj)
+            if author is not None and ticket is not None:
+                notifications.ticket_reply(session, ticket, obj, author)
+
+
+def _message_author_and_ticket(session: Session, message: TicketMessage):
+    author = message.author or (session.get(User, message.author_id) if message.author_id else None)
+    ticket = message.ticket or (session.get(Ticket, message.ticket_id) if message.ticket_id else None)
+    return author, ticket

@@ -15,33 +15,38 @@ across runs). SMTP itself is ``app.integrations.mail``.
 
 from __future__ import annotations
 
+import contextlib
+from contextvars import ContextVar
+
 import sqlalchemy as sa
 
 from app.integrations.mail import MailRejected, MailUnavailable
 from app.models import ClientMember, EmailStatus, MemberRole, OutboxEmail, Role, User
 from app.models.base import utcnow
-from app.services import tenancy
+from app import tenancy
 
 MAX_ATTEMPTS = 5
 
 
-class suppressed:
-    """``with notifications.suppressed(session):`` — tell nobody (the demo seed's history)."""
+# On unless ``suppressed()`` turned it off in this context.
+_telling: ContextVar[bool] = ContextVar("atrium_notifications", default=True)
 
-    def __init__(self, session):
-        self.session = session
 
-    def __enter__(self):
-        self.session.info["atrium_notifications_off"] = True
-
-    def __exit__(self, *exc):
-        self.session.info.pop("atrium_notifications_off", None)
+@contextlib.contextmanager
+def suppressed():
+    """``with notifications.suppressed():`` — tell nobody in this context (the demo
+    seed's history); other threads and requests still notify."""
+    token = _telling.set(False)
+    try:
+        yield
+    finally:
+        _telling.reset(token)
 
 
 def queue_email(session, *, kind: str, to: str, subject: str, body: str, client_id: int | None = None,
                 dedupe_key: str | None = None) -> OutboxEmail | None:
     """Queue one email; ``None`` when ``dedupe_key`` was already queued (or no address)."""
-    if not to or session.info.get("atrium_notifications_off"):
+    if not to or not _telling.get():
         return None
     if dedupe_key is not None:
         pending = [o for o in session.new if isinstance(o, OutboxEmail) and o.dedupe_key == dedupe_key]

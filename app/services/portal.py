@@ -1,6 +1,6 @@
 """What a client user's dashboard shows (SPEC §4), computed in a fixed handful of queries.
 
-Every query runs under the caller's tenancy (``app.security.scoping``): no function here
+Every query runs under the caller's tenancy (``app.tenancy.guard``): no function here
 filters by client itself, so none can forget to. Figures: projects with progress and
 upcoming milestones; uptime this month (share of successful checks) and this month's
 incidents; tickets opened this month against the plan's limit, and open tickets;

@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 
 from app import models as m
-from app.services.roles import CLIENT
-from app.services import tenancy, tiers
+from app.roles import CLIENT
+from app.services import tiers
+from app import tenancy
 from app.errors import InvalidInput, NotFound
 
 INVITABLE_ROLES = ("admin", "member", "viewer")  # one owner per client, set by the agency

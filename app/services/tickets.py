@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from app.errors import InvalidInput
 from app.models import SLAState, Ticket, TicketMessage, TicketStatus
 from app.models.base import utcnow
-from app.services import notifications, tenancy, tiers
+from app.services import notifications, tiers
+from app import tenancy
 
 AT_RISK_FRACTION = 0.8
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from app import models as m
 from app.extensions import db
-from app.services import audit, exports, tenancy
+from app.services import audit, exports
+from app import tenancy
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView
 from app.views.interface import AtriumInterface
 from app.views.portal.base import PortalModelView

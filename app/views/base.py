@@ -1,7 +1,7 @@
 """The base class every Atrium model view derives from (``AtriumModelView``).
 
 - Permissions: each view names its resource (``class_permission_name``) and maps every
-  method to ``read`` or ``write`` (``METHOD_PERMISSIONS``), so ``app.services.roles``
+  method to ``read`` or ``write`` (``METHOD_PERMISSIONS``), so ``app.roles``
   governs views and APIs alike.
 - Saving: a refused save (a rule below the doors, a plan limit, a constraint) is a
   message on the form, on the field it names, the typed values kept (422); a save lands
@@ -43,7 +43,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from app.errors import AtriumError
 from app.extensions import db
 from app.models.base import UTCDateTime
-from app.services import exports, tenancy, tiers
+from app.services import exports, tiers
+from app import tenancy
 from app.views import relation_picker
 from app.views.forms import (
     LiteralErrorsForm,

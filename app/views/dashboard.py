@@ -7,7 +7,8 @@ from flask import g, redirect, url_for
 from flask_appbuilder import BaseView, IndexView, expose, has_access
 
 from app.extensions import db
-from app.services import dashboard, tenancy
+from app.services import dashboard
+from app import tenancy
 
 
 class AtriumIndexView(IndexView):

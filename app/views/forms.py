@@ -29,7 +29,8 @@ from app.errors import InvalidInput
 from app.extensions import db
 from app.models import Client
 from app.models.base import UTCDateTime, number_bounds
-from app.services import tenancy, tiers, validation
+from app.services import tiers, validation
+from app import tenancy
 
 
 def service_validator(rule, **kwargs):

@@ -9,7 +9,7 @@ is instead:
   a form shown again after a validation error), initialised by
   ``static/relation_picker.js`` as a Select2 that asks the view's ``picker`` endpoint;
   on submit only the chosen row is loaded, by id (``db.session.get``, scoped to the
-  tenant by the session itself, ``app.security.scoping``). An id that is not a number,
+  tenant by the session itself, ``app.tenancy.guard``). An id that is not a number,
   does not exist, is not visible or does not satisfy the view's
   ``add_form_query_rel_fields`` / ``edit_form_query_rel_fields`` is a message on the
   field;
@@ -36,8 +36,8 @@ from wtforms.validators import DataRequired, Optional, StopValidation
 
 from app.extensions import db
 from app.models import User
-from app.services import tenancy
-from app.services.tenancy import staff_users_condition
+from app import tenancy
+from app.tenancy import staff_users_condition
 from app.views.interface import AtriumInterface
 
 PAGE_SIZE = 20

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
+from app import tenancy
 from app.errors import AtriumError
 from app.extensions import csrf, db
 from app.services import billing, identity
@@ -78,9 +79,10 @@ def stripe_webhook():
 
 @contextmanager
 def _as_system():
-    """An app context of its own acting as the ``system`` user on channel ``webhook``."""
+    """An app context of its own acting as the ``system`` user on channel ``webhook``,
+    with the system's tenancy scope bound explicitly (the request itself is nobody's)."""
     request_identity = identity.current()
-    with current_app.app_context():
+    with current_app.app_context(), tenancy.acting_as(tenancy.SYSTEM):
         system = identity.system_user_id(db.session)
         identity.bind_job(dataclasses.replace(
             request_identity, actor_id=system, true_user_id=system, impersonation_session_id=None,

@@ -1,7 +1,7 @@
 """PostgreSQL row-level security on every tenant-owned table
 
 Each transaction carries ``atrium.staff`` ('on'/'off'), ``atrium.client_id`` and
-``atrium.user_id`` (set by ``app.security.scoping``). A row is visible and writable when
+``atrium.user_id`` (set by ``app.tenancy.guard``). A row is visible and writable when
 the transaction is staff, or the row belongs to ``atrium.client_id``. Without settings
 nothing is visible. Policies are FORCEd so they hold for the tables' owner too (only a
 superuser or a BYPASSRLS role escapes them). SQLite has no RLS: this is a no-op there.

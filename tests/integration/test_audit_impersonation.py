@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import models as m
+from app import tenancy
 from app.extensions import db
 from app.services import audit, exports
 from tests.conftest import PASSWORD, csrf_token, login, login_with_form, run_cli
@@ -389,7 +390,7 @@ def test_concurrent_writers_keep_one_unbroken_chain(app):
 
     def writer(project_id):
         try:
-            with app.app_context():
+            with app.app_context(), tenancy.acting_as(tenancy.SYSTEM):  # a new thread binds its scope
                 for i in range(10):
                     project = db.session.get(m.Project, project_id)
                     project.description = f"concurrent edit {i}"

@@ -305,7 +305,7 @@ def test_a_related_list_on_a_record_page_offers_no_export_of_the_whole_table(app
 def test_every_list_exports_exactly_for_those_who_may_read_it(app, client, username, role):
     """Every staff and portal list: a CSV of all its rows for whoever may read it (the
     audit lists: Admin's export permission), a refusal for everyone else, never a 500."""
-    from app.services.roles import allowed
+    from app.roles import allowed
     from app.views.base import AtriumModelView
 
     login(client, username)

@@ -42,7 +42,7 @@ def test_client_users_reach_no_staff_screen(app, client):
 
 
 def test_one_function_says_whom_a_user_acts_for(app):
-    from app.services.tenancy import scope_for_user
+    from app.tenancy import scope_for_user
 
     sm = app.appbuilder.sm
     assert scope_for_user(db.session, sm.find_user("operator")).is_staff
@@ -55,7 +55,7 @@ def test_one_function_says_whom_a_user_acts_for(app):
 def test_current_scope_follows_the_signed_in_user(app):
     from flask import g
 
-    from app.services.tenancy import current_scope
+    from app.tenancy import current_scope
 
     sm = app.appbuilder.sm
     pro_co = db.session.execute(sa.select(m.Client.id).filter_by(slug="pro-co")).scalar_one()

@@ -13,7 +13,7 @@ from flask_appbuilder.models.sqla.filters import FilterEqual
 
 from app import models as m
 from app.extensions import db
-from app.services.roles import allowed
+from app.roles import allowed
 from app.views.base import AtriumModelView
 from app.views.portal.base import PortalModelView
 from app.views.staff.support import TicketMessageView

@@ -1,7 +1,7 @@
 """Every relation between tenant rows stays inside one client, whatever the door
 (issue 16 item 3): a ticket's project, an incident's monitor, a campaign's project, a
 file's project or folder, a message's attachments... The relations are derived from the
-models' foreign keys, here as in ``app.security.scoping``."""
+models' foreign keys, here as in ``app.tenancy.guard``."""
 from __future__ import annotations
 
 import pytest
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app import models as m
 from app.extensions import db
-from app.security import scoping
+from app.tenancy import guard
 from app.errors import InvalidInput
 from tests.conftest import PASSWORD, csrf_token, login
 
@@ -25,7 +25,7 @@ def _a_row(model, client_id):
 
 
 LINKS = [(model, key, fk_key, target) for model in m.TENANT_MODELS
-         for key, fk_key, target in scoping._tenant_links(model)]
+         for key, fk_key, target in guard._tenant_links(model)]
 
 
 def test_the_links_are_derived_from_the_foreign_keys():

@@ -1,12 +1,12 @@
 """The role matrix of SPEC §1: every role × every registered staff view and REST API,
-allowed or refused exactly as ``app.services.roles`` says. Views and APIs are taken
+allowed or refused exactly as ``app.roles`` says. Views and APIs are taken
 from the registry, so a new one is covered without editing this file."""
 
 import pytest
 from flask_appbuilder.api import ModelRestApi
 
-from app.services.roles import allowed
-from app.services.tenancy import Scope, may_write
+from app.roles import allowed
+from app.tenancy import Scope, may_write
 from app.views.base import AtriumModelView
 from app.views.portal.base import PortalModelView
 from tests.conftest import PASSWORD, login

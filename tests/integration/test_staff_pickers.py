@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from app import models as m
 from app.extensions import db
-from app.services import tenancy
+from app import tenancy
 from tests.conftest import PASSWORD, csrf_token, login
 
 

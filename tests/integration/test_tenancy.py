@@ -10,13 +10,13 @@ from flask import g
 
 from app import models as m
 from app.extensions import db
-from app.security import scoping
+from app.tenancy import guard
 from app.models.base import utcnow
-from app.services.tenancy import Forbidden, NotFound
+from app.tenancy import Forbidden, NotFound
 
 pytestmark = pytest.mark.both_backends
 
-SCOPED = sorted(scoping.SCOPED_MODELS, key=lambda model: model.__name__)
+SCOPED = sorted(guard.SCOPED_MODELS, key=lambda model: model.__name__)
 
 
 def _user(username):
@@ -53,7 +53,7 @@ def _seen_clients(model):
 
 def test_every_tenant_model_is_scoped(app):
     assert {t.name for t in db.metadata.tables.values() if "client_id" in t.c} == {
-        model.__tablename__ for model in (*scoping.SCOPED_MODELS, *scoping.STAFF_ONLY_MODELS)
+        model.__tablename__ for model in (*guard.SCOPED_MODELS, *guard.STAFF_ONLY_MODELS)
         if "client_id" in model.__table__.c}
 
 

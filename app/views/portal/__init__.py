@@ -1,9 +1,9 @@
 """The client portal (role ``Client``): their own organisation only (SPEC §1, §4).
 
 Thin doors. Tenancy is not here: every query these views run is scoped to the user's
-client by ``app.security.scoping`` (PostgreSQL's row-level security repeats it), so a
+client by ``app.tenancy.guard`` (PostgreSQL's row-level security repeats it), so a
 row of another client is simply not found (404). What a membership role may change is
-``services.tenancy.check_write``, asked before any write endpoint runs (403 with the
+``app.tenancy.check_write``, asked before any write endpoint runs (403 with the
 reason); tier limits are ``services.tiers`` (a message naming the plan); ticket rules
 are ``services.tickets``; files are ``services.storage``.
 

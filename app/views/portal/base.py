@@ -1,5 +1,5 @@
 """The portal's base view and what every portal view shares: which endpoints write
-(``WRITE_ENDPOINTS``, asked of ``services.tenancy.check_write`` before they run), the
+(``WRITE_ENDPOINTS``, asked of ``app.tenancy.check_write`` before they run), the
 permission names, the list widget, and sending a stored file. The package docstring
 (``app.views.portal``) says what the portal is."""
 
@@ -13,7 +13,8 @@ from markupsafe import Markup
 
 from app import models as m
 from app.extensions import db
-from app.services import storage, tenancy, tiers
+from app.services import storage, tiers
+from app import tenancy
 from app.errors import AtriumError
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView
 from app.views.widgets import AtriumListWidget

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 from app import models as m
-from app.services import tenancy
+from app import tenancy
 from app.views.forms import contact_fields
 from app.views.interface import AtriumInterface
 from app.views.portal.base import PortalModelView

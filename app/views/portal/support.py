@@ -9,7 +9,8 @@ from flask_appbuilder import expose, has_access
 
 from app import models as m
 from app.extensions import db
-from app.services import storage, tenancy, tickets
+from app.services import storage, tickets
+from app import tenancy
 from app.errors import AtriumError
 from app.views.forms import format_utc
 from app.views.interface import AtriumInterface

@@ -8,7 +8,8 @@ from flask_appbuilder import expose, has_access
 
 from app import models as m
 from app.extensions import db
-from app.services import team, tenancy
+from app.services import team
+from app import tenancy
 from app.errors import AtriumError
 from app.views.interface import AtriumInterface
 from app.views.portal.base import PortalModelView, int_or_404, portal_scope

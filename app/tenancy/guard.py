@@ -1,25 +1,24 @@
-"""Tenant scoping below the doors: the one place ``current_scope()`` is enforced.
+"""The session guard: the one place the scope is enforced, below every door.
 
 Flask-AppBuilder applies ``base_filters`` to list/show/edit/delete but not to actions,
 ``MasterDetailView`` master rows, add, related views or relation drop-downs, and a view
 can always forget a filter. So the scope is applied where every door meets: the
-SQLAlchemy session.
+SQLAlchemy session (hooked up by ``app.services.pipeline``, in its order).
 
-1. **Reads** (``do_orm_execute``): for a client user every ORM SELECT/UPDATE/DELETE gets
-   ``client_id = <their client>`` on every tenant-owned entity it touches (joins,
-   relationship loads, counts, drop-down choices, exports included); internal ticket
-   messages, staff-only audit events and staff-only tables (billing events, job runs, daily analytics) vanish.
-   Asking for another client's row by id finds nothing, which the doors turn into 404.
-2. **Writes** (``before_flush``): a client user's new rows are forced onto their client,
-   rows of another client cannot be written, the membership-role rule
-   (``tenancy.check_write``) refuses what their role does not allow, and an update of a
-   model in ``tenancy.CLIENT_EDITABLE_FIELDS`` may change only those attributes
-   (``tenancy.check_fields``: projects and domains, contact data only).
-3. **PostgreSQL row-level security**: before the first tenant statement or flush of a
-   transaction, ``atrium.staff`` / ``atrium.client_id`` / ``atrium.user_id`` are set
-   (``set_config`` local to the transaction); the policies created by the migrations
-   admit only the scope's rows, and nothing without settings. The app must connect as a role that does not bypass RLS (the tables' owner is
-   fine: the policies are ``FORCE``d); a superuser bypasses them.
+1. **Reads** (``filter_statement``, on ``do_orm_execute``): for a client user every ORM
+   SELECT/UPDATE/DELETE gets ``client_id = <their client>`` on every tenant-owned entity
+   it touches (joins, relationship loads, counts, drop-down choices, exports included);
+   internal ticket messages, staff-only audit events and staff-only tables (billing
+   events, job runs, daily analytics, the outbox) vanish. Asking for another client's row
+   by id finds nothing, which the doors turn into 404.
+2. **Writes** (``check_flush``, the pipeline's first step): a client user's new rows are
+   forced onto their client, rows of another client cannot be written, the
+   membership-role rule (``rules.check_write``) refuses what their role does not allow,
+   and an update of a model in ``rules.CLIENT_EDITABLE_FIELDS`` may change only those
+   attributes (``rules.check_fields``: projects and domains, contact data only). Whoever
+   writes, every tenant row links only to rows of its own client (``check_same_client``).
+3. **PostgreSQL row-level security** (``app.tenancy.database``): before the first tenant
+   statement or flush of a transaction the scope's settings are set.
 
 ``ATRIUM_TENANT_FILTER = False`` switches (1) off. It exists for the test that proves the
 database alone still isolates tenants; never set it in production.
@@ -33,8 +32,10 @@ from sqlalchemy.orm import Session, with_loader_criteria
 
 from app import models as m
 from app.errors import InvalidInput
-from app.services import identity, tenancy
-from app.services.tenancy import Forbidden, NotFound, Scope
+from app.tenancy.database import apply_database_scope
+from app.tenancy.rules import CLIENT_EDITABLE_FIELDS, NotFound, check_fields, check_write
+from app.tenancy.binding import current_scope, resolving_scope
+from app.tenancy.scope import Scope
 
 # Tables only staff may ever read.
 STAFF_ONLY_MODELS = (m.BillingEvent, m.JobRun, m.DailyAnalytics, m.OutboxEmail)
@@ -46,8 +47,6 @@ _MODEL_BY_TABLE = {model.__tablename__: model for model in GUARDED_CLASSES}
 # Tenant rows a client never sees even in its own client: internal ticket messages and
 # staff-only audit events (model → the boolean column that hides them).
 _FLAGGED = {m.TicketMessage: "internal", m.AuditEvent: "staff_only"}
-
-_registered = False
 
 
 def _tenant_filter_enabled() -> bool:
@@ -69,15 +68,16 @@ def _criteria(client_id: int) -> list:
     return options
 
 
-def _on_execute(state) -> None:
-    if state.execution_options.get("atrium_scope_lookup") or tenancy.resolving_scope():
+def filter_statement(state) -> None:
+    """``do_orm_execute``: pin a client user's statement to their client (see (1) above)."""
+    if state.execution_options.get("atrium_scope_lookup") or resolving_scope():
         return
     reads_rows = state.is_select or state.is_update or state.is_delete
     mappers = state.all_mappers if reads_rows else ()
     if mappers and not any(mapper.class_ in GUARDED_CLASSES for mapper in mappers):
         return  # FAB's users, roles and permissions: not tenant data
-    scope = tenancy.current_scope()
-    tenancy.apply_database_scope(state.session, scope)  # text() and Core statements too
+    scope = current_scope()
+    apply_database_scope(state.session, scope)  # text() and Core statements too
     if not reads_rows or scope.is_staff or state.is_column_load or not _tenant_filter_enabled():
         return  # (a refresh of loaded rows keeps the criteria it was loaded with)
     # Nobody (signed out, or a client user without a membership) sees no tenant row.
@@ -276,28 +276,21 @@ def check_same_client(session: Session, obj, cache: dict | None = None) -> None:
                     f"{_client_name(session, row_client)}'s.", field=key)
 
 
-READ_ONLY_MESSAGE = ("Read-only view: you are viewing as a client user and cannot make changes. "
-                     "End the session to make changes as yourself.")
-
-
-def _before_flush(session: Session, flush_context, instances) -> None:
-    if identity.current().read_only and (session.new or session.deleted or any(
-            session.is_modified(o) for o in session.dirty)):
-        raise Forbidden(READ_ONLY_MESSAGE)  # a read-only "view as" session writes nothing
-    scope = tenancy.current_scope()
-    tenancy.apply_database_scope(session, scope)  # the flush's statements run under this scope
+def check_flush(session: Session, scope: Scope, new, dirty, deleted) -> None:
+    """The write guard over these rows of the flush, for ``scope`` (see (2) above). The
+    caller has set the transaction's RLS settings (``apply_database_scope``)."""
     links_cache: dict = {}
-    for obj in [*session.new, *session.dirty]:
+    for obj in [*new, *dirty]:
         if type(obj) in _TENANT_TABLES.values() and obj not in session.deleted:
             check_same_client(session, obj, links_cache)
     if scope.is_staff:
         return
-    dirty = [o for o in session.dirty if session.is_modified(o, include_collections=False)]
-    for obj in [*session.new, *dirty, *session.deleted]:
+    changed = [o for o in dirty if session.is_modified(o, include_collections=False)]
+    for obj in [*new, *changed, *deleted]:
         if type(obj) not in GUARDED_CLASSES:
             continue
         operation = _operation(session, obj)
-        tenancy.check_write(scope, type(obj).__name__, operation)
+        check_write(scope, type(obj).__name__, operation)
         if isinstance(obj, m.Client):
             if obj.id != scope.client_id:
                 raise NotFound("Not found.")
@@ -315,20 +308,7 @@ def _before_flush(session: Session, flush_context, instances) -> None:
                 raise NotFound("Not found.")
     # Field allowlist, over every changed row (collection-only changes included: a
     # project's team is a many-to-many link written on the project's behalf).
-    for obj in session.dirty:
+    for obj in dirty:
         name = type(obj).__name__
-        if name in tenancy.CLIENT_EDITABLE_FIELDS:
-            tenancy.check_fields(scope, name, _changed_attributes(obj))
-
-
-def _after_begin(session: Session, transaction, connection) -> None:
-    tenancy.forget_database_scope(session)  # set_config(..., true) ends with the transaction
-
-
-def register() -> None:
-    global _registered
-    if not _registered:
-        sa.event.listen(Session, "do_orm_execute", _on_execute)
-        sa.event.listen(Session, "before_flush", _before_flush)
-        sa.event.listen(Session, "after_begin", _after_begin)
-        _registered = True
+        if name in CLIENT_EDITABLE_FIELDS:
+            check_fields(scope, name, _changed_attributes(obj))

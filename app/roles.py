@@ -84,7 +84,7 @@ ROLE_GRANTS: dict[str, dict[str, frozenset]] = {
     },
     # Client users reach no staff view: only the portal, and the API below. What their
     # membership role (owner/admin/member/viewer) lets them change is decided per write
-    # by ``services.tenancy.check_write`` (and, for projects and domains, which fields:
+    # by ``app.tenancy.check_write`` (and, for projects and domains, which fields:
     # the contact data only, ``tenancy.CLIENT_EDITABLE_FIELDS``).
     CLIENT: {
         **{resource: READ for resource in PORTAL_RESOURCES},
