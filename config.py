@@ -164,7 +164,7 @@ class BaseConfig:
         env, env_int, env_bool = (lambda name, default=None: read("str", name, default),
                                   lambda name, default: read("int", name, default),
                                   lambda name, default: read("bool", name, default))
-        redis_url = env("REDIS_URL")
+        redis_url, owner_url = env("REDIS_URL"), env("DATABASE_OWNER_URL")
         values.update(
             SECRET_KEY=env("SECRET_KEY", DEFAULT_SECRET_KEY),
             SQLALCHEMY_DATABASE_URI=cls.database_url(read),
@@ -172,7 +172,7 @@ class BaseConfig:
             # prune``/``rekey``, ``flask gdpr erase``); DATABASE_URL's role owns nothing and gets
             # its grants from ``flask db upgrade`` (DATABASE_APP_ROLE names it when it is not
             # DATABASE_URL's user). Empty: one role does everything (development, SQLite).
-            DATABASE_OWNER_URL=_normalise_url(env("DATABASE_OWNER_URL")) if env("DATABASE_OWNER_URL") else None,
+            DATABASE_OWNER_URL=_normalise_url(owner_url) if owner_url else None,
             DATABASE_APP_ROLE=env("DATABASE_APP_ROLE"),
             # The audit trail (``services.audit``): events are HMAC-SHA256 chained with
             # AUDIT_HMAC_KEY (never stored in the database); AUDIT_HMAC_OLD_KEY is read only by
