@@ -1,22 +1,32 @@
 #!/usr/bin/env python3
-"""Benchmark: the staff ticket list (``/ticketview/list/``) on PostgreSQL under gunicorn.
+"""Benchmark: the staff ticket list (``/ticketview/list/``) on PostgreSQL under gunicorn,
+as production runs it: connected as a role subject to row-level security (never a
+superuser: ``bench/production_db.py`` refuses one).
 
-Requirement measured: with >= 200,000 tickets, the list (page 1, a deep page, filtered by
-status, newest first) issues at most ``--max-statements`` SQL statements per request
-whatever the page size, and its median latency is at most ``--max-ratio`` times the
-median of the raw SQL for the same page (psycopg, same run, same repetitions).
+Targets (issue 19), medians of one run, every target measured interleaved:
+- Atrium <= ``--max-peer-ratio`` (0.5) x the bare Flask-AppBuilder app and x the Django
+  admin (``bench/peers/``) on page 1 (25 and 100 rows), status=open and status=resolved;
+  the deep page <= ``--max-deep-ratio`` (0.2) x bare FAB;
+- row-level security on vs bypassed (the same requests to a second gunicorn whose role
+  has BYPASSRLS) <= ``--max-rls-ratio`` (1.10) on every case;
+- at most ``--max-statements`` SQL statements per request whatever the page size;
+- every target returns the same ids, in the same order, as the raw SQL.
 
-Steps: create (or, with ``--keep-db``, reuse) a private database, build it with
-``flask db upgrade`` / ``flask roles sync`` / ``flask seed demo --scale N`` (timed), start
-gunicorn with ``ATRIUM_SQL_COUNT_HEADER=1``, log in as ``admin`` through the HTML form,
-then for each case alternate one HTTP request and one raw-SQL execution. Prints a JSON
-summary, writes it to ``bench/results/ticket_list.json`` and exits 1 if a target is
-missed (2 if the benchmark itself could not run). With ``--trace-sql`` (automatic when
-the statement target is missed) each case is also replayed in-process and every
-statement is recorded with the code that issued it (``bench/results/ticket_list_sql.txt``).
+Steps: create (or, with ``--keep-db``, reuse) a private database owned by the owner role,
+build it with ``flask db upgrade`` (as the owner) / ``flask roles sync`` / ``flask seed
+demo --scale N`` (as the app role; timed), start gunicorn twice with
+``ATRIUM_SQL_COUNT_HEADER=1`` (the app role; the BYPASSRLS role) and the peers, sign in
+everywhere, then repeat: every case once on every target in turn (round-robin), the
+floors (``/health``, the list filtered to no row) and the raw SQL included, so drift
+hits all alike. Prints a JSON summary, writes ``bench/results/ticket_list.json`` and
+exits 1 if a target is missed (2 if the benchmark itself could not run). With
+``--trace-sql`` (automatic when the statement target is missed) each case is also
+replayed in-process and every statement is recorded with the code that issued it
+(``bench/results/ticket_list_sql.txt``).
 
 Run: ``make bench`` or ``.venv/bin/python bench/ticket_list.py [--keep-db] [--requests 50]``.
-Only stdlib + psycopg (already a runtime dependency) are used.
+Only stdlib + psycopg (already a runtime dependency) are used by Atrium's side; the peers
+need ``bench/requirements-peers.txt`` (``--no-peers`` skips them).
 """
 
 from __future__ import annotations
@@ -41,6 +51,14 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import production_db  # noqa: E402 - bench/ is not a package
+
+try:
+    from peers import run as peers_run  # noqa: E402 - needs bench/requirements-peers.txt
+except ImportError:
+    peers_run = None
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -88,9 +106,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def app_env(db_url: str) -> dict:
+def app_env(urls: dict) -> dict:
+    """Atrium's environment: ``urls`` gives ``DATABASE_URL`` (and ``DATABASE_OWNER_URL``)."""
     env = dict(os.environ)
-    env.update(DATABASE_URL=db_url, ATRIUM_ENV="development", FLASK_APP="wsgi.py",
+    env.pop("DATABASE_OWNER_URL", None)
+    env.update(**urls, ATRIUM_ENV="development", FLASK_APP="wsgi.py",
                SECRET_KEY=env.get("SECRET_KEY") or "atrium-bench-secret-key-not-for-production",
                ATRIUM_SQL_COUNT_HEADER="1", LOG_LEVEL=env.get("LOG_LEVEL") or "WARNING")
     return env
@@ -133,15 +153,21 @@ class Browser:
 
 # --------------------------------------------------------------------------- database
 
-def prepare_database(args, db_url: str, admin_url: str) -> dict:
+def prepare_database(args, db_url: str, admin_url: str, urls: dict) -> dict:
+    """``db_url``: the superuser on the benchmark database (counts, VACUUM, the raw SQL);
+    ``urls``: Atrium's roles, which build and seed it as production would."""
     expected = TICKETS_PER_CLIENT_PER_SCALE * CLIENTS * args.scale
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.db,)).fetchone()
-    if exists and args.keep_db:
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                             (args.db,)).fetchone()
+    exists = owner is not None
+    if exists and owner[0] != production_db.OWNER:
+        log(f"database {args.db} is owned by {owner[0]}, not {production_db.OWNER}: rebuilding")
+    elif exists and args.keep_db:
         tickets = _ticket_count(db_url)
         if tickets is not None and tickets >= expected:
             log(f"reusing database {args.db} ({tickets} tickets); bringing schema and roles up to date")
-            timings = {key: run_flask(key, cmd, db_url) for key, cmd in
+            timings = {key: run_flask(key, cmd, urls) for key, cmd in
                        [("upgrade_s", ["db", "upgrade"]), ("roles_sync_s", ["roles", "sync"])]}
             return {"reused": True, "tickets": tickets, "seed": None, "update": timings,
                     "vacuum_analyze_s": vacuum_analyze(db_url)}
@@ -149,22 +175,22 @@ def prepare_database(args, db_url: str, admin_url: str) -> dict:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         if exists:
             conn.execute(f'DROP DATABASE "{args.db}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db}"')
+    production_db.create_database(admin_url, args.db)
     timings = {"scale": args.scale}
     for key, cmd in [("upgrade_s", ["db", "upgrade"]), ("roles_sync_s", ["roles", "sync"]),
                      ("seed_s", ["seed", "demo", "--password", PASSWORD, "--scale", str(args.scale)])]:
-        timings[key] = run_flask(key, cmd, db_url)
+        timings[key] = run_flask(key, cmd, urls)
         if key == "seed_s" and timings[key] > 300:
             log(f"  WARNING: seeding took {timings[key]} s (> 5 min)")
     timings["vacuum_analyze_s"] = vacuum_analyze(db_url)
     return {"reused": False, "tickets": _ticket_count(db_url), "seed": timings}
 
 
-def run_flask(key: str, cmd: list[str], db_url: str) -> float:
+def run_flask(key: str, cmd: list[str], urls: dict) -> float:
     """Run ``flask <cmd>`` against the benchmark database; seconds taken."""
     log(f"flask {' '.join(cmd)} ...")
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "flask", *cmd], cwd=ROOT, env=app_env(db_url),
+    proc = subprocess.run([sys.executable, "-m", "flask", *cmd], cwd=ROOT, env=app_env(urls),
                           capture_output=True, text=True)
     seconds = round(time.perf_counter() - started, 1)
     if proc.returncode != 0:
@@ -199,13 +225,14 @@ def drop_database(args, admin_url: str) -> None:
 
 # --------------------------------------------------------------------------- server
 
-def start_gunicorn(args, db_url: str, port: int):
+def start_gunicorn(args, urls: dict, port: int, label: str = "app"):
     RESULTS.mkdir(parents=True, exist_ok=True)
-    logfile = open(RESULTS / "ticket_list_gunicorn.log", "w")
+    logfile = open(RESULTS / f"ticket_list_gunicorn_{label}.log", "w")
     gunicorn = Path(sys.executable).parent / "gunicorn"
     cmd = [str(gunicorn)] if gunicorn.exists() else [sys.executable, "-m", "gunicorn"]
-    cmd += ["-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--timeout", "300", "wsgi:app"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=app_env(db_url), stdout=logfile, stderr=subprocess.STDOUT,
+    # --no-control-socket: gunicorns running side by side would share gunicorn's default one
+    cmd += ["-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--timeout", "300", "--no-control-socket", "wsgi:app"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=app_env(urls), stdout=logfile, stderr=subprocess.STDOUT,
                             start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -319,78 +346,88 @@ class RawSQL:
         self.conn.close()
 
 
-def measure(browser: Browser, raw: RawSQL, case: dict, n: int, warmup: int) -> dict:
-    def app_once():
-        status, headers, html, ms = browser.request("GET", case["url"])
+class AtriumTarget:
+    """One of Atrium's gunicorns, signed in as ``admin``."""
+
+    def __init__(self, name: str, browser: Browser):
+        self.name, self.browser = name, browser
+
+    def fetch(self, case: dict) -> dict:
+        status, headers, html, ms = self.browser.request("GET", case["url"])
         if status != 200:
-            raise BenchError(f"{case['name']}: HTTP {status} for {case['url']}")
+            raise BenchError(f"{self.name} {case['name']}: HTTP {status} for {case['url']}")
         stmts = headers.get("X-SQL-Statements")
         if stmts is None:
             raise BenchError("no X-SQL-Statements header: is ATRIUM_SQL_COUNT_HEADER honoured?")
-        return ms, int(stmts), float(headers.get("X-Request-Duration-Ms") or "nan"), html
-
-    for _ in range(warmup):
-        app_once()
-        raw.run(case)
-    app_ms, server_ms, stmts, raw_ms = [], [], [], []
-    html = total = rows = None
-    for _ in range(n):  # alternate so drift (caches, autovacuum, CPU) hits both alike
-        ms, count, srv, html = app_once()
-        app_ms.append(ms), stmts.append(count), server_ms.append(srv)
-        ms, total, rows = raw.run(case)
-        raw_ms.append(ms)
-
-    ids = page_ids(html)
-    raw_ids = [r[0] for r in rows]
-    app_median, raw_median = statistics.median(app_ms), statistics.median(raw_ms)
-    return {
-        "name": case["name"], "url": case["url"], "page": case["page"], "page_size": case["page_size"],
-        "status_filter": case["status"], "rows_on_page": len(ids), "record_count": record_count(html),
-        "raw_record_count": total, "page_matches_raw_sql": ids == raw_ids,
-        "app_ms": {"median": round(app_median, 2), "p95": round(percentile(app_ms, 95), 2),
-                   "min": round(min(app_ms), 2), "max": round(max(app_ms), 2),
-                   "server_median": round(statistics.median(server_ms), 2)},
-        "sql_statements": {"min": min(stmts), "max": max(stmts), "median": statistics.median(stmts)},
-        "raw_sql_ms": {"median": round(raw_median, 3), "p95": round(percentile(raw_ms, 95), 3)},
-        "ratio_median_app_to_raw": round(app_median / raw_median, 1),
-    }
+        floor = case.get("floor")
+        return {"ms": ms, "statements": int(stmts), "server_ms": float(headers.get("X-Request-Duration-Ms") or "nan"),
+                "ids": None if floor else page_ids(html), "count": None if floor == "health" else record_count(html)}
 
 
-def measure_floors(browser: Browser, n: int, warmup: int) -> dict:
+class RawTarget:
+    """The same page by hand (psycopg, autocommit, the superuser: no policies)."""
+
+    name = "raw_sql"
+
+    def __init__(self, raw: RawSQL):
+        self.raw = raw
+
+    def fetch(self, case: dict) -> dict:
+        ms, total, rows = self.raw.run(case)
+        return {"ms": ms, "ids": [r[0] for r in rows], "count": total}
+
+
+def floor_cases() -> list[dict]:
     """What a request costs apart from the rows, through the same client and gunicorn:
+    ``health`` (no session, no database, no template) and ``empty_list`` (the list signed
+    in, filtered to no row: the authenticated page itself)."""
+    return [dict(name="floor_health", url="/health", floor="health"),
+            dict(name="floor_empty_list", url=f"{LIST_PATH}?{urllib.parse.urlencode({'_flt_0_id': 0})}",
+                 floor="empty_list")]
 
-    - ``health``: ``GET /health`` (no session, no database, no template), the smallest
-      request this server answers;
-    - ``empty_list``: the ticket list, signed in, filtered to no row (``id = 0``): the
-      authenticated Flask-AppBuilder page itself (user, grants, layout, filters, pager).
 
-    A case whose target (``max-ratio`` x its raw SQL) is below ``empty_list`` is out of
-    reach of any change to the list's query: it would need the page around the rows to
-    cost less than it costs with no rows."""
-    url = f"{LIST_PATH}?{urllib.parse.urlencode({'_flt_0_id': 0})}"
-    floors = {}
-    for name, path, who in (("health", "/health", Browser(browser.host, browser.port)),
-                            ("empty_list", url, browser)):
-        timings = []
-        for i in range(warmup + n):
-            status, _, html, ms = who.request("GET", path)
-            if status != 200:
-                raise BenchError(f"GET {path} returned {status}")
-            if i >= warmup:
-                timings.append(ms)
-        if name == "empty_list" and record_count(html) not in (0, None):
-            raise BenchError(f"{path} lists {record_count(html)} tickets, expected none")
-        floors[name] = {"path": path, "median_ms": round(statistics.median(timings), 2),
-                        "p95_ms": round(percentile(timings, 95), 2)}
-    return floors
+def measure_round_robin(targets: list, cases: list[dict], n: int, warmup: int) -> list[dict]:
+    """``warmup`` + ``n`` rounds; each round runs every case once on every target in turn
+    (floors on Atrium's targets only), so drift (caches, autovacuum, CPU load) hits all
+    alike. Per case and target: median, p95, the last page's ids and record count."""
+    samples = {(c["name"], t.name): [] for c in cases for t in targets}
+    last = {}
+    for round_no in range(warmup + n):
+        for case in cases:
+            for target in targets:
+                if case.get("floor") and not isinstance(target, AtriumTarget):
+                    continue
+                got = target.fetch(case)
+                if round_no >= warmup:
+                    samples[(case["name"], target.name)].append(got)
+                last[(case["name"], target.name)] = got
+    results = []
+    for case in cases:
+        entry = {k: case.get(k) for k in ("name", "url", "page", "page_size", "status", "floor")}
+        entry["targets"] = {}
+        for target in targets:
+            got = samples[(case["name"], target.name)]
+            if not got:
+                continue
+            ms = [g["ms"] for g in got]
+            summary = {"median_ms": round(statistics.median(ms), 2), "p95_ms": round(percentile(ms, 95), 2)}
+            if "statements" in got[0]:
+                stmts = [g["statements"] for g in got]
+                summary["statements"] = {"min": min(stmts), "max": max(stmts)}
+                summary["server_median_ms"] = round(statistics.median(g["server_ms"] for g in got), 2)
+            final = last[(case["name"], target.name)]
+            summary["ids"], summary["record_count"] = final.get("ids"), final.get("count")
+            entry["targets"][target.name] = summary
+        results.append(entry)
+    return results
 
 
 # --------------------------------------------------------------------------- SQL trace
 
-def trace_sql(db_url: str, cases: list[dict]) -> dict:
+def trace_sql(urls: dict, cases: list[dict]) -> dict:
     """Replay each case in-process (Flask test client, same app and database) and record
     every statement with the Flask-AppBuilder / app frames that issued it."""
-    os.environ.update({k: v for k, v in app_env(db_url).items() if k not in ("ATRIUM_SQL_COUNT_HEADER",)})
+    os.environ.update({k: v for k, v in app_env(urls).items() if k not in ("ATRIUM_SQL_COUNT_HEADER",)})
     sys.path.insert(0, str(ROOT))
     import sqlalchemy as sa
     from app import create_app
@@ -481,7 +518,12 @@ def parse_args(argv=None):
     p.add_argument("--broad-status", default="resolved",
                    help="also measure this (unselective) status filter; '' to skip")
     p.add_argument("--max-statements", type=int, default=5, help="target: SQL statements per request")
-    p.add_argument("--max-ratio", type=float, default=3.0, help="target: app median / raw SQL median")
+    p.add_argument("--max-rls-ratio", type=float, default=1.10,
+                   help="target: median with row-level security / the same request bypassing it")
+    p.add_argument("--max-peer-ratio", type=float, default=0.5,
+                   help="target: Atrium median / each peer's (page 1, status filters)")
+    p.add_argument("--max-deep-ratio", type=float, default=0.2, help="target: Atrium / bare FAB on the deep page")
+    p.add_argument("--no-peers", action="store_true", help="skip the bare FAB and Django admin peers")
     p.add_argument("--trace-sql", action="store_true",
                    help="record every statement per case (automatic when the statement target is missed)")
     p.add_argument("--output", type=Path, default=RESULTS / "ticket_list.json")
@@ -493,68 +535,98 @@ def parse_args(argv=None):
     return args
 
 
+def check_targets(args, results: list[dict]) -> list[str]:
+    """The targets of the module docstring, as messages for what was missed."""
+    failures = []
+    peer_cases = {"page1_size25", "page1_size100", f"status_{args.status}_page1_size25",
+                  f"status_{args.broad_status}_page1_size25"}
+    for r in results:
+        t = r["targets"]
+        atrium = t["atrium"]
+        if r["floor"]:
+            continue
+        if atrium["statements"]["max"] > args.max_statements:
+            failures.append(f"{r['name']}: {atrium['statements']['max']} SQL statements per request "
+                            f"(target <= {args.max_statements})")
+        raw = t["raw_sql"]
+        for name, got in t.items():
+            if got["ids"] != raw["ids"] or got["record_count"] not in (None, raw["record_count"]):
+                failures.append(f"{r['name']}: {name}'s page differs from the raw SQL's (ids or record count)")
+        bypassed = t.get("atrium_rls_bypassed")
+        if bypassed:
+            r["rls_ratio"] = round(atrium["median_ms"] / bypassed["median_ms"], 2)
+            if r["rls_ratio"] > args.max_rls_ratio:
+                failures.append(f"{r['name']}: row-level security costs {r['rls_ratio']}x the same request "
+                                f"bypassing it (target <= {args.max_rls_ratio}x)")
+        r["raw_ratio"] = round(atrium["median_ms"] / raw["median_ms"], 2)
+        deep = r["name"].startswith(f"page{args.deep_page}_")
+        for peer in ("fab_bare", "django_admin"):
+            if peer not in t:
+                continue
+            ratio = r.setdefault("peer_ratios", {})[peer] = round(atrium["median_ms"] / t[peer]["median_ms"], 2)
+            limit = args.max_deep_ratio if deep and peer == "fab_bare" else (
+                args.max_peer_ratio if r["name"] in peer_cases else None)
+            if limit is not None and ratio > limit:
+                failures.append(f"{r['name']}: Atrium {atrium['median_ms']} ms is {ratio}x {peer}'s "
+                                f"{t[peer]['median_ms']} ms (target <= {limit}x)")
+    return failures
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     admin_url = f"{args.pg.rstrip('/')}/postgres"
-    db_url = f"{args.pg.rstrip('/')}/{args.db}"
+    db_url = f"{args.pg.rstrip('/')}/{args.db}"  # the superuser: counts, VACUUM, the raw SQL
+    urls = production_db.app_urls(args.pg, args.db)
+    bypass = {"DATABASE_URL": production_db.bypass_url(args.pg, args.db)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    proc = logfile = raw = None
+    servers, raw, peers = [], None, []
     load_before = [round(x, 2) for x in os.getloadavg()]
     try:
-        database = prepare_database(args, db_url, admin_url)
-        port = free_port()
-        log(f"starting gunicorn ({args.workers} workers) on 127.0.0.1:{port}")
-        proc, logfile = start_gunicorn(args, db_url, port)
-        browser = Browser("127.0.0.1", port)
-        login(browser)
-        status, _, html, _ = browser.request("GET", LIST_PATH)
+        database = prepare_database(args, db_url, admin_url, urls)
+        role = production_db.require_production_role(urls["DATABASE_URL"])
+        targets = []
+        for name, env in (("atrium", urls), ("atrium_rls_bypassed", bypass)):
+            port = free_port()
+            log(f"starting gunicorn ({args.workers} workers) on 127.0.0.1:{port} as {env['DATABASE_URL'].split('@')[0]}")
+            servers.append(start_gunicorn(args, env, port, label=name))
+            browser = Browser("127.0.0.1", port)
+            login(browser)
+            targets.append(AtriumTarget(name, browser))
+        status, _, html, _ = targets[0].browser.request("GET", LIST_PATH)
         if status != 200:
             raise BenchError(f"GET {LIST_PATH} as {USERNAME} returned {status}")
         filter_arg = status_filter_arg(html)
-        cases = build_cases(args, filter_arg)
+        cases = floor_cases() + build_cases(args, filter_arg)
         raw = RawSQL(db_url)
+        targets.append(RawTarget(raw))
+        if not args.no_peers:
+            peers = start_peers(args, db_url)
+            targets.extend(peers)
         with raw.conn.cursor() as cur:
             pg_version = cur.execute("SHOW server_version").fetchone()[0]
-        floors = measure_floors(browser, args.requests, args.warmup)
-        log("floors: " + ", ".join(f"{k} {v['median_ms']} ms" for k, v in floors.items()))
-        results = []
-        for case in cases:
-            log(f"{case['name']}: {args.warmup} warm-up + {args.requests} requests ...")
-            results.append(measure(browser, raw, case, args.requests, args.warmup))
-            r = results[-1]
-            log(f"  app median {r['app_ms']['median']} ms, raw {r['raw_sql_ms']['median']} ms, "
-                f"x{r['ratio_median_app_to_raw']}, statements {r['sql_statements']['min']}-"
-                f"{r['sql_statements']['max']}")
-    except BenchError as exc:
+        log(f"{len(cases)} cases x {len(targets)} targets, {args.warmup} warm-up + {args.requests} rounds ...")
+        results = measure_round_robin(targets, cases, args.requests, args.warmup)
+    except (BenchError, production_db.PrivilegedRole) as exc:
         log(f"ERROR: {exc}")
+        for proc, logfile in servers:
+            stop_gunicorn(proc, logfile)
+        servers = []
         if not args.keep_db:
-            stop_gunicorn(proc, logfile) if proc is not None else None
-            proc = None
             drop_database(args, admin_url)
         return 2
     finally:
         if raw is not None:
             raw.close()
-        if proc is not None:
+        for proc, logfile in servers:
             stop_gunicorn(proc, logfile)
+        for peer in peers:
+            peer.stop()
 
-    failures = []
+    failures = check_targets(args, results)
     for r in results:
-        if r["sql_statements"]["max"] > args.max_statements:
-            failures.append(f"{r['name']}: {r['sql_statements']['max']} SQL statements per request "
-                            f"(target <= {args.max_statements})")
-        target_ms = args.max_ratio * r["raw_sql_ms"]["median"]
-        r["target_ms"] = round(target_ms, 2)
-        r["target_below_empty_page"] = target_ms < floors["empty_list"]["median_ms"]
-        if r["ratio_median_app_to_raw"] > args.max_ratio:
-            failures.append(f"{r['name']}: median {r['app_ms']['median']} ms is "
-                            f"{r['ratio_median_app_to_raw']}x the raw SQL's {r['raw_sql_ms']['median']} ms "
-                            f"(target <= {args.max_ratio}x = {target_ms:.2f} ms"
-                            + (f"; below the {floors['empty_list']['median_ms']} ms of the same page listing no row)"
-                               if r["target_below_empty_page"] else ")"))
-        if not r["page_matches_raw_sql"] or r["record_count"] != r["raw_record_count"]:
-            failures.append(f"{r['name']}: the page differs from the raw SQL's (ids or record count)")
-
+        medians = ", ".join(f"{k} {v['median_ms']}" for k, v in r["targets"].items())
+        log(f"{r['name']}: {medians} ms" + (f"; RLS x{r['rls_ratio']}" if "rls_ratio" in r else "")
+            + (f"; vs peers {r['peer_ratios']}" if r.get("peer_ratios") else ""))
     summary = {
         "benchmark": "ticket_list",
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -562,22 +634,24 @@ def main(argv=None) -> int:
                         "gunicorn_workers": args.workers, "cpus": os.cpu_count(),
                         "loadavg_before": load_before,
                         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-                        "client": "http.client, one connection per request; raw SQL: psycopg, autocommit"},
+                        "atrium_role": role,
+                        "client": "http.client, one connection per request; raw SQL: psycopg, autocommit, superuser"},
         "database": {"name": args.db, **database},
         "settings": {"requests": args.requests, "warmup": args.warmup, "user": USERNAME,
-                     "status_filter_arg": filter_arg},
-        "targets": {"max_sql_statements": args.max_statements, "max_ratio_to_raw_sql": args.max_ratio},
-        "floors": floors,
+                     "status_filter_arg": filter_arg, "order": "round-robin: every case on every target per round"},
+        "targets": {"max_sql_statements": args.max_statements, "max_rls_ratio": args.max_rls_ratio,
+                    "max_peer_ratio": args.max_peer_ratio, "max_deep_ratio_to_fab": args.max_deep_ratio},
         "cases": results,
         "failures": failures,
         "ok": not failures,
     }
-    statements_missed = any(r["sql_statements"]["max"] > args.max_statements for r in results)
+    statements_missed = any(not r["floor"] and r["targets"]["atrium"]["statements"]["max"] > args.max_statements
+                            for r in results)
     if args.trace_sql or statements_missed:
         log("tracing the statements of each case in-process ...")
         try:
             summary["sql_trace"] = {"file": str((RESULTS / "ticket_list_sql.txt").relative_to(ROOT)),
-                                    "cases": trace_sql(db_url, cases)}
+                                    "cases": trace_sql(urls, [c for c in cases if not c.get("floor")])}
         except Exception as exc:  # noqa: BLE001 - the trace is diagnostic only
             summary["sql_trace"] = {"error": f"{exc.__class__.__name__}: {exc}"}
 
@@ -595,6 +669,39 @@ def main(argv=None) -> int:
         return 1
     print(f"\nAll targets met ({len(results)} cases).", file=sys.stderr)
     return 0
+
+
+class PeerTarget:
+    """A peer of ``bench/peers`` (bare Flask-AppBuilder, Django admin) under gunicorn,
+    signed in; it has no row-level security, so it runs as the superuser."""
+
+    def __init__(self, name: str, proc, session):
+        self.name, self.proc, self.session = name, proc, session
+
+    def fetch(self, case: dict) -> dict:
+        ids, ms = peers_run.fetch_ids(self.name, self.session, case)
+        return {"ms": ms, "ids": ids, "count": None}
+
+    def stop(self) -> None:
+        peers_run.stop_peer(self.proc)
+
+
+def start_peers(args, db_url: str) -> list:
+    """The bare Flask-AppBuilder app and the Django admin (``bench/peers``), signed in."""
+    if peers_run is None:
+        raise BenchError("the peers need bench/requirements-peers.txt installed (or run with --no-peers)")
+    started = []
+    try:
+        for name in peers_run.PEERS:
+            log(f"starting peer {name} (gunicorn, {args.workers} workers)")
+            proc, base_url = peers_run.start_peer(name, db_url, workers=args.workers, password=PASSWORD)
+            started.append(PeerTarget(name, proc, None))
+            started[-1].session = peers_run.login(name, base_url, password=PASSWORD)
+    except peers_run.PeerError as exc:
+        for peer in started:
+            peer.stop()
+        raise BenchError(str(exc)) from None
+    return started
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ import contextvars
 from decimal import Decimal, InvalidOperation
 
 
-from flask import (
-    abort,
-)
+from flask import abort, current_app
 from flask_appbuilder.models.filters import Filters
 from flask_appbuilder.models.sqla.filters import (
     FilterEqualFunction, FilterIn, FilterInFunction, FilterNotIn, FilterRelation, FilterRelationOneToManyEqual,
@@ -199,6 +197,9 @@ class MemoizedFilterConverter(SQLAFilterConverter):
 # The columns the list page being built shows: set by ``AtriumModelView._get_list_widget``
 # around FAB's list query (a context variable, so threads never see each other's).
 LIST_COLUMNS = contextvars.ContextVar("atrium_list_columns", default=None)
+# Rows skipped from which a list page is found by its ids first (``AtriumInterface``);
+# the setting ``LIST_DEFERRED_JOIN_OFFSET`` overrides it.
+DEFERRED_JOIN_OFFSET = 1000
 
 
 def list_load_options(model, columns) -> tuple:
@@ -270,9 +271,27 @@ class AtriumInterface(SQLAInterface):
         if key not in cache:
             cache[key] = list_load_options(self.obj, key)
         count = self.query_count(self.session.query(self.obj), filters)
-        query = self.apply_all(self.session.query(self.obj).options(*cache[key]), filters, order_column,
-                               order_direction, page, page_size)
+        query = self.session.query(self.obj).options(*cache[key])
+        if self._deferred_join(order_column, page, page_size):
+            # The page's ids first (an index-only scan over the sort index, however deep),
+            # then only those rows with what they show: the same rows, in the same order,
+            # without joining the skipped rows' clients and users.
+            pk = getattr(self.obj, self.get_pk_name())  # the ORM attribute: tenancy criteria reach the subquery
+            ids = self.apply_all(self.session.query(pk), filters, order_column, order_direction, page,
+                                 page_size).subquery()
+            query = self.apply_all(query.filter(pk.in_(sa.select(ids.c[0]))), None, order_column, order_direction)
+        else:
+            query = self.apply_all(query, filters, order_column, order_direction, page, page_size)
         return count, query.all()
+
+    def _deferred_join(self, order_column, page, page_size) -> bool:
+        """A page that skips at least ``LIST_DEFERRED_JOIN_OFFSET`` rows (default 1,000),
+        ordered by a column of the model itself (FAB adds the primary key as tie-breaker,
+        so the order is total and both queries agree on it)."""
+        if not page_size or not order_column or order_column not in self.list_columns:
+            return False
+        threshold = current_app.config.get("LIST_DEFERRED_JOIN_OFFSET", DEFERRED_JOIN_OFFSET)
+        return (page or 0) * page_size >= threshold
 
     def get(self, id, filters=None, select_columns=None, outer_default_load=False):
         """No row has an id its primary-key column cannot hold (or that is not an

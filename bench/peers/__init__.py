@@ -1,0 +1,1 @@
+"""Benchmark peers of Atrium's staff ticket list (issue 19): see README.md."""

@@ -1,0 +1,134 @@
+"""Row-level security that costs little, and deep list pages that stay exact (issue 19).
+
+The policies read their settings once per statement (a scalar subquery) and still hide
+every other client's row from a client transaction, and everything from a transaction
+that set nothing; a deep list page found through its ids first (a deferred join)
+lists exactly the rows, in the same order, the plain query lists.
+"""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from app import models as m
+from app.extensions import db
+from tests.conftest import login
+
+
+def _client_id(slug):
+    return db.session.execute(sa.select(m.Client.id).filter_by(slug=slug)).scalar_one()
+
+
+def _rls_tables(connection) -> list[tuple[str, bool]]:
+    """(table, has a client_id column) of every table under row-level security."""
+    return [(name, has_client) for name, has_client in connection.execute(sa.text(
+        "SELECT c.relname, EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid "
+        "AND a.attname = 'client_id' AND NOT a.attisdropped) "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relrowsecurity ORDER BY 1"))]
+
+
+@pytest.mark.postgres_only
+def test_every_policy_reads_its_settings_once_per_statement(app):
+    policies = db.session.execute(sa.text(
+        "SELECT tablename, policyname, coalesce(qual, '') || ' ' || coalesce(with_check, '') "
+        "FROM pg_policies WHERE schemaname = current_schema()")).all()
+    reading = [(t, p, text) for t, p, text in policies if "current_setting('atrium." in text]
+    per_row = [(t, p) for t, p, text in reading
+               if len(re.findall(r"current_setting\('atrium\.", text))
+               != len(re.findall(r"\( SELECT current_setting\('atrium\.", text))]
+    assert len(reading) >= 20 and per_row == []
+
+
+@pytest.mark.postgres_only
+def test_a_client_transaction_sees_no_other_clients_row_in_any_table(app):
+    free = _client_id("free-co")
+    db.session.commit()
+    with db.engine.connect() as connection:  # the app role, below the ORM: the policies alone
+        tables = _rls_tables(connection)
+        connection.rollback()
+        assert len(tables) >= 20
+        with connection.begin():
+            connection.execute(sa.text("SELECT set_config('atrium.staff', 'off', true), "
+                                       "set_config('atrium.client_id', :c, true)"), {"c": str(free)})
+            others = {t: connection.execute(sa.text(
+                f'SELECT count(*) FROM "{t}" WHERE client_id IS DISTINCT FROM :c' if has_client
+                else f'SELECT count(*) FROM "{t}"'), {"c": free}).scalar()
+                for t, has_client in tables if t not in ("clients", "client_members")}
+            own_tickets = connection.execute(sa.text("SELECT count(*) FROM tickets")).scalar()
+            clients = connection.execute(sa.text("SELECT array_agg(id) FROM clients")).scalar()
+        with connection.begin():  # the app forgot to say whom it acts for: nothing at all
+            unset = {t: connection.execute(sa.text(f'SELECT count(*) FROM "{t}"')).scalar()
+                     for t, _ in tables}
+    assert {t: n for t, n in others.items() if n} == {}
+    assert own_tickets > 0 and clients == [free]
+    assert {t: n for t, n in unset.items() if n} == {}
+
+
+@pytest.mark.postgres_only
+def test_staff_see_every_client_through_the_same_policies(app):
+    db.session.commit()
+    with db.engine.connect() as connection, connection.begin():
+        connection.execute(sa.text("SELECT set_config('atrium.staff', 'on', true)"))
+        seen = set(connection.execute(sa.text("SELECT DISTINCT client_id FROM tickets")).scalars())
+    assert seen == set(db.session.execute(sa.select(m.Client.id)).scalars())
+
+
+def _list_ids(client, query: str) -> list[int]:
+    html = client.get(f"/ticketview/list/?{query}").get_data(as_text=True)
+    return [int(x) for x in re.findall(r"<td>\s*(\d+)\s*</td>", html)]
+
+
+@pytest.mark.both_backends
+def test_a_deep_page_found_by_its_ids_lists_what_the_plain_query_lists(app, client):
+    """With the deferred join from the first row on, every page of the staff list (and
+    filtered, and in both directions, and ordered by another column) equals the page
+    of the plain query."""
+    total = db.session.execute(sa.select(sa.func.count()).select_from(m.Ticket)).scalar()
+    assert total > 30
+    login(client, "admin")
+    queries = [f"psize_TicketView=7&page_TicketView={page}&_oc_TicketView=created_at&_od_TicketView=desc"
+               for page in range(total // 7 + 1)]
+    queries += ["psize_TicketView=5&page_TicketView=2&_oc_TicketView=created_at&_od_TicketView=asc",
+                "psize_TicketView=5&page_TicketView=1&_flt_0_status=open",
+                "psize_TicketView=5&page_TicketView=1&_oc_TicketView=priority&_od_TicketView=asc",
+                "psize_TicketView=5&page_TicketView=3&_oc_TicketView=subject&_od_TicketView=desc"]
+    app.config["LIST_DEFERRED_JOIN_OFFSET"] = 10**9  # the plain query everywhere
+    plain = [_list_ids(client, q) for q in queries]
+    app.config["LIST_DEFERRED_JOIN_OFFSET"] = 0  # the deferred join everywhere
+    try:
+        deferred = [_list_ids(client, q) for q in queries]
+    finally:
+        app.config.pop("LIST_DEFERRED_JOIN_OFFSET")
+    assert deferred == plain
+    assert sorted(i for page in plain[:total // 7 + 1] for i in page) == sorted(
+        db.session.execute(sa.select(m.Ticket.id)).scalars())
+
+
+def _rows(client, path: str) -> list[str]:
+    html = client.get(path).get_data(as_text=True)
+    body = html[html.rfind("<tbody"):html.rfind("</tbody>")]  # the list (the first is the search form)
+    return [" ".join(row.split()) for row in re.findall(r"<tr.*?</tr>", body, flags=re.S)]
+
+
+def test_a_client_users_deep_pages_stay_inside_their_client(app, client):
+    """The ids subquery carries the client user's tenancy criteria: every page of a
+    portal list equals the plain query's, and none shows another client's row."""
+    pro = _client_id("pro-co")
+    metrics = db.session.execute(sa.select(sa.func.count()).select_from(m.CampaignMetric)
+                                 .where(m.CampaignMetric.client_id == pro)).scalar()
+    everyone = db.session.execute(sa.select(sa.func.count()).select_from(m.CampaignMetric)).scalar()
+    assert 10 < metrics < everyone
+    login(client, "pro-co-owner")
+    paths = [f"/portal/campaign-metrics/list/?psize_PortalCampaignMetricView=10&page_PortalCampaignMetricView={p}"
+             for p in range(metrics // 10 + 2)]
+    app.config["LIST_DEFERRED_JOIN_OFFSET"] = 10**9
+    plain = [_rows(client, p) for p in paths]
+    app.config["LIST_DEFERRED_JOIN_OFFSET"] = 0
+    try:
+        deferred = [_rows(client, p) for p in paths]
+    finally:
+        app.config.pop("LIST_DEFERRED_JOIN_OFFSET")
+    assert deferred == plain
+    assert sum(len(page) for page in plain) == metrics
