@@ -200,6 +200,23 @@ LIST_COLUMNS = contextvars.ContextVar("atrium_list_columns", default=None)
 # Rows skipped from which a list page is found by its ids first (``AtriumInterface``);
 # the setting ``LIST_DEFERRED_JOIN_OFFSET`` overrides it.
 DEFERRED_JOIN_OFFSET = 1000
+# Rows a list counts exactly; beyond, PostgreSQL's estimate, shown as "about N" (the
+# setting ``LIST_EXACT_COUNT_LIMIT`` overrides it).
+EXACT_COUNT_LIMIT = 10_000
+
+
+class AboutCount(int):
+    """A row count beyond ``EXACT_COUNT_LIMIT``: the planner's estimate, rounded to two
+    significant figures. Pages compute with it like any count; it reads "about 200,000"."""
+
+    def __str__(self) -> str:
+        return f"about {int(self):,}"
+
+    @classmethod
+    def of(cls, estimate: float, floor: int) -> AboutCount:
+        value = max(int(estimate), floor)
+        digits = len(str(value)) - 2
+        return cls(max(round(value, -digits) if digits > 0 else value, floor))
 
 
 def list_load_options(model, columns) -> tuple:
@@ -270,7 +287,7 @@ class AtriumInterface(SQLAInterface):
         key = tuple(columns)
         if key not in cache:
             cache[key] = list_load_options(self.obj, key)
-        count = self.query_count(self.session.query(self.obj), filters)
+        count = self._list_count(filters)
         query = self.session.query(self.obj).options(*cache[key])
         if self._deferred_join(order_column, page, page_size):
             # The page's ids first (an index-only scan over the sort index, however deep),
@@ -283,6 +300,22 @@ class AtriumInterface(SQLAInterface):
         else:
             query = self.apply_all(query, filters, order_column, order_direction, page, page_size)
         return count, query.all()
+
+    def _list_count(self, filters) -> int:
+        """The list's row count: exact up to ``LIST_EXACT_COUNT_LIMIT`` rows (a count that
+        stops there, so it costs at most that many rows however large the table), beyond
+        it PostgreSQL's estimate for the same statement as an ``AboutCount`` (other
+        databases: the exact count). Through the ORM, so the tenancy criteria apply."""
+        limit = current_app.config.get("LIST_EXACT_COUNT_LIMIT", EXACT_COUNT_LIMIT)
+        pk = getattr(self.obj, self.get_pk_name())
+        query = self._apply_inner_all(self.session.query(self.obj), filters, aliases_mapping={}).with_entities(pk)
+        counted = query.limit(limit + 1).count()
+        if counted <= limit or self.session.get_bind().dialect.name != "postgresql":
+            return counted if counted <= limit else query.count()
+        compiled = query.statement.compile(dialect=self.session.get_bind().dialect)
+        plan = self.session.connection().exec_driver_sql(
+            "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
+        return AboutCount.of(plan[0]["Plan"]["Plan Rows"], limit + 1)
 
     def _deferred_join(self, order_column, page, page_size) -> bool:
         """A page that skips at least ``LIST_DEFERRED_JOIN_OFFSET`` rows (default 1,000),

@@ -132,3 +132,41 @@ def test_a_client_users_deep_pages_stay_inside_their_client(app, client):
         app.config.pop("LIST_DEFERRED_JOIN_OFFSET")
     assert deferred == plain
     assert sum(len(page) for page in plain) == metrics
+
+
+def _record_count(client, query: str = "") -> str:
+    html = client.get(f"/ticketview/list/?{query}").get_data(as_text=True)
+    found = re.search(r"Record Count:</strong>\s*([^<]+?)\s*</div>", html) or re.search(
+        r"Record Count:</strong>\s*([^\n<]+)", html)
+    return found.group(1).strip()
+
+
+@pytest.mark.both_backends
+def test_a_list_counts_exactly_up_to_the_limit_and_says_about_beyond_it(app, client, backend):
+    total = db.session.execute(sa.select(sa.func.count()).select_from(m.Ticket)).scalar()
+    open_ = db.session.execute(sa.select(sa.func.count()).select_from(m.Ticket).where(m.Ticket.status == "open")).scalar()
+    login(client, "admin")
+    assert _record_count(client) == str(total)  # the default limit (10,000) is far above the demo's tickets
+    app.config["LIST_EXACT_COUNT_LIMIT"] = 5
+    try:
+        shown, filtered = _record_count(client), _record_count(client, "_flt_0_status=open")
+        ids = _list_ids(client, "psize_TicketView=25&page_TicketView=0&_oc_TicketView=created_at&_od_TicketView=desc")
+    finally:
+        app.config.pop("LIST_EXACT_COUNT_LIMIT")
+    newest = db.session.execute(sa.select(m.Ticket.id).order_by(m.Ticket.created_at.desc(), m.Ticket.id.desc())
+                                .limit(25)).scalars().all()
+    assert ids == newest  # the rows are exact whatever the count says
+    if backend.kind == "postgresql":
+        estimate = int(shown.removeprefix("about ").replace(",", ""))
+        assert shown.startswith("about ") and estimate >= 6, shown
+        assert filtered.startswith("about ") or filtered == str(open_), filtered
+    else:
+        assert (shown, filtered) == (str(total), str(open_))  # SQLite: no estimate, the exact count
+
+
+def test_an_estimate_reads_about_with_two_significant_figures():
+    from app.views.interface import AboutCount
+
+    assert [str(AboutCount.of(e, 10_001)) for e in (199_873.0, 12_345, 3.0, 10_001)] == [
+        "about 200,000", "about 12,000", "about 10,001", "about 10,001"]
+    assert AboutCount.of(199_873.0, 10_001) // 25 == 8000
