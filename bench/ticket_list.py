@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import http.client
 import json
 import math
 import os
@@ -47,7 +46,6 @@ import sys
 import time
 import urllib.parse
 from collections import Counter
-from http.cookies import SimpleCookie
 from pathlib import Path
 
 import psycopg
@@ -55,10 +53,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import production_db  # noqa: E402 - bench/ is not a package
 
-try:
-    from peers import run as peers_run  # noqa: E402 - needs bench/requirements-peers.txt
-except ImportError:
-    peers_run = None
+from peers import run as peers_run  # noqa: E402 - the peers' apps need bench/requirements-peers.txt
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -116,39 +111,10 @@ def app_env(urls: dict) -> dict:
     return env
 
 
-class Browser:
-    """A minimal cookie-keeping HTTP client (one connection per request, like a browser
-    talking to gunicorn's sync workers, which close every connection)."""
-
-    def __init__(self, host: str, port: int):
-        self.host, self.port, self.cookies = host, port, {}
-
-    def request(self, method: str, path: str, form: dict | None = None):
-        headers = {"User-Agent": "atrium-bench"}
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urllib.parse.urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        started = time.perf_counter()
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=300)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-        finally:
-            conn.close()
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        for raw in resp.headers.get_all("Set-Cookie") or []:
-            jar = SimpleCookie()
-            jar.load(raw)
-            for name, morsel in jar.items():
-                if morsel.value == "" or morsel["max-age"] == "0":
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = morsel.value
-        return resp.status, resp.headers, data.decode("utf-8", "replace"), elapsed_ms
+def Browser(host: str, port: int) -> peers_run.HttpSession:
+    """The benchmark's HTTP client (the peers' too, so figures compare): cookie-keeping,
+    one connection per request, like a browser talking to gunicorn's sync workers."""
+    return peers_run.HttpSession(f"http://{host}:{port}")
 
 
 # --------------------------------------------------------------------------- database
@@ -267,7 +233,7 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-def login(browser: Browser) -> None:
+def login(browser: peers_run.HttpSession) -> None:
     status, _, html, _ = browser.request("GET", "/login/")
     if status != 200:
         raise BenchError(f"GET /login/ returned {status}")
@@ -353,7 +319,7 @@ class RawSQL:
 class AtriumTarget:
     """One of Atrium's gunicorns, signed in as ``admin``."""
 
-    def __init__(self, name: str, browser: Browser):
+    def __init__(self, name: str, browser: peers_run.HttpSession):
         self.name, self.browser = name, browser
 
     def fetch(self, case: dict) -> dict:
@@ -630,6 +596,8 @@ def main(argv=None) -> int:
             stop_gunicorn(proc, logfile)
         for peer in peers:
             peer.stop()
+        if peers:  # Django's own tables, made as the superuser, would block the owner's next GRANT
+            peers_run.drop_django_tables(db_url)
 
     failures = check_targets(args, results)
     for r in results:
@@ -697,8 +665,6 @@ class PeerTarget:
 
 def start_peers(args, db_url: str) -> list:
     """The bare Flask-AppBuilder app and the Django admin (``bench/peers``), signed in."""
-    if peers_run is None:
-        raise BenchError("the peers need bench/requirements-peers.txt installed (or run with --no-peers)")
     started = []
     try:
         for name in peers_run.PEERS:

@@ -60,7 +60,6 @@ every other table. The per-field changes are staff-only on screen.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from contextvars import ContextVar
 
@@ -75,6 +74,7 @@ from app.services import identity as identity_service
 from app.services.audit_chain import chain_hash, content_digest, hmac_key
 from app.services.secrets import MASK, is_secret
 from app.services.values import plain
+from app.switches import switched
 
 # Bookkeeping columns: never worth an event on their own.
 IGNORED_FIELDS = frozenset({"created_at", "updated_at", "changed_on", "created_on", "changed_by_fk",
@@ -308,15 +308,10 @@ def track_old_values() -> None:
                 sa.event.listen(attribute, "set", _keep_old_value, active_history=True, retval=True)
 
 
-@contextlib.contextmanager
 def disabled():
     """``with audit.disabled():`` — capture off in this context only (the audit
     benchmark's baseline); other threads and requests still record."""
-    token = _capture.set(False)
-    try:
-        yield
-    finally:
-        _capture.reset(token)
+    return switched(_capture, False)
 
 
 def prune(session: Session, before: dt.datetime) -> int:

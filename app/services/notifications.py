@@ -15,7 +15,6 @@ across runs). SMTP itself is ``app.integrations.mail``.
 
 from __future__ import annotations
 
-import contextlib
 from contextvars import ContextVar
 
 import sqlalchemy as sa
@@ -24,6 +23,7 @@ from app.integrations.mail import MailRejected, MailUnavailable
 from app.models import ClientMember, EmailStatus, MemberRole, OutboxEmail, Role, User
 from app.models.base import utcnow
 from app import tenancy
+from app.switches import switched
 
 MAX_ATTEMPTS = 5
 
@@ -32,15 +32,10 @@ MAX_ATTEMPTS = 5
 _telling: ContextVar[bool] = ContextVar("atrium_notifications", default=True)
 
 
-@contextlib.contextmanager
 def suppressed():
     """``with notifications.suppressed():`` — tell nobody in this context (the demo
     seed's history); other threads and requests still notify."""
-    token = _telling.set(False)
-    try:
-        yield
-    finally:
-        _telling.reset(token)
+    return switched(_telling, False)
 
 
 def queue_email(session, *, kind: str, to: str, subject: str, body: str, client_id: int | None = None,

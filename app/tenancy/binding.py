@@ -20,7 +20,6 @@ Where the scope comes from, first match wins:
 
 from __future__ import annotations
 
-import contextlib
 from contextvars import ContextVar
 
 import sqlalchemy as sa
@@ -28,6 +27,7 @@ from flask import g, has_app_context, has_request_context
 
 from app.extensions import db
 from app.models import ClientMember
+from app.switches import switched
 from app.tenancy.database import apply_database_scope
 from app.tenancy.rules import Forbidden, is_staff_user
 from app.tenancy.scope import NOBODY, Scope
@@ -41,25 +41,17 @@ _bound: ContextVar[Scope | None] = ContextVar("atrium_scope", default=None)
 _fallback: ContextVar[Scope | None] = ContextVar("atrium_scope_outside_requests", default=None)
 
 
-@contextlib.contextmanager
 def acting_as(scope: Scope):
-    """Act as ``scope`` inside the block, over any request's own scope (jobs, CLI)."""
-    token = _bound.set(scope)
-    try:
-        yield scope
-    finally:
-        _bound.reset(token)
+    """``with acting_as(scope):`` — act as ``scope`` inside the block, over any request's
+    own scope (jobs, CLI)."""
+    return switched(_bound, scope)
 
 
-@contextlib.contextmanager
-def outside_requests(scope: Scope):
-    """Act as ``scope`` inside the block wherever no request is bound (scripts, test
-    fixtures); a request inside the block still acts as its own user."""
-    token = _fallback.set(scope)
-    try:
-        yield scope
-    finally:
-        _fallback.reset(token)
+def outside_requests(scope: Scope | None):
+    """``with outside_requests(scope):`` — act as ``scope`` inside the block wherever no
+    request is bound (scripts, test fixtures); a request inside it still acts as its own
+    user."""
+    return switched(_fallback, scope)
 
 
 def membership_for_user(session, user_id: int):
