@@ -8,6 +8,13 @@ clients) walk the portal dashboard and their lists. Each session signs in throug
 HTML form first (not timed), then requests its pages in a loop, one at a time, like a
 person clicking quickly. Every answer other than 200 (or a failed connection) is an error.
 
+As production runs it: the database is owned by ``atrium_bench_owner`` (``flask db
+upgrade`` runs as it) and gunicorn, ``flask roles sync`` and ``flask seed demo`` connect
+as ``atrium_bench_app``, a role subject to row-level security (``bench/production_db.py``;
+the database is built by ``ticket_list.prepare_database``). It refuses to measure Atrium
+as a superuser or BYPASSRLS role (exit 2). There is no baseline to interleave: the figures
+are the server's own under load.
+
 Prints and writes ``bench/results/load.json``: requests, requests/s, latency p50/p95/p99
 overall and per page, errors by kind. Exit 1 if any request failed, 2 if the benchmark
 could not run.
@@ -24,10 +31,12 @@ import json
 import sys
 import threading
 import time
+import os
 from collections import Counter, defaultdict
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 
+import production_db  # noqa: E402 - bench/ is not a package
 from ticket_list import (  # noqa: E402  (the bench helpers: server, browser, database)
     RESULTS, BenchError, Browser, csrf_from, drop_database, free_port, log, percentile, prepare_database,
     start_gunicorn, stop_gunicorn,
@@ -96,14 +105,21 @@ def main(argv=None) -> int:
     parser.add_argument("--keep-db", action="store_true", help="reuse the database if it exists")
     args = parser.parse_args(argv)
     args.requests, args.trace_sql = 0, False  # prepare_database's other knobs
-    db_url = args.pg.rsplit("/", 1)[0] + "/" + args.db
+    if args.db in ("postgres", "test", "template0", "template1"):
+        parser.error("refusing to use a shared database")
+    db_url = args.pg.rsplit("/", 1)[0] + "/" + args.db  # the superuser: bookkeeping only
+    urls = production_db.app_urls(args.pg, args.db)  # Atrium's roles
+    load_before = [round(x, 2) for x in os.getloadavg()]
     try:
-        prepared = prepare_database(args, db_url, args.pg)
+        prepared = prepare_database(args, db_url, args.pg, urls)
+        role = production_db.require_production_role(urls["DATABASE_URL"])
         ticket_id = any_ticket_id(db_url)
         port = free_port()
-        proc, logfile = start_gunicorn(args, db_url, port)
-    except BenchError as exc:
+        proc, logfile = start_gunicorn(args, urls, port, label="load")
+    except (BenchError, production_db.PrivilegedRole) as exc:
         log(f"cannot run: {exc}")
+        if not args.keep_db:
+            drop_database(args, args.pg)
         return 2
     samples: dict[str, list[float]] = defaultdict(list)
     errors: Counter = Counter()
@@ -122,6 +138,8 @@ def main(argv=None) -> int:
     finally:
         stop_gunicorn(proc, logfile)
     everything = [ms for values in samples.values() for ms in values]
+    if not args.keep_db:
+        drop_database(args, args.pg)
     if not everything:
         log(f"no request completed; errors: {dict(errors)}")
         return 2
@@ -133,12 +151,13 @@ def main(argv=None) -> int:
         "errors_by_kind": dict(errors),
         "pages": {page: {"requests": len(v), "p50_ms": round(percentile(v, 50), 1),
                          "p95_ms": round(percentile(v, 95), 1)} for page, v in sorted(samples.items())},
+        "atrium_role": role, "scale": args.scale,
+        "loadavg_before": load_before, "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "load.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    if not args.keep_db:
-        drop_database(args, args.pg)
     return 1 if errors else 0
 
 

@@ -4,16 +4,22 @@
 1. The pro-co dashboard with two years of daily campaign metrics: median latency and
    SQL statements per request (targets: median <= 150 ms, <= 12 statements).
 2. A client's ticket list with row-level security on vs off, in the same run: two
-   gunicorns over the same database, one connecting as ``atrium_app`` (not a superuser:
-   the FORCEd policies apply), one as the ``postgres`` superuser (RLS bypassed); the
-   ORM tenancy filter is on in both. Requests alternate between them. Target: overhead
-   of the RLS server's median over the other's <= 15 %.
+   gunicorns over the same database, one connecting as the production role
+   ``atrium_bench_app`` (NOSUPERUSER NOBYPASSRLS: the FORCEd policies apply; the headline
+   figures are this server's), one as ``atrium_bench_bypass`` (BYPASSRLS, the app role's
+   grants; ``bench/production_db.py``); the ORM tenancy filter is on in both. Requests
+   alternate between them, one each per repetition, which goes first alternating.
+   Target: overhead of the RLS server's median over the other's <= 15 %.
 
-Data: ``flask seed demo --scale N`` (default 300: 2,400 tickets per client), then two
-years of daily metrics for each pro-co campaign (SQL ``generate_series``).
+The database is owned by ``atrium_bench_owner``; ``flask db upgrade`` runs as it, ``flask
+roles sync`` and ``flask seed demo --scale N`` (default 300: 2,400 tickets per client) as
+the app role, as in production. Then, as the superuser (the benchmark's own bookkeeping),
+two years of daily metrics for each pro-co campaign (SQL ``generate_series``) and
+``VACUUM ANALYZE``. It refuses to measure Atrium as a superuser or BYPASSRLS role (exit 2).
 
 Run: ``.venv/bin/python bench/portal.py [--keep-db] [--requests 60]``. Prints a JSON
-summary, writes ``bench/results/portal.json``, exits 1 if a target is missed.
+summary, writes ``bench/results/portal.json``, exits 1 if a target is missed. The
+database is dropped at the end unless ``--keep-db``.
 """
 
 from __future__ import annotations
@@ -30,11 +36,11 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import production_db  # noqa: E402 - bench/ is not a package
 from ticket_list import (  # noqa: E402  (shared helpers of the benchmarks)
     RESULTS, ROOT, BenchError, Browser, app_env, csrf_from, free_port, log, percentile, stop_gunicorn,
 )
 
-APP_ROLE = "atrium_app"
 USER, PASSWORD = "pro-co-owner", "atrium-demo"
 
 
@@ -44,24 +50,33 @@ def url_for_role(base: str, db: str, role: str) -> str:
     return make_url(base).set(database=db, username=role).render_as_string(hide_password=False)
 
 
-def prepare(args) -> dict:
-    admin = url_for_role(args.pg, "postgres", "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone():
-            conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.db,)).fetchone()
-        if exists and args.keep_db:
+def admin_url(args) -> str:
+    return url_for_role(args.pg, "postgres", "postgres")
+
+
+def drop_database(args) -> None:
+    with psycopg.connect(admin_url(args), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
+    log(f"dropped database {args.db}")
+
+
+def prepare(args, urls: dict) -> dict:
+    """The database, owned by the owner role and built as production builds it (``urls``:
+    Atrium's ``DATABASE_URL`` / ``DATABASE_OWNER_URL``)."""
+    with psycopg.connect(admin_url(args), autocommit=True) as conn:
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                             (args.db,)).fetchone()
+        if owner and owner[0] == production_db.OWNER and args.keep_db:
             log(f"reusing database {args.db}")
             return {"reused": True}
-        if exists:
+        if owner:
             conn.execute(f'DROP DATABASE "{args.db}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{args.db}" OWNER {APP_ROLE}')
-    app_url = url_for_role(args.pg, args.db, APP_ROLE)
+    production_db.create_database(admin_url(args), args.db)
     timings = {}
     for key, cmd in [("upgrade_s", ["db", "upgrade"]), ("roles_sync_s", ["roles", "sync"]),
                      ("seed_s", ["seed", "demo", "--password", PASSWORD, "--scale", str(args.scale)])]:
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "flask", *cmd], cwd=ROOT, env=app_env(app_url),
+        proc = subprocess.run([sys.executable, "-m", "flask", *cmd], cwd=ROOT, env=app_env(urls),
                               capture_output=True, text=True)
         timings[key] = round(time.perf_counter() - started, 1)
         if proc.returncode:
@@ -85,12 +100,12 @@ def prepare(args) -> dict:
     return {"reused": False, **timings}
 
 
-def start(db_url: str, port: int, workers: int, name: str):
+def start(urls: dict, port: int, workers: int, name: str):
     RESULTS.mkdir(parents=True, exist_ok=True)
     logfile = open(RESULTS / f"portal_{name}_gunicorn.log", "w")
     gunicorn = Path(sys.executable).parent / "gunicorn"
     proc = subprocess.Popen([str(gunicorn), "-w", str(workers), "-b", f"127.0.0.1:{port}", "wsgi:app"],
-                            cwd=ROOT, env=app_env(db_url), stdout=logfile, stderr=subprocess.STDOUT,
+                            cwd=ROOT, env=app_env(urls), stdout=logfile, stderr=subprocess.STDOUT,
                             start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -138,13 +153,21 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--keep-db", action="store_true")
     args = p.parse_args()
+    if args.db in ("postgres", "test", "template0", "template1"):
+        p.error("refusing to use a shared database")
 
-    database = prepare(args)
+    urls = production_db.app_urls(args.pg, args.db)
+    bypass_urls = {"DATABASE_URL": production_db.bypass_url(args.pg, args.db)}
+    load_before = [round(x, 2) for x in os.getloadavg()]
     servers = {}
     try:
-        for name, role in (("rls", APP_ROLE), ("bypass", "postgres")):
+        database = prepare(args, urls)
+        # The headline server runs as the production role; refuse anything that skips RLS.
+        role = production_db.require_production_role(urls["DATABASE_URL"])
+        bypass_role = production_db.role_flags(bypass_urls["DATABASE_URL"])
+        for name, env in (("rls", urls), ("bypass", bypass_urls)):
             port = free_port()
-            servers[name] = (*start(url_for_role(args.pg, args.db, role), port, args.workers, name), port)
+            servers[name] = (*start(env, port, args.workers, name), port)
         rls, bypass = signed_in(servers["rls"][2]), signed_in(servers["bypass"][2])
 
         dash_ms, dash_stmts = [], []
@@ -159,8 +182,14 @@ def main() -> int:
         list_path = "/portal/tickets/list/?psize_PortalTicketView=25"
         on, off = [], []
         for i in range(args.warmup + args.requests):
-            a, _, html_on = timed(rls, list_path)
-            b, _, html_off = timed(bypass, list_path)
+            # One each per repetition, which goes first alternating (caches warmed by the
+            # first request favour neither side).
+            if i % 2 == 0:
+                a, _, html_on = timed(rls, list_path)
+                b, _, html_off = timed(bypass, list_path)
+            else:
+                b, _, html_off = timed(bypass, list_path)
+                a, _, html_on = timed(rls, list_path)
             if i >= args.warmup:
                 on.append(a)
                 off.append(b)
@@ -169,6 +198,8 @@ def main() -> int:
     finally:
         for proc, logfile, _ in servers.values():
             stop_gunicorn(proc, logfile)
+        if not args.keep_db:
+            drop_database(args)
 
     overhead = (statistics.median(on) / statistics.median(off) - 1) * 100
     result = {
@@ -177,6 +208,10 @@ def main() -> int:
                       "targets": {"median_ms": 150, "max_statements": 12}},
         "ticket_list_rls_on_ms": summary(on), "ticket_list_rls_bypassed_ms": summary(off),
         "rls_overhead_percent": round(overhead, 1), "rls_overhead_target_percent": 15,
+        "atrium_role": role, "bypass_role": bypass_role,
+        "order": "ticket list: one request to each server per repetition, which goes first alternating",
+        "loadavg_before": load_before, "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "portal.json").write_text(json.dumps(result, indent=2))
@@ -196,6 +231,6 @@ def main() -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except BenchError as exc:
+    except (BenchError, production_db.PrivilegedRole) as exc:
         log(f"ERROR: {exc}")
         sys.exit(2)

@@ -6,8 +6,12 @@ with memory flat across them.
 What it does:
 
 1. Creates a private PostgreSQL database (``atrium_bench_reports`` by default; it refuses
-   ``postgres``, ``test`` and the templates), ``flask db upgrade``, ``flask roles sync``,
-   ``flask seed demo`` (the four demo clients, 90 days of campaign metrics ...).
+   ``postgres``, ``test`` and the templates) owned by the benchmark's owner role
+   (``bench/production_db.py``). Atrium connects as the app role ``atrium_bench_app``, as
+   in production (it refuses a superuser or BYPASSRLS role: exit 2); ``flask db upgrade``
+   runs as the owner; then ``flask roles sync``, ``flask seed demo`` (the four demo
+   clients, 90 days of campaign metrics ...). Everything the script itself does acts as
+   the system (``tenancy.outside_requests(tenancy.SYSTEM)``); jobs bind it themselves.
 2. One report, timed ``--runs`` times (default 7): ``flask reports generate``'s path,
    i.e. ``enqueue("reports.generate", inline=True)``: JobRun, Report row running → done,
    every aggregate of ``services.report_gathering.gather``, the PDF drawn and written, the owners'
@@ -29,7 +33,8 @@ What it does:
    the RSS after the first 10.
 
 Run: ``.venv/bin/python bench/report_render.py [--runs 7] [--clients 100] [--pg URL]
-[--redis URL] [--no-redis] [--keep-db]``.
+[--redis URL] [--no-redis] [--keep-db]``. ``--pg`` is a superuser's server URL: it only
+creates and drops the database.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor_checks import redis_url  # noqa: E402  (the benches' shared "Redis or inline" choice)
+import production_db  # noqa: E402 - bench/ is not a package
+from monitor_checks import psycopg_url, redis_url  # noqa: E402  (the benches' shared helpers)
 
 MEDIAN_TARGET_S = 2.0
 
@@ -63,13 +69,12 @@ def rss_kb(field: str = "VmRSS") -> int:
     return 0
 
 
-def database_url(args) -> str:
-    import psycopg
-
-    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{args.db}"')
-    return f"{args.pg.replace('postgresql://', 'postgresql+psycopg://')}/{args.db}"
+def database_url(args) -> dict:
+    """A new database owned by the owner role; Atrium's roles' URLs (``DATABASE_URL``: the
+    app role, ``DATABASE_OWNER_URL``: the owner, as ``bench/production_db.py`` says)."""
+    drop_database(args)
+    production_db.create_database(f"{args.pg}/postgres", args.db)
+    return production_db.app_urls(args.pg, args.db)
 
 
 def drop_database(args) -> None:
@@ -237,7 +242,7 @@ def main() -> int:
 
     import sqlalchemy as sa
 
-    from app import create_app
+    from app import create_app, tenancy
     from app import models as m
     from app.extensions import db
     from app.reports import pdf
@@ -245,19 +250,33 @@ def main() -> int:
     from tests.conftest import run_cli
     from app.services.jobs import enqueue, load_jobs
 
-    url = database_url(args)
+    urls = database_url(args)
+    try:
+        role = production_db.require_production_role(urls["DATABASE_URL"])
+    except production_db.PrivilegedRole as exc:
+        print(exc, file=sys.stderr)
+        drop_database(args)
+        return 2
     redis = redis_url(args)
     prefix = f"atrium-bench-{uuid.uuid4().hex[:8]}-"
     out_dir = Path(tempfile.mkdtemp(prefix="atrium-bench-reports-"))
-    app = create_app("development", {"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis, "RQ_QUEUE_PREFIX": prefix,
+    app = create_app("development", {"SQLALCHEMY_DATABASE_URI": psycopg_url(urls["DATABASE_URL"]),
+                                     "DATABASE_OWNER_URL": psycopg_url(urls["DATABASE_OWNER_URL"]),
+                                     "REDIS_URL": redis, "RQ_QUEUE_PREFIX": prefix,
                                      "REPORT_DIR": str(out_dir / "reports"), "UPLOAD_DIR": str(out_dir / "uploads")})
+    load_before = [round(x, 2) for x in os.getloadavg()]
     try:
-        with app.app_context():
+        # The CLI commands and the jobs bind the system scope themselves; the script's own
+        # work (the halves timed alone, the inserted clients, the checks) acts as the system.
+        with app.app_context(), tenancy.outside_requests(tenancy.SYSTEM):
             for cli_args in (("db", "upgrade"), ("roles", "sync"), ("seed", "demo", "--password", "bench-pass-1")):
                 result = run_cli(app, *cli_args)
                 if result.exit_code != 0:
                     print(result.output, file=sys.stderr)
                     return 2
+            # A fresh session: the commands' one keeps their transaction's RLS settings in
+            # ``session.info``, and a transaction begun by ``add()`` would skip setting them.
+            db.session.remove()
             load_jobs()
             period = report_data.last_complete_month()
             pro = db.session.execute(sa.select(m.Client).filter_by(slug="pro-co")).scalar_one()
@@ -279,6 +298,8 @@ def main() -> int:
                     pdf.render(data, out)
                 draw_s.append(time.perf_counter() - started)
                 size = target.stat().st_size
+            rows_gathered = {"campaigns": len(data.campaigns), "sites": len(data.sites), "days": len(data.days),
+                             "incidents": len(data.incidents)}
 
             # 2. 100 clients on one worker.
             started = time.perf_counter()
@@ -297,8 +318,11 @@ def main() -> int:
                 worker.work(burst=True)
             wall = time.perf_counter() - started
             if redis:
-                for key in redis_connection().scan_iter(f"rq:*{prefix}*"):
-                    redis_connection().delete(key)
+                for key in connection.scan_iter(f"rq:*{prefix}*"):
+                    connection.delete(key)
+                ours = [name for name in connection.smembers("rq:queues") if prefix.encode() in name]
+                if ours:  # RQ's registry of queues names ours too
+                    connection.srem("rq:queues", *ours)
             db.session.expire_all()
             rows = db.session.execute(sa.select(m.Report.status, m.Report.file_path)
                                       .where(m.Report.period == period)).all()
@@ -323,7 +347,10 @@ def main() -> int:
         "single_report": {"client": "pro-co", "month": f"{period:%Y-%m}", "runs": args.runs,
                           "median_s": round(median, 3), "min_s": round(min(single), 3), "max_s": round(max(single), 3),
                           "gather_median_s": round(statistics.median(gather_s), 3),
-                          "draw_median_s": round(statistics.median(draw_s), 3), "pdf_bytes": size},
+                          "draw_median_s": round(statistics.median(draw_s), 3), "pdf_bytes": size,
+                          # What gather saw as the app role (row-level security on): an empty
+                          # report would be fast and wrong.
+                          "rows_gathered": rows_gathered},
         "batch": {"clients_added": args.clients, "data_insert_s": round(data_s, 1), "active_clients": clients,
                   "reports_done": done, "wall_s": round(wall, 1),
                   "per_report_s": round(wall / max(1, len(samples) or done), 3),
@@ -331,9 +358,14 @@ def main() -> int:
                   "rss_growth_10_to_last_mb": None if growth is None else round(growth, 1),
                   "peak_rss_mb": round(peak / 1024, 1)},
         "targets": {"median_s_max": MEDIAN_TARGET_S, "rss_growth_mb_max": args.flat_mb},
+        "atrium_role": role,
+        "order": "per run: the whole report, then gather alone, then draw alone",
+        "loadavg_before": load_before, "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
     }
     flat = growth is not None and growth <= args.flat_mb if redis else True
-    summary["passed"] = bool(median <= MEDIAN_TARGET_S and done == clients and flat)
+    summary["passed"] = bool(median <= MEDIAN_TARGET_S and done == clients and flat
+                             and rows_gathered["campaigns"] and rows_gathered["sites"])
     results = ROOT / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
     (results / "report_render.json").write_text(json.dumps(summary, indent=2))

@@ -21,8 +21,8 @@ after the flush (``after_flush``)
   5. **audit** (``audit.capture_flush``): one chained event per changed audited row.
 
 Statements (``do_orm_execute``): the tenancy read filter first, then audit's bulk capture,
-which records the statement as the filter pinned it. Transactions (``after_begin``): the
-RLS settings of the last transaction are forgotten. Rows (``before_insert`` /
+which records the statement as the filter pinned it. Transactions
+(``after_transaction_end``): the RLS settings of the ending transaction are forgotten. Rows (``before_insert`` /
 ``before_update`` of tenant children): the client comes from the parent
 (``lifecycle.stamp_client``), at INSERT time, when a new parent has its id.
 
@@ -79,7 +79,7 @@ HOOKS = (
     (Session, "after_flush", audit.capture_flush),
     (Session, "do_orm_execute", guard.filter_statement),
     (Session, "do_orm_execute", audit.capture_statement),
-    (Session, "after_begin", tenancy.forget_database_scope),
+    (Session, "after_transaction_end", tenancy.forget_database_scope),
 )
 
 

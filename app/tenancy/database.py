@@ -46,7 +46,14 @@ def apply_database_scope(session: Session, scope: Scope) -> None:
     session.info["atrium_rls"] = settings  # after execute: a new transaction clears it
 
 
-def forget_database_scope(session: Session, transaction=None, connection=None) -> None:
-    """A new transaction carries no settings yet (``set_config(..., true)`` ended with the
-    last). Also the session's ``after_begin`` hook, hence its signature."""
-    session.info.pop("atrium_rls", None)
+def forget_database_scope(session: Session, transaction=None) -> None:
+    """The settings end with the database transaction (``set_config(..., true)``). Also the
+    session's ``after_transaction_end`` hook, hence its signature: it forgets them when
+    the session's transaction ends, and when a savepoint ends (a rollback to it undoes
+    settings made inside it; a release costs one more ``set_config``), but not when a
+    flush's own span inside the transaction ends. Forgetting them only when the next
+    transaction began on a connection was too late: ``Session.add()`` after a
+    commit starts the next session transaction with no connection yet, so a flush found
+    the old settings still noted and set none ("new row violates row-level security")."""
+    if transaction is None or transaction.parent is None or transaction.nested:  # not a flush's own span
+        session.info.pop("atrium_rls", None)
