@@ -170,3 +170,23 @@ def test_an_estimate_reads_about_with_two_significant_figures():
     assert [str(AboutCount.of(e, 10_001)) for e in (199_873.0, 12_345, 3.0, 10_001)] == [
         "about 200,000", "about 12,000", "about 10,001", "about 10,001"]
     assert AboutCount.of(199_873.0, 10_001) // 25 == 8000
+
+
+@pytest.mark.postgres_only
+def test_a_row_added_right_after_a_commit_is_written_under_the_scope(app):
+    """After a commit, ``add()`` begins the next session transaction before it has a
+    connection; the flush must still set that transaction's RLS settings (it once found
+    the last transaction's noted and set none: "violates row-level security")."""
+    db.session.execute(sa.select(m.Ticket.id).limit(1)).all()  # settings noted for this transaction
+    db.session.commit()
+    db.session.add(m.Client(name="Added after a commit", slug="added-after-commit", tier="free",
+                            contact_email="owner@added.example"))
+    db.session.flush()
+    savepoint = db.session.begin_nested()
+    db.session.execute(sa.select(m.Ticket.id).limit(1)).all()
+    savepoint.rollback()  # settings made inside a savepoint are undone with it
+    db.session.add(m.Client(name="Added after a savepoint", slug="added-after-savepoint", tier="free",
+                            contact_email="owner@savepoint.example"))
+    db.session.commit()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(m.Client).where(
+        m.Client.slug.in_(["added-after-commit", "added-after-savepoint"]))).scalar() == 2
