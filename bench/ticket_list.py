@@ -34,12 +34,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import platform
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -89,16 +87,7 @@ class BenchError(RuntimeError):
     """The benchmark could not run (not a missed target)."""
 
 
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+percentile, free_port = peers_run.percentile, peers_run.free_port  # one copy, shared with the peers
 
 
 def app_env(urls: dict) -> dict:
