@@ -1,13 +1,17 @@
 """Row-level security evaluated once per statement; ticket indexes that serve it
 
-Every policy read ``current_setting('atrium.*', true)`` as a plain function call, which
-PostgreSQL evaluates for every row it checks. Wrapped in a scalar subquery,
-``(SELECT current_setting('atrium.staff', true))``, the setting becomes an InitPlan:
-evaluated once per statement, its value a parameter the planner can also use as an
-index condition (``client_id = $1``). The policies say exactly what they said before;
-only when the settings are read changes. This rewrites every policy of the schema that
-reads an ``atrium.*`` setting, as PostgreSQL stores it (``pg_policies``), so policies
-added by later migrations in the old form are not missed; downgrade unwraps them.
+Every policy read ``current_setting('atrium.*', true)`` as a plain function call, and
+turned it into a flag or an id with ``COALESCE(...) = 'on'`` / ``NULLIF(...)::integer``,
+all of which PostgreSQL evaluates for every row it checks. Each of those expressions is
+now a scalar subquery, ``(SELECT COALESCE(current_setting('atrium.staff', true), '') =
+'on')``: an InitPlan, evaluated once per statement, whose value the per-row check only
+reads (a boolean, an integer the planner can also use as an index condition). Measured on
+200,000 tickets as the app role with staff settings, the deep page's ids (offset 99,975)
+took 18.0 ms with the settings read per row, 10.7 ms this way, 10.6 ms as a superuser
+(no policy at all). The policies say exactly what they said before; only when the
+settings are read changes. This rewrites every policy of the schema that reads an
+``atrium.*`` setting, as PostgreSQL stores it (``pg_policies``), so policies added by
+later migrations in the old form are not missed; downgrade unwraps them.
 
 The ticket list's indexes carry ``client_id`` (``INCLUDE``), so a count or the ids of a
 deep page under the policies (which read ``client_id``) are index-only scans again, and
@@ -28,8 +32,22 @@ down_revision = '3a7f9c2e5b14'
 branch_labels = None
 depends_on = None
 
-_PLAIN = re.compile(r"(?<!SELECT )current_setting\('(atrium\.[a-z_]+)'::text, true\)")
-_WRAPPED = re.compile(r"\( SELECT current_setting\('(atrium\.[a-z_]+)'::text, true\) AS current_setting\)")
+_SETTING = r"current_setting\('(atrium\.[a-z_]+)'::text, true\)"
+# (as PostgreSQL stores the expression, as it stores it wrapped): flags, ids, the rest.
+_FORMS = (
+    (re.compile(r"COALESCE\(" + _SETTING + r", ''::text\) = '([a-z]+)'::text"),
+     r"(SELECT COALESCE(current_setting('\1'::text, true), ''::text) = '\2'::text)",
+     re.compile(r"\( SELECT \(COALESCE\(" + _SETTING + r", ''::text\) = '([a-z]+)'::text\)\)"),
+     r"COALESCE(current_setting('\1'::text, true), ''::text) = '\2'::text"),
+    (re.compile(r"\(NULLIF\(" + _SETTING + r", ''::text\)\)::integer"),
+     r"(SELECT (NULLIF(current_setting('\1'::text, true), ''::text))::integer)",
+     re.compile(r"\( SELECT \(NULLIF\(" + _SETTING + r", ''::text\)\)::integer AS \"?nullif\"?\)"),
+     r"(NULLIF(current_setting('\1'::text, true), ''::text))::integer"),
+    (re.compile(r"(?<!COALESCE\()(?<!NULLIF\()(?<!SELECT )" + _SETTING),
+     r"(SELECT current_setting('\1'::text, true))",
+     re.compile(r"\( SELECT " + _SETTING + r" AS current_setting\)"),
+     r"current_setting('\1'::text, true)"),
+)
 
 # (name, columns, included columns): before -> after.
 _INDEXES_BEFORE = (
@@ -58,11 +76,15 @@ def _rewrite_policies(change) -> None:
 
 
 def _wrap(expression: str) -> str:
-    return _PLAIN.sub(r"(SELECT current_setting('\1'::text, true))", expression)
+    for plain, wrapped, _, _ in _FORMS:
+        expression = plain.sub(wrapped, expression)
+    return expression
 
 
 def _unwrap(expression: str) -> str:
-    return _WRAPPED.sub(r"current_setting('\1'::text, true)", expression)
+    for _, _, stored, plain in _FORMS:
+        expression = stored.sub(plain, expression)
+    return expression
 
 
 def _replace_indexes(indexes) -> None:
