@@ -234,19 +234,10 @@ def login(browser: peers_run.HttpSession) -> None:
 
 def status_filter_arg(html: str) -> str:
     """``_flt_<index>_status`` for "Equal to", read from the filters FAB renders."""
-    marker = html.find("'#filter_form',")
-    if marker < 0:
-        raise BenchError("no AdminFilters block on the list page")
-    decoder, pos, objs = json.JSONDecoder(), marker + len("'#filter_form',"), []
-    for _ in range(3):
-        while html[pos] in " \t\r\n,":
-            pos += 1
-        obj, pos = decoder.raw_decode(html, pos)
-        objs.append(obj)
-    ops = objs[2].get("status")
-    if not ops or "Equal to" not in ops:
-        raise BenchError(f"status filter not offered (operations: {ops})")
-    return f"_flt_{ops.index('Equal to')}_status"
+    try:
+        return peers_run.status_filter_arg(html)
+    except peers_run.PeerError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def page_ids(html: str) -> list[int]:

@@ -309,9 +309,16 @@ def fab_status_filter_arg(session: HttpSession) -> str:
     status, _, html, _ = session.request("GET", FAB_LIST_PATH)
     if status != 200:
         raise PeerError(f"fab_bare: GET {FAB_LIST_PATH} returned {status}")
+    session.info["filter_arg"] = status_filter_arg(html)
+    return session.info["filter_arg"]
+
+
+def status_filter_arg(html: str) -> str:
+    """``_flt_<index of "Equal to">_status`` from a Flask-AppBuilder list page's filters
+    (Atrium's list and the bare FAB peer's render them alike)."""
     marker = html.find("'#filter_form',")
     if marker < 0:
-        raise PeerError("fab_bare: no AdminFilters block on the list page")
+        raise PeerError("no AdminFilters block on the list page")
     decoder, pos, objs = json.JSONDecoder(), marker + len("'#filter_form',"), []
     for _ in range(3):
         while html[pos] in " \t\r\n,":
@@ -320,9 +327,8 @@ def fab_status_filter_arg(session: HttpSession) -> str:
         objs.append(obj)
     ops = objs[2].get("status")
     if not ops or "Equal to" not in ops:
-        raise PeerError(f"fab_bare: status filter not offered (operations: {ops})")
-    session.info["filter_arg"] = f"_flt_{ops.index('Equal to')}_status"
-    return session.info["filter_arg"]
+        raise PeerError(f"status filter not offered (operations: {ops})")
+    return f"_flt_{ops.index('Equal to')}_status"
 
 
 def case_path(name: str, session: HttpSession, case: dict) -> str:
