@@ -9,7 +9,8 @@
    figures are this server's), one as ``atrium_bench_bypass`` (BYPASSRLS, the app role's
    grants; ``bench/production_db.py``); the ORM tenancy filter is on in both. Requests
    alternate between them, one each per repetition, which goes first alternating.
-   Target: overhead of the RLS server's median over the other's <= 15 %.
+   The dashboard is measured the same way. Target (issue 19): overhead of the RLS
+   server's median over the other's <= 10 % for both (issue 3 had allowed 15 %).
 
 The database is owned by ``atrium_bench_owner``; ``flask db upgrade`` runs as it, ``flask
 roles sync`` and ``flask seed demo --scale N`` (default 300: 2,400 tickets per client) as
@@ -42,6 +43,7 @@ from ticket_list import (  # noqa: E402  (shared helpers of the benchmarks)
 )
 
 USER, PASSWORD = "pro-co-owner", "atrium-demo"
+RLS_TARGET = 10  # % over the same request bypassing the policies (issue 19; issue 3 allowed 15)
 
 
 def url_for_role(base: str, db: str, role: str) -> str:
@@ -170,29 +172,25 @@ def main() -> int:
             servers[name] = (*start(env, port, args.workers, name), port)
         rls, bypass = signed_in(servers["rls"][2]), signed_in(servers["bypass"][2])
 
-        dash_ms, dash_stmts = [], []
-        for i in range(args.warmup + args.requests):
-            ms, stmts, html = timed(rls, "/portal/")
-            if i >= args.warmup:
-                dash_ms.append(ms)
-                dash_stmts.append(stmts)
+        def interleaved(path: str):
+            """``path`` on both servers, one request each per repetition, which goes first
+            alternating (caches warmed by the first request favour neither side)."""
+            on, off, stmts = [], [], []
+            for i in range(args.warmup + args.requests):
+                if i % 2 == 0:
+                    a, count, html_on = timed(rls, path)
+                    b, _, html_off = timed(bypass, path)
+                else:
+                    b, _, html_off = timed(bypass, path)
+                    a, count, html_on = timed(rls, path)
+                if i >= args.warmup:
+                    on.append(a), off.append(b), stmts.append(count)
+            return on, off, stmts, html_on, html_off
+
+        dash_ms, dash_off, dash_stmts, html, _ = interleaved("/portal/")
         if 'id="chart-spend"' not in html:
             raise BenchError("the dashboard did not render its charts")
-
-        list_path = "/portal/tickets/list/?psize_PortalTicketView=25"
-        on, off = [], []
-        for i in range(args.warmup + args.requests):
-            # One each per repetition, which goes first alternating (caches warmed by the
-            # first request favour neither side).
-            if i % 2 == 0:
-                a, _, html_on = timed(rls, list_path)
-                b, _, html_off = timed(bypass, list_path)
-            else:
-                b, _, html_off = timed(bypass, list_path)
-                a, _, html_on = timed(rls, list_path)
-            if i >= args.warmup:
-                on.append(a)
-                off.append(b)
+        on, off, _, html_on, html_off = interleaved("/portal/tickets/list/?psize_PortalTicketView=25")
         if html_on.count("<tr") != html_off.count("<tr"):
             raise BenchError("the two servers listed different rows")
     finally:
@@ -202,14 +200,16 @@ def main() -> int:
             drop_database(args)
 
     overhead = (statistics.median(on) / statistics.median(off) - 1) * 100
+    dash_overhead = (statistics.median(dash_ms) / statistics.median(dash_off) - 1) * 100
     result = {
         "benchmark": "portal", "database": database, "user": USER, "requests": args.requests,
         "dashboard": {"ms": summary(dash_ms), "sql_statements_max": max(dash_stmts),
-                      "targets": {"median_ms": 150, "max_statements": 12}},
+                      "rls_bypassed_ms": summary(dash_off), "rls_overhead_percent": round(dash_overhead, 1),
+                      "targets": {"median_ms": 150, "max_statements": 12, "rls_overhead_percent": RLS_TARGET}},
         "ticket_list_rls_on_ms": summary(on), "ticket_list_rls_bypassed_ms": summary(off),
-        "rls_overhead_percent": round(overhead, 1), "rls_overhead_target_percent": 15,
+        "rls_overhead_percent": round(overhead, 1), "rls_overhead_target_percent": RLS_TARGET,
         "atrium_role": role, "bypass_role": bypass_role,
-        "order": "ticket list: one request to each server per repetition, which goes first alternating",
+        "order": "dashboard, then ticket list: one request to each server per repetition, which goes first alternating",
         "loadavg_before": load_before, "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
     }
@@ -221,8 +221,10 @@ def main() -> int:
         missed.append("dashboard median > 150 ms")
     if result["dashboard"]["sql_statements_max"] > 12:
         missed.append("dashboard > 12 SQL statements")
-    if overhead > 15:
-        missed.append("RLS overhead > 15 %")
+    if overhead > RLS_TARGET:
+        missed.append(f"ticket list: RLS overhead > {RLS_TARGET} %")
+    if dash_overhead > RLS_TARGET:
+        missed.append(f"dashboard: RLS overhead > {RLS_TARGET} %")
     for line in missed:
         log(f"TARGET MISSED: {line}")
     return 1 if missed else 0
