@@ -210,3 +210,39 @@ def test_a_row_added_right_after_a_commit_is_written_under_the_scope(app):
     db.session.commit()
     assert db.session.execute(sa.select(sa.func.count()).select_from(m.Client).where(
         m.Client.slug.in_(["added-after-commit", "added-after-savepoint"]))).scalar() == 2
+
+
+@pytest.mark.postgres_only
+def test_a_whole_table_far_beyond_the_limit_is_not_counted_for_staff(app, client):
+    """Staff, no filter, statistics far above the limit: "about N" from the statistics,
+    no count statement; a filter, or a client user, is counted as before."""
+    from app.views import interface
+
+    total = db.session.execute(sa.select(sa.func.count()).select_from(m.Ticket)).scalar()
+    db.session.commit()
+    owner = sa.create_engine(app.config["DATABASE_OWNER_URL"])
+    with owner.connect() as connection:
+        connection.execute(sa.text("ANALYZE tickets"))
+        connection.commit()
+    owner.dispose()
+    interface._TABLE_FIGURES.clear()
+    login(client, "admin")
+    counts = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if "count(" in statement.lower() and "tickets" in statement:
+            counts.append(statement)
+
+    app.config["LIST_EXACT_COUNT_LIMIT"] = 2  # the statistics' 32 tickets are over 10 x 2
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        whole = _record_count(client)
+        counted_whole = len(counts)
+        filtered = _record_count(client, "_flt_0_status=resolved")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
+        app.config.pop("LIST_EXACT_COUNT_LIMIT")
+        interface._TABLE_FIGURES.clear()
+    assert total > 20 and whole == f"about {int(interface.AboutCount.of(total, 3)):,}", (whole, total)
+    assert counted_whole == 0  # no count at all for the whole table
+    assert len(counts) >= 1 and filtered  # a filtered list is counted (stopped at the limit)
