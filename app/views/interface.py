@@ -324,12 +324,12 @@ class AtriumInterface(SQLAInterface):
         filtered = bool(filters and filters.filters)
         postgres = self.session.get_bind().dialect.name == "postgresql"
         if postgres and not filtered and tenancy.current_scope().is_staff:
-            # Staff, the whole table: its statistics say far more rows than the limit, so
-            # not even the stopped count is needed (a table whose statistics say fewer is
-            # counted, exactly where that is cheap).
-            table_rows = self._table_figures(pk)[0]
-            if table_rows > TABLE_ESTIMATE_FACTOR * limit:
-                return AboutCount.of(table_rows, limit + 1)
+            # Staff, the whole table, whose statistics (read when an earlier count of it
+            # went past the limit) say far more rows than the limit: not even the stopped
+            # count is needed. Small tables never get here, so they cost nothing more.
+            known = self._table_figures(pk, load=False)
+            if known is not None and known[0] > TABLE_ESTIMATE_FACTOR * limit:
+                return AboutCount.of(known[0], limit + 1)
         query = self._apply_inner_all(self.session.query(self.obj), filters, aliases_mapping={}).with_entities(pk)
         counted = query.limit(limit + 1).count()
         if counted <= limit or not postgres:
@@ -351,11 +351,14 @@ class AtriumInterface(SQLAInterface):
         estimate = self._plan_rows(query)
         return estimate * table_rows / whole if table_rows > 0 and whole > 0 else estimate
 
-    def _table_figures(self, pk) -> tuple[float, float]:
-        """(``reltuples``, the planner's estimate for the whole table under the policies)."""
+    def _table_figures(self, pk, load: bool = True) -> tuple[float, float] | None:
+        """(``reltuples``, the planner's estimate for the whole table under the policies),
+        kept per process; with ``load=False`` only what is kept (``None`` if nothing)."""
         key = (str(self.session.get_bind().url), self.obj.__table__.name)
         found = _TABLE_FIGURES.get(key)
         if found is None or found[0] < time.monotonic():
+            if not load:
+                return None
             table_rows = self.session.execute(
                 sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:table AS regclass)"),
                 {"table": self.obj.__table__.name}).scalar() or 0
