@@ -37,6 +37,7 @@ from werkzeug.local import LocalProxy
 
 from app.services import audit, identity, sessions
 from app.roles import ADMIN, ROLE_GRANTS, SELF_SERVICE, allowed
+from app.tenancy import estimates
 
 from . import limits
 
@@ -247,7 +248,8 @@ class AtriumSecurityManager(SecurityManager):
 
     def forget_database_state(self) -> None:
         """Drop what this process keeps of the database's contents: the grants and menus
-        above, the API plans of ``app.security.limits`` and the system user's id.
+        above, the API plans of ``app.security.limits``, the system user's id and the
+        table figures behind "about N" counts (``app.tenancy.estimates``).
         For when the database behind a running process is replaced by another (a test's
         fresh copy; a restore): the grants version identifies grants within one database
         only, since a copy hands out the same ids again."""
@@ -255,6 +257,7 @@ class AtriumSecurityManager(SecurityManager):
         self.__dict__.pop("_atrium_menu_html", None)
         limits.forget(current_app)
         identity.forget_system_user()
+        estimates.forget()
 
     def exist_permission_on_roles(self, view_name, permission_name, role_ids) -> bool:
         return (permission_name, view_name) in self._role_permission_pairs(role_ids)

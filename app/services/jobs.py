@@ -167,10 +167,11 @@ def _now() -> dt.datetime:
 
 
 @contextlib.contextmanager
-def _job_context(app, who):
-    """A fresh app context (its own ``g`` and session) acting as ``who`` on channel
-    ``job``. It binds the system's tenancy scope explicitly (a job acts on the rows it was
-    given, even inline inside a client's request); audit records ``who``."""
+def system_context(app, who):
+    """A fresh app context (its own ``g`` and session) acting as ``who`` (an
+    ``Identity``: channel ``job`` for jobs, ``webhook`` for Stripe's). It binds the
+    system's tenancy scope explicitly (a job acts on the rows it was given, even inline
+    inside a client's request); audit records ``who``. Jobs and the webhook use it."""
     with app.app_context(), tenancy.acting_as(tenancy.SYSTEM):
         identity.bind_job(who)
         yield
@@ -193,7 +194,7 @@ def enqueue(name: str, *, who=None, inline: bool = False, **kwargs):
     app = current_app._get_current_object()
     who = dataclasses.replace(identity.resolved(db.session, who or identity.current()), channel="job")
     person = who.true_user_id is not None and who.true_user_id != identity.system_user_id(db.session)
-    with _job_context(app, who):
+    with system_context(app, who):
         run = JobRun(job_name=name, arguments=kwargs or None, queue=spec.queue, status=JobStatus.QUEUED,
                      enqueued_at=_now(), triggered_by_id=who.true_user_id if person else None)
         db.session.add(run)
@@ -211,14 +212,14 @@ def enqueue(name: str, *, who=None, inline: bool = False, **kwargs):
         queued = _push(connection, spec, run_id, kwargs, dataclasses.asdict(who))
     except RedisError as exc:
         log.warning("job %s (run %s) not queued, Redis unreachable: %s", name, run_id, exc)
-        with _job_context(app, who):
+        with system_context(app, who):
             db.session.execute(sa.update(JobRun).where(JobRun.id == run_id).values(
                 status=JobStatus.FAILED, finished_at=_now(),
                 error=f"Not queued: the job queue (Redis) was unreachable ({type(exc).__name__}: {exc})"[:2000])
                 .execution_options(atrium_audit_skip=True))
             db.session.commit()
         raise QueueUnavailable(QUEUE_UNAVAILABLE_MESSAGE) from exc
-    with _job_context(app, who):
+    with system_context(app, who):
         db.session.execute(sa.update(JobRun).where(JobRun.id == run_id).values(rq_job_id=queued.id)
                            .execution_options(atrium_audit_skip=True))
         db.session.commit()
@@ -265,7 +266,7 @@ def execute(run_id: int, name: str, kwargs: dict, who: dict, inline: bool = Fals
     spec = get_job(name)
     app = current_app._get_current_object()
     acting = identity.Identity(**{**who, "channel": "job"})
-    with _job_context(app, acting):
+    with system_context(app, acting):
         run = db.session.get(JobRun, run_id)
         if run is None:  # pruned or never committed: run it anyway, recorded afresh
             run = JobRun(job_name=name, arguments=kwargs or None, queue=spec.queue, enqueued_at=_now())

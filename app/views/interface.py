@@ -7,7 +7,6 @@ light list rows (``list_load_options``) and domain errors rolled back on flush
 from __future__ import annotations
 
 import contextvars
-import time
 from decimal import Decimal, InvalidOperation
 
 
@@ -21,7 +20,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, lazyload, load_only
 
-from app import tenancy
+from app.tenancy import estimates
 from app.models.base import integer_range
 from app.errors import AtriumError
 
@@ -207,10 +206,6 @@ DEFERRED_JOIN_OFFSET = 1000
 EXACT_COUNT_LIMIT = 10_000
 
 
-# Per process: (database, table) -> (valid until, reltuples, whole-table estimate), for
-# ``AtriumInterface._estimate``; statistics change slowly and the result reads "about".
-_TABLE_FIGURES: dict = {}
-_TABLE_FIGURES_SECONDS = 600
 # A staff list of a whole table whose statistics say more than this many times the exact
 # limit shows the statistics' "about N" without counting at all.
 TABLE_ESTIMATE_FACTOR = 10
@@ -315,62 +310,26 @@ class AtriumInterface(SQLAInterface):
     def _list_count(self, filters) -> int:
         """The list's row count: exact up to ``LIST_EXACT_COUNT_LIMIT`` rows (a count that
         stops there, so it costs at most that many rows however large the table), beyond
-        it PostgreSQL's estimate for the same statement as an ``AboutCount`` (other
-        databases: the exact count). Through the ORM, so the tenancy criteria apply. A
-        staff list of a whole table that the statistics put above
-        ``TABLE_ESTIMATE_FACTOR`` x the limit is not counted at all."""
+        it PostgreSQL's estimate for the same statement as an ``AboutCount``
+        (``app.tenancy.estimates``; other databases: the exact count). Through the ORM,
+        so the tenancy criteria apply. A staff list of a whole table that the statistics
+        put above ``TABLE_ESTIMATE_FACTOR`` x the limit is not counted at all."""
         limit = current_app.config.get("LIST_EXACT_COUNT_LIMIT", EXACT_COUNT_LIMIT)
         pk = getattr(self.obj, self.get_pk_name())
         filtered = bool(filters and filters.filters)
         postgres = self.session.get_bind().dialect.name == "postgresql"
-        if postgres and not filtered and tenancy.current_scope().is_staff:
+        if postgres and not filtered:
             # Staff, the whole table, whose statistics (read when an earlier count of it
             # went past the limit) say far more rows than the limit: not even the stopped
             # count is needed. Small tables never get here, so they cost nothing more.
-            known = self._table_figures(pk, load=False)
-            if known is not None and known[0] > TABLE_ESTIMATE_FACTOR * limit:
-                return AboutCount.of(known[0], limit + 1)
+            known = estimates.known_table_rows(self.session, self.obj)
+            if known is not None and known > TABLE_ESTIMATE_FACTOR * limit:
+                return AboutCount.of(known, limit + 1)
         query = self._apply_inner_all(self.session.query(self.obj), filters, aliases_mapping={}).with_entities(pk)
         counted = query.limit(limit + 1).count()
         if counted <= limit or not postgres:
             return counted if counted <= limit else query.count()
-        return AboutCount.of(self._estimate(query, pk, filtered=filtered), limit + 1)
-
-    def _estimate(self, query, pk, filtered: bool) -> float:
-        """PostgreSQL's row estimate for ``query``. Staff pass every row-level-security
-        policy, but the planner cannot know that (the settings are read when the statement
-        runs) and guesses that the policy keeps a fraction of the rows; for staff that
-        fraction is taken back out: the table's rows (``reltuples``) when nothing is
-        filtered, else the estimate x ``reltuples`` / the estimate for the whole table
-        under the same policy (both kept per process for ``_TABLE_FIGURES_SECONDS``)."""
-        if not tenancy.current_scope().is_staff:
-            return self._plan_rows(query)
-        table_rows, whole = self._table_figures(pk)
-        if not filtered and table_rows > 0:
-            return table_rows
-        estimate = self._plan_rows(query)
-        return estimate * table_rows / whole if table_rows > 0 and whole > 0 else estimate
-
-    def _table_figures(self, pk, load: bool = True) -> tuple[float, float] | None:
-        """(``reltuples``, the planner's estimate for the whole table under the policies),
-        kept per process; with ``load=False`` only what is kept (``None`` if nothing)."""
-        key = (str(self.session.get_bind().url), self.obj.__table__.name)
-        found = _TABLE_FIGURES.get(key)
-        if found is None or found[0] < time.monotonic():
-            if not load:
-                return None
-            table_rows = self.session.execute(
-                sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:table AS regclass)"),
-                {"table": self.obj.__table__.name}).scalar() or 0
-            found = _TABLE_FIGURES[key] = (time.monotonic() + _TABLE_FIGURES_SECONDS, float(table_rows),
-                                           self._plan_rows(self.session.query(pk)))
-        return found[1], found[2]
-
-    def _plan_rows(self, query) -> float:
-        compiled = query.statement.compile(dialect=self.session.get_bind().dialect)
-        plan = self.session.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled),
-                                                         compiled.params).scalar()
-        return float(plan[0]["Plan"]["Plan Rows"])
+        return AboutCount.of(estimates.estimated_rows(self.session, query, self.obj, filtered=filtered), limit + 1)
 
     def _deferred_join(self, order_column, page, page_size) -> bool:
         """A page that skips at least ``LIST_DEFERRED_JOIN_OFFSET`` rows (default 1,000),

@@ -33,11 +33,10 @@ from contextlib import contextmanager
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
-from app import tenancy
 from app.errors import AtriumError
 from app.extensions import csrf, db
 from app.services import billing, identity
-from app.services.jobs import enqueue
+from app.services.jobs import enqueue, system_context
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
@@ -81,10 +80,8 @@ def stripe_webhook():
 def _as_system():
     """An app context of its own acting as the ``system`` user on channel ``webhook``,
     with the system's tenancy scope bound explicitly (the request itself is nobody's)."""
-    request_identity = identity.current()
-    with current_app.app_context(), tenancy.acting_as(tenancy.SYSTEM):
-        system = identity.system_user_id(db.session)
-        identity.bind_job(dataclasses.replace(
-            request_identity, actor_id=system, true_user_id=system, impersonation_session_id=None,
-            read_only=False, channel="webhook"))
+    system = identity.system_user_id(db.session)  # the users table: no tenant row
+    who = dataclasses.replace(identity.current(), actor_id=system, true_user_id=system,
+                              impersonation_session_id=None, read_only=False, channel="webhook")
+    with system_context(current_app._get_current_object(), who):
         yield

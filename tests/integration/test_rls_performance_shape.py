@@ -217,6 +217,7 @@ def test_a_whole_table_far_beyond_the_limit_is_not_counted_for_staff(app, client
     """Staff, no filter, statistics far above the limit: once a count has gone past the
     limit, "about N" from the statistics and no count statement; a filter is counted as
     before."""
+    from app.tenancy import estimates
     from app.views import interface
 
     total = db.session.execute(sa.select(sa.func.count()).select_from(m.Ticket)).scalar()
@@ -226,7 +227,7 @@ def test_a_whole_table_far_beyond_the_limit_is_not_counted_for_staff(app, client
         connection.execute(sa.text("ANALYZE tickets"))
         connection.commit()
     owner.dispose()
-    interface._TABLE_FIGURES.clear()
+    estimates.forget()
     login(client, "admin")
     counts = []
 
@@ -245,7 +246,7 @@ def test_a_whole_table_far_beyond_the_limit_is_not_counted_for_staff(app, client
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", seen)
         app.config.pop("LIST_EXACT_COUNT_LIMIT")
-        interface._TABLE_FIGURES.clear()
+        estimates.forget()
     assert total > 20 and whole == f"about {int(interface.AboutCount.of(total, 3)):,}", (whole, total)
     assert counted_first == 1 and counted_whole == 0  # then no count at all for the whole table
     assert len(counts) >= 2 and filtered  # a filtered list is counted (stopped at the limit)

@@ -98,7 +98,7 @@ def test_a_job_binds_the_system_even_inside_a_client_users_request(app):
         g.user = owner
         assert tenancy.current_scope().client_id == _client_id("free-co")
         seen = {}
-        with jobs._job_context(app, Identity(channel="job")):
+        with jobs.system_context(app, Identity(channel="job")):
             seen["clients"] = db.session.execute(sa.select(sa.func.count()).select_from(m.Client)).scalar()
         assert tenancy.current_scope().client_id == _client_id("free-co")  # the request's again
         db.session.rollback()
