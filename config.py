@@ -174,6 +174,11 @@ class BaseConfig:
             # DATABASE_URL's user). Empty: one role does everything (development, SQLite).
             DATABASE_OWNER_URL=_normalise_url(owner_url) if owner_url else None,
             DATABASE_APP_ROLE=env("DATABASE_APP_ROLE"),
+            # PostgreSQL: a NOLOGIN role the app role may SET ROLE to (it must not inherit it)
+            # and whose row-level security policies admit every row; staff transactions switch
+            # to it, so their queries carry no per-row check (``app.tenancy.database``). Missing
+            # or not granted: the app stays its own role and the settings decide, as before.
+            DATABASE_STAFF_ROLE=env("DATABASE_STAFF_ROLE", "atrium_staff"),
             # The audit trail (``services.audit``): events are HMAC-SHA256 chained with
             # AUDIT_HMAC_KEY (never stored in the database); AUDIT_HMAC_OLD_KEY is read only by
             # ``flask audit rekey``. Checkpoints of the chain head are signed with

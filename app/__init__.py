@@ -43,6 +43,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     pipeline.register()  # tenancy guard, derived values, limits, notifications, audit: in its order
 
     with app.app_context():
+        from .tenancy.database import watch_connections  # wired here
+
+        watch_connections(db.engine, app.config.get("DATABASE_STAFF_ROLE"))  # staff transactions: SET LOCAL ROLE
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
         _register_views(appbuilder)

@@ -70,6 +70,7 @@ def prepare(args, urls: dict) -> dict:
                              (args.db,)).fetchone()
         if owner and owner[0] == production_db.OWNER and args.keep_db:
             log(f"reusing database {args.db}")
+            production_db.ensure_roles(admin_url(args))  # roles set up as the current README says
             return {"reused": True}
         if owner:
             conn.execute(f'DROP DATABASE "{args.db}" WITH (FORCE)')

@@ -5,6 +5,9 @@ production"), never a superuser.
   db upgrade`` runs as it (``DATABASE_OWNER_URL``) and grants the app role.
 - ``atrium_bench_app`` (NOSUPERUSER NOBYPASSRLS): the server's and the CLI's
   ``DATABASE_URL``. Row-level security applies to it, as in production.
+- ``atrium_staff`` (NOLOGIN; ``DATABASE_STAFF_ROLE``'s default): staff transactions of the
+  app role switch to it (``SET LOCAL ROLE``), as README "Running in production" sets it
+  up: the app role is a member that does not inherit it (NOINHERIT).
 - ``atrium_bench_bypass`` (NOSUPERUSER BYPASSRLS, a member of the app role for its
   grants): only to measure what row-level security costs, the same requests with the
   policies skipped. Never the role a benchmark's headline figures are taken as.
@@ -16,10 +19,16 @@ taken with the policies off again (issue 19: every earlier figure was, as ``post
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import psycopg
 from sqlalchemy.engine import make_url
 
-OWNER, APP, BYPASS = "atrium_bench_owner", "atrium_bench_app", "atrium_bench_bypass"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.services.db_roles import staff_role_setup  # noqa: E402 - the repository's root, above
+
+OWNER, APP, BYPASS, STAFF = "atrium_bench_owner", "atrium_bench_app", "atrium_bench_bypass", "atrium_staff"
 
 
 class PrivilegedRole(RuntimeError):
@@ -33,12 +42,16 @@ def role_url(server_url: str, database: str, role: str) -> str:
 
 
 def ensure_roles(admin_url: str) -> None:
-    """Create the three roles if missing (as the superuser of ``admin_url``)."""
+    """Create the roles if missing, as production sets them up (as the superuser of
+    ``admin_url``)."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for role, flags in ((OWNER, "NOBYPASSRLS"), (APP, "NOBYPASSRLS"), (BYPASS, "BYPASSRLS")):
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
                 conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER {flags}")
         conn.execute(f"GRANT {APP} TO {BYPASS}")  # the app's grants, nothing more
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (STAFF,)).fetchone() is not None
+        for statement in staff_role_setup(APP, STAFF, exists):
+            conn.execute(statement)
 
 
 def create_database(admin_url: str, database: str) -> None:

@@ -36,6 +36,7 @@ import datetime as dt
 import json
 import os
 import platform
+import random
 import re
 import signal
 import statistics
@@ -122,6 +123,7 @@ def prepare_database(args, db_url: str, admin_url: str, urls: dict) -> dict:
         tickets = _ticket_count(db_url)
         if tickets is not None and tickets >= expected:
             log(f"reusing database {args.db} ({tickets} tickets); bringing schema and roles up to date")
+            production_db.ensure_roles(admin_url)  # roles set up as the current README says
             timings = {key: run_flask(key, cmd, urls) for key, cmd in
                        [("upgrade_s", ["db", "upgrade"]), ("roles_sync_s", ["roles", "sync"])]}
             return {"reused": True, "tickets": tickets, "seed": None, "update": timings,
@@ -336,15 +338,23 @@ def floor_cases() -> list[dict]:
                  floor="empty_list")]
 
 
+ORDER_SEED = 19
+
+
 def measure_round_robin(targets: list, cases: list[dict], n: int, warmup: int) -> list[dict]:
-    """``warmup`` + ``n`` rounds; each round runs every case once on every target in turn
+    """``warmup`` + ``n`` rounds; each round runs every case once on every target
     (floors on Atrium's targets only), so drift (caches, autovacuum, CPU load) hits all
-    alike. Per case and target: median, p95, the last page's ids and record count."""
+    alike, the targets in a new random order for every case of every round (seeded:
+    ``ORDER_SEED``). In a fixed order the first target always came right after another
+    server's request: the same Atrium app measured as two targets in fixed order came out
+    1.10x apart on ``/health``, which touches no database. Per case and target: median,
+    p95, the last page's ids and record count."""
     samples = {(c["name"], t.name): [] for c in cases for t in targets}
     last = {}
+    order = random.Random(ORDER_SEED)
     for round_no in range(warmup + n):
         for case in cases:
-            for target in targets:
+            for target in order.sample(targets, len(targets)):
                 if case.get("floor") and not isinstance(target, AtriumTarget):
                     continue
                 got = target.fetch(case)
@@ -595,7 +605,7 @@ def main(argv=None) -> int:
                         "client": "http.client, one connection per request; raw SQL: psycopg, autocommit, superuser"},
         "database": {"name": args.db, **database},
         "settings": {"requests": args.requests, "warmup": args.warmup, "user": USERNAME,
-                     "status_filter_arg": filter_arg, "order": "round-robin: every case on every target per round"},
+                     "status_filter_arg": filter_arg, "order": f"round-robin: every case on every target per round, targets shuffled (seed {ORDER_SEED})"},
         "targets": {"max_sql_statements": args.max_statements, "max_rls_ratio": args.max_rls_ratio,
                     "max_peer_ratio": args.max_peer_ratio, "max_deep_ratio_to_fab": args.max_deep_ratio},
         "cases": results,

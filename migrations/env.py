@@ -119,6 +119,7 @@ def run_migrations_online():
             with context.begin_transaction():
                 context.run_migrations()
                 db_roles.grant_app_role(connection, db_roles.app_role(current_app.config))
+                db_roles.grant_staff_role(connection, current_app.config.get('DATABASE_STAFF_ROLE'))
     finally:
         if owner_url:
             connectable.dispose()

@@ -96,6 +96,7 @@ def _pg_admin(dbname: str | None = None):
 # (they are FORCEd for the tables' owner too).
 PG_APP_ROLE = "atrium_app"
 PG_OWNER_ROLE = "atrium_owner"
+PG_STAFF_ROLE = "atrium_staff"  # staff transactions switch to it (DATABASE_STAFF_ROLE's default)
 # Test connections don't wait for the WAL to reach the disk at each commit (a crash of the
 # test server loses nothing anyone needs); everything else is as in production.
 PG_TEST_OPTIONS = "-csynchronous_commit=off"
@@ -129,6 +130,14 @@ def _ensure_app_role(conn) -> None:
                 conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS")
             except Exception:  # noqa: BLE001 - another test process created it at the same moment
                 pass
+    from app.services.db_roles import staff_role_setup
+
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PG_STAFF_ROLE,)).fetchone() is not None
+    for statement in staff_role_setup(PG_APP_ROLE, PG_STAFF_ROLE, exists):
+        try:
+            conn.execute(statement)
+        except Exception:  # noqa: BLE001 - another test process did it at the same moment
+            pass
 
 
 _pg_problem: str | None = None

@@ -250,3 +250,109 @@ def test_a_whole_table_far_beyond_the_limit_is_not_counted_for_staff(app, client
     assert total > 20 and whole == f"about {int(interface.AboutCount.of(total, 3)):,}", (whole, total)
     assert counted_first == 1 and counted_whole == 0  # then no count at all for the whole table
     assert len(counts) >= 2 and filtered  # a filtered list is counted (stopped at the limit)
+
+
+# The staff role (app.tenancy.database): staff transactions switch to it and carry no
+# per-row check; everything else runs as the login role under the settings' policies.
+
+def _plan_checks(sql: str) -> list:
+    plan = db.session.execute(sa.text(f"EXPLAIN (VERBOSE, FORMAT JSON) {sql}")).scalar()
+    return list(_per_row_checks(plan[0]["Plan"]))
+
+
+@pytest.mark.postgres_only
+def test_a_staff_transaction_runs_as_the_staff_role_and_reads_rows_unchecked(app):
+    from app.tenancy import Scope, acting_as
+
+    free = _client_id("free-co")
+    db.session.commit()
+    with acting_as(Scope(is_staff=True, user_id=None)):
+        staff_user = db.session.execute(sa.text("SELECT current_user")).scalar()
+        staff_checks = _plan_checks("SELECT id FROM tickets ORDER BY created_at DESC, id DESC LIMIT 25")
+        staff_clients = set(db.session.execute(sa.select(m.Ticket.client_id).distinct()).scalars())
+    db.session.commit()
+    with acting_as(Scope(is_staff=False, client_id=free, user_id=None)):
+        client_user = db.session.execute(sa.text("SELECT current_user")).scalar()
+        client_checks = _plan_checks("SELECT id FROM tickets ORDER BY created_at DESC, id DESC LIMIT 25")
+        client_clients = set(db.session.execute(sa.text("SELECT DISTINCT client_id FROM tickets")).scalars())
+    db.session.commit()
+    assert (staff_user, client_user) == ("atrium_staff", "atrium_app")
+    assert staff_checks == [] and staff_clients == set(db.session.execute(sa.select(m.Client.id)).scalars())
+    assert any("client_id" in condition for _, condition in client_checks) and client_clients == {free}
+
+
+@pytest.mark.postgres_only
+def test_a_transaction_that_turns_from_staff_to_a_client_leaves_the_staff_role(app):
+    """Within one transaction, staff then client: the second scope's statement resets the
+    role, so the client part sees only its own client (the ORM filter off: RLS alone)."""
+    from app.tenancy import Scope, acting_as
+
+    free = _client_id("free-co")
+    db.session.commit()
+    app.config["ATRIUM_TENANT_FILTER"] = False
+    try:
+        with acting_as(Scope(is_staff=True, user_id=None)):
+            everyone = db.session.execute(sa.text("SELECT count(DISTINCT client_id) FROM tickets")).scalar()
+        with acting_as(Scope(is_staff=False, client_id=free, user_id=None)):
+            role = db.session.execute(sa.text("SELECT current_user")).scalar()
+            seen = set(db.session.execute(sa.select(m.Ticket.client_id).distinct()).scalars())
+    finally:
+        app.config["ATRIUM_TENANT_FILTER"] = True
+        db.session.rollback()
+    assert everyone >= 4 and role == "atrium_app" and seen == {free}
+
+
+@pytest.mark.postgres_only
+def test_every_policy_that_admits_staff_has_a_twin_for_the_staff_role_and_no_other(app):
+    db.session.commit()
+    rows = db.session.execute(sa.text(
+        "SELECT tablename, policyname, cmd, roles::text[] FROM pg_policies WHERE schemaname = current_schema()")).all()
+    twins = {(t, name, cmd) for t, name, cmd, roles in rows if roles == ["atrium_staff"]}
+    public = {(t, name, cmd) for t, name, cmd, roles in rows if roles == ["public"]}
+    assert {(t, n.removesuffix("_staff_role"), c) for t, n, c in twins} <= public
+    twinned = {(t, n.removesuffix("_staff_role")) for t, n, _ in twins}
+    assert ("tickets", "atrium_tenant") in twinned and ("audit_events", "atrium_audit_read") in twinned
+    assert ("email_outbox", "atrium_outbox_select") in twinned and ("job_runs", "atrium_tenant") in twinned
+    # Pruning and redacting audit events need their own setting besides staff: no twin.
+    assert not twinned & {("audit_events", "atrium_audit_prune"), ("audit_events", "atrium_audit_redact")}
+    assert len(twins) >= 25
+
+
+@pytest.mark.postgres_only
+def test_the_staff_role_may_not_rewrite_the_audit_trail(app):
+    from app.tenancy import Scope, acting_as
+
+    db.session.commit()
+    with acting_as(Scope(is_staff=True, user_id=None)), pytest.raises(sa.exc.ProgrammingError) as refused:
+        db.session.execute(sa.text("UPDATE audit_events SET action = 'forged'"))
+    db.session.rollback()
+    assert "permission denied for table audit_events" in str(refused.value)
+
+
+@pytest.mark.postgres_only
+def test_a_login_role_that_inherits_the_staff_role_is_refused(app):
+    """Inheriting the staff role would put its `true` policies on every transaction, a
+    client's too: the connection is refused instead of serving it (fail closed)."""
+    from sqlalchemy.engine import make_url
+
+    from app.tenancy.database import StaffRoleInherited, watch_connections
+    from tests.conftest import _pg_admin
+
+    role = "atrium_inherits_staff"
+    with _pg_admin() as admin:
+        if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+            admin.execute(f"CREATE ROLE {role} LOGIN INHERIT")
+        admin.execute(f"GRANT atrium_staff TO {role}")
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).set(username=role)
+    plain = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    watched = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    watch_connections(watched, "atrium_staff")
+    try:
+        with plain.connect() as connection:  # what it would have served, settings or none
+            leaked = connection.execute(sa.text("SELECT count(DISTINCT client_id) FROM tickets")).scalar()
+        with pytest.raises(StaffRoleInherited, match="NOINHERIT"):
+            watched.connect()
+    finally:
+        plain.dispose()
+        watched.dispose()
+    assert leaked >= 4
