@@ -203,6 +203,9 @@ class BaseConfig:
             BACKUP_KEEP=env_int("BACKUP_KEEP", 8),
             BACKUP_WITH_FILES=env_bool("BACKUP_WITH_FILES", False),
             MAX_UPLOAD_MB=env_int("MAX_UPLOAD_MB", 25),
+            # A client's reply reopens a resolved ticket within this many days of its
+            # resolution; a later reply opens a new ticket that follows it (``services.tickets``).
+            TICKET_REOPEN_DAYS=env_int("TICKET_REOPEN_DAYS", 7),
             # Requests larger than one upload (plus form overhead) are refused with 413.
             MAX_CONTENT_LENGTH=(env_int("MAX_UPLOAD_MB", 25) + 1) * 1024 * 1024,
             SENTRY_DSN=env("SENTRY_DSN"),

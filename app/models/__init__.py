@@ -17,13 +17,17 @@ from .monitoring import (  # noqa: F401
 from .ops import (  # noqa: F401
     BillingEvent, DailyAnalytics, EmailStatus, JobRun, JobStatus, OutboxEmail, Report, ReportStatus,
 )
+from .preferences import UserPreference  # noqa: F401
 from .projects import (  # noqa: F401
     BackupStatus, Grade, HostingStatus, Infrastructure, Milestone, NetworkUsage, PerformanceMetric,
     Project, ProjectStatus, project_team,
 )
 from .sessions import SessionEnd, SessionKind, UserSession  # noqa: F401
 from .storage import StorageFile, StorageFolder  # noqa: F401
-from .tickets import SLAState, Ticket, TicketMessage, TicketPriority, TicketStatus  # noqa: F401
+from .tickets import (  # noqa: F401
+    LABELS, Satisfaction, SLAState, StaffAlert, Ticket, TicketMacro, TicketMessage, TicketPresence, TicketPriority,
+    TicketStatus,
+)
 
 TENANT_MODELS = (
     ClientMember, Project, Milestone, Infrastructure, NetworkUsage, PerformanceMetric, Domain,

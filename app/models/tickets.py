@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask_appbuilder.models.sqla import Model
 from sqlalchemy.orm import relationship
 
-from .base import TimestampMixin, UTCDateTime, client_fk, enum_column, user_fk
+from .base import TimestampMixin, UTCDateTime, client_fk, enum_column, user_fk, utcnow
 
 
 class TicketPriority(enum.StrEnum):
@@ -34,6 +34,21 @@ class SLAState(enum.StrEnum):
     OK = "ok"
     AT_RISK = "at_risk"
     BREACHED = "breached"
+
+
+class Satisfaction(enum.StrEnum):
+    SATISFIED = "satisfied"
+    UNSATISFIED = "unsatisfied"
+
+
+# What a person reads for each stored value (lists, badges, e-mails): never the raw value.
+LABELS = {
+    "open": "Open", "in_progress": "In progress", "waiting_client": "Waiting on client",
+    "resolved": "Resolved", "closed": "Closed",
+    "low": "Low", "medium": "Medium", "high": "High", "urgent": "Urgent",
+    "ok": "On track", "at_risk": "At risk", "breached": "Breached",
+    "satisfied": "Satisfied", "unsatisfied": "Not satisfied",
+}
 
 
 ticket_message_attachments = sa.Table(
@@ -73,12 +88,19 @@ class Ticket(TimestampMixin, Model):
     sla_paused_since = sa.Column(UTCDateTime(), nullable=True)
     sla_paused_seconds = sa.Column(sa.Integer, nullable=False, default=0)
     opened_by_id = user_fk()
+    # A client's reply to a ticket resolved too long ago opens a new ticket that follows it.
+    follows_id = sa.Column(sa.Integer, sa.ForeignKey("tickets.id", ondelete="SET NULL"), nullable=True)
+    # The requester's rating once resolved (``services.tickets.rate``).
+    satisfaction = enum_column(Satisfaction, name="satisfaction", nullable=True)
+    satisfaction_comment = sa.Column(sa.String(2000), nullable=True)
+    rated_at = sa.Column(UTCDateTime(), nullable=True)
 
     # Joined: the staff list shows client and assignee on every row (no N+1).
     client = relationship("Client", lazy="joined")
     project = relationship("Project")
     assignee = relationship("User", foreign_keys=[assignee_id], lazy="joined")
     opened_by = relationship("User", foreign_keys=[opened_by_id])
+    follows = relationship("Ticket", remote_side="Ticket.id", foreign_keys=[follows_id])
     messages = relationship("TicketMessage", back_populates="ticket", cascade="all, delete-orphan",
                             order_by="TicketMessage.created_at")
 
@@ -103,3 +125,48 @@ class TicketMessage(TimestampMixin, Model):
 
     def __str__(self) -> str:
         return (self.body or "")[:60]
+
+
+class TicketMacro(TimestampMixin, Model):
+    """A canned reply (Admin manages them): a body with placeholders
+    (``services.ticket_macros.PLACEHOLDERS``) and optional status/priority moves applied
+    when the reply it fills is sent. Staff-only."""
+    __tablename__ = "ticket_macros"
+
+    name = sa.Column(sa.String(120), nullable=False, unique=True)
+    body = sa.Column(sa.Text, nullable=False)
+    set_status = enum_column(TicketStatus, name="macro_status", nullable=True)
+    set_priority = enum_column(TicketPriority, name="macro_priority", nullable=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffAlert(Model):
+    """An in-app alert for one staff member (a new client ticket, an assignment); the
+    same news goes by e-mail through the outbox. Staff-only."""
+    __tablename__ = "staff_alerts"
+    __table_args__ = (sa.Index("ix_staff_alerts_user_unread", "user_id", "read_at"),)
+
+    id = sa.Column(sa.Integer, primary_key=True)
+    user_id = sa.Column(sa.Integer, sa.ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False)
+    ticket_id = sa.Column(sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), nullable=True)
+    kind = sa.Column(sa.String(40), nullable=False)
+    message = sa.Column(sa.String(300), nullable=False)
+    created_at = sa.Column(UTCDateTime(), nullable=False, default=utcnow)
+    read_at = sa.Column(UTCDateTime(), nullable=True)
+
+    ticket = relationship("Ticket")
+
+
+class TicketPresence(Model):
+    """Who has a ticket's staff page open, and whether they are writing in its reply box
+    (``services.ticket_presence``): refreshed by the page's light polling. Staff-only."""
+    __tablename__ = "ticket_presence"
+
+    ticket_id = sa.Column(sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    user_id = sa.Column(sa.Integer, sa.ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True)
+    seen_at = sa.Column(UTCDateTime(), nullable=False, default=utcnow)
+    composing = sa.Column(sa.Boolean, nullable=False, default=False)
+
+    user = relationship("User")

@@ -81,9 +81,10 @@ IGNORED_FIELDS = frozenset({"created_at", "updated_at", "changed_on", "created_o
                             "created_by_fk", "last_login", "login_count", "fail_login_count"})
 # Fields clients never see; an update touching only these is a staff-only event.
 STAFF_ONLY_FIELDS = frozenset({"internal_notes", "hosting_monthly_cost", "assignee_id"})
-# Telemetry and the audit tables themselves are not audited row by row.
+# Telemetry and the audit tables themselves are not audited row by row; nor are a staff
+# page's presence pings (every 10 s) and alerts read or written (the change they report is).
 NOT_AUDITED = frozenset({"AuditEvent", "AuditChainHead", "ImpersonationSession", "UserSession", "MonitorCheck",
-                         "JobRun"})
+                         "JobRun", "TicketPresence", "StaffAlert"})
 
 # On unless ``disabled()`` turned it off in this context.
 _capture: ContextVar[bool] = ContextVar("atrium_audit_capture", default=True)

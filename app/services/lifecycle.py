@@ -214,6 +214,24 @@ def notify(session: Session, new: list, dirty: list) -> None:
                 notifications.ticket_reply(session, ticket, obj, author)
 
 
+def announce(session: Session, flush_context) -> None:
+    """``after_flush`` (the new rows have their ids): a ticket a client user opened tells
+    the Operators, a ticket handed to someone tells them (``notifications``)."""
+    tickets_ = [o for o in (*session.new, *session.dirty) if isinstance(o, Ticket)]
+    if not tickets_:
+        return
+    connection, actor_id = session.connection(), tenancy.current_scope().user_id
+    for ticket in tickets_:
+        state = sa.inspect(ticket)
+        if ticket in session.new and ticket.opened_by_id is not None:
+            opener = session.get(User, ticket.opened_by_id)
+            if opener is not None and not tenancy.is_staff_user(opener):
+                notifications.ticket_opened(connection, ticket, opener)
+        if ticket.assignee_id is not None and (state.attrs.assignee_id.history.has_changes()
+                                               or state.attrs.assignee.history.has_changes()):
+            notifications.ticket_assigned(connection, ticket, session.get(User, ticket.assignee_id), actor_id)
+
+
 def _message_author_and_ticket(session: Session, message: TicketMessage):
     author = message.author or (session.get(User, message.author_id) if message.author_id else None)
     ticket = message.ticket or (session.get(Ticket, message.ticket_id) if message.ticket_id else None)

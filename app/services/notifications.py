@@ -20,7 +20,7 @@ from contextvars import ContextVar
 import sqlalchemy as sa
 
 from app.integrations.mail import MailRejected, MailUnavailable
-from app.models import ClientMember, EmailStatus, MemberRole, OutboxEmail, Role, User
+from app.models import ClientMember, EmailStatus, MemberRole, OutboxEmail, Role, StaffAlert, User
 from app.models.base import utcnow
 from app import tenancy
 from app.switches import switched
@@ -78,10 +78,81 @@ def ticket_reply(session, ticket, message, author) -> int:
         recipients = [opener.email] if opener is not None and opener.active else client_owners(session, ticket.client_id)
     else:
         recipients = staff_for_ticket(session, ticket)
-    name = " ".join(filter(None, [author.first_name, author.last_name])) or author.username
+    name = _name(author)
     return notify(session, kind="ticket_reply", recipients=[r for r in recipients if r != author.email],
                   subject=f"[Atrium] Re: #{ticket.id} {ticket.subject}",
                   body=f"{name} wrote on ticket #{ticket.id}:\n\n{message.body}\n", client_id=ticket.client_id)
+
+
+# A new ticket's number exists only once its row is written: the news of a new ticket
+# and of an assignment are written right after the flush (``lifecycle.announce``), as
+# rows of the same transaction, on the flush's connection.
+
+def ticket_opened(connection, ticket, opener) -> int:
+    """A ticket a client user opened tells every active Operator: an e-mail and an in-app
+    alert each (Free tickets have no SLA, so nobody would otherwise hear of them)."""
+    operators = _operators(connection)
+    name = _name(opener)
+    _write(connection, [u.id for u in operators], ticket, "new_ticket",
+           f"New ticket #{ticket.id} from {name}: {ticket.subject}",
+           [u.email for u in operators], subject=f"[Atrium] New ticket #{ticket.id}: {ticket.subject}",
+           body=f"{name} opened ticket #{ticket.id} \"{ticket.subject}\":\n\n{ticket.description}\n",
+           dedupe=f"ticket:{ticket.id}:opened")
+    return len(operators)
+
+
+def ticket_assigned(connection, ticket, assignee, by_user_id: int | None) -> int:
+    """An assignment tells the assignee (an e-mail and an in-app alert), unless they took
+    the ticket themselves."""
+    if assignee is None or assignee.id == by_user_id or not assignee.active:
+        return 0
+    _write(connection, [assignee.id], ticket, "assigned", f"Ticket #{ticket.id} was assigned to you: {ticket.subject}",
+           [assignee.email], subject=f"[Atrium] Assigned to you: #{ticket.id} {ticket.subject}",
+           body=f"Ticket #{ticket.id} \"{ticket.subject}\" is now yours.\n", dedupe=None)
+    return 1
+
+
+def _write(connection, user_ids, ticket, kind, message, addresses, *, subject, body, dedupe) -> None:
+    if not _telling.get():
+        return
+    now = utcnow()
+    alerts = [dict(user_id=u, ticket_id=ticket.id, kind=kind, message=message[:300], created_at=now)
+              for u in dict.fromkeys(user_ids)]
+    emails = [dict(kind=f"ticket_{kind}", to_address=a, subject=subject[:300], body=body, client_id=ticket.client_id,
+                   dedupe_key=f"{dedupe}:{a}" if dedupe else None, created_at=now, updated_at=now)
+              for a in dict.fromkeys(a for a in addresses if a)]
+    if alerts:
+        connection.execute(sa.insert(StaffAlert.__table__), alerts)
+    if emails:
+        connection.execute(sa.insert(OutboxEmail.__table__), emails)
+
+
+def unread_alerts(session, user_id: int, limit: int = 20) -> tuple[int, list]:
+    """The number of ``user_id``'s unread alerts and the newest ``limit`` of them."""
+    unread = StaffAlert.user_id == user_id, StaffAlert.read_at.is_(None)
+    count = session.execute(sa.select(sa.func.count()).select_from(StaffAlert).where(*unread)).scalar_one()
+    rows = list(session.execute(sa.select(StaffAlert).where(*unread)
+                                .order_by(StaffAlert.created_at.desc(), StaffAlert.id.desc()).limit(limit)).scalars())
+    return count, rows
+
+
+def mark_read(session, user_id: int, alert_ids=None) -> int:
+    """Mark ``user_id``'s alerts read (all unread ones, or those of ``alert_ids``)."""
+    statement = sa.update(StaffAlert).where(StaffAlert.user_id == user_id, StaffAlert.read_at.is_(None))
+    if alert_ids is not None:
+        statement = statement.where(StaffAlert.id.in_(list(alert_ids)))
+    return session.execute(statement.values(read_at=utcnow()), execution_options={"synchronize_session": False}
+                           ).rowcount
+
+
+def _name(user) -> str:
+    return " ".join(filter(None, [user.first_name, user.last_name])) or user.username
+
+
+def _operators(executor) -> list:
+    """The active Operators (``id``, ``email``), through a session or a connection."""
+    return list(executor.execute(sa.select(User.id, User.email).join(User.roles)
+                                 .where(Role.name == "Operator", User.active.is_(True)).order_by(User.email)))
 
 
 def client_owners(session, client_id: int) -> list[str]:
@@ -99,9 +170,7 @@ def staff_for_ticket(session, ticket) -> list[str]:
         assignee = session.get(User, ticket.assignee_id)
         if assignee is not None and assignee.active:
             return [assignee.email]
-    return list(session.execute(
-        sa.select(User.email).join(User.roles).where(Role.name == "Operator", User.active.is_(True))
-        .order_by(User.email)).scalars())
+    return [u.email for u in _operators(session)]
 
 
 def send_outbox(session, sender, limit: int = 200) -> dict:

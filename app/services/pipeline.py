@@ -18,7 +18,10 @@ before the flush (``before_flush``)
   notifications under the system's (the agency's outbox, which no client may write but
   a client's reply fills).
 after the flush (``after_flush``)
-  5. **audit** (``audit.capture_flush``): one chained event per changed audited row.
+  5. **audit** (``audit.capture_flush``): one chained event per changed audited row;
+  6. **announcements** (``lifecycle.announce``): a client's new ticket to the Operators,
+     an assignment to the assignee (e-mail and in-app alert; they name the ticket's
+     number, which exists only now).
 
 Statements (``do_orm_execute``): the tenancy read filter first, then audit's bulk capture,
 which records the statement as the filter pinned it. Transactions
@@ -77,6 +80,7 @@ def before_flush(session: Session, flush_context, instances) -> None:
 HOOKS = (
     (Session, "before_flush", before_flush),
     (Session, "after_flush", audit.capture_flush),
+    (Session, "after_flush", lifecycle.announce),
     (Session, "do_orm_execute", guard.filter_statement),
     (Session, "do_orm_execute", audit.capture_statement),
     (Session, "after_transaction_end", tenancy.forget_database_scope),

@@ -17,8 +17,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from flask import current_app, has_app_context
+
 from app.errors import InvalidInput
-from app.models import SLAState, Ticket, TicketMessage, TicketStatus
+from app.models import LABELS, Client, Satisfaction, SLAState, Ticket, TicketMessage, TicketStatus, User
 from app.models.base import utcnow
 from app.services import notifications, tiers
 from app import tenancy
@@ -118,45 +120,131 @@ def watch_sla(session, now=None) -> list:
 
 
 # --------------------------------------------------------------------------- conversations
+# One set of moves for every door (staff page, portal, API, CLI): each call changes the
+# ticket in the caller's session; the flush pipeline derives the SLA clock
+# (``on_status_change``, ``record_staff_reply``), tells people (``lifecycle.notify``) and
+# audits the change.
 
 CLOSED_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+REOPEN_DAYS = 7  # SPEC: a client's reply reopens a resolved ticket within 7 days (TICKET_REOPEN_DAYS)
+MAX_BODY = 20000
+MAX_RATING_COMMENT = 2000
+
+# move -> (label, the status it sets, the statuses it may leave)
+MOVES = {
+    "start": ("Start work", TicketStatus.IN_PROGRESS, (TicketStatus.OPEN, TicketStatus.WAITING_CLIENT)),
+    "wait": ("Waiting on client", TicketStatus.WAITING_CLIENT, (TicketStatus.OPEN, TicketStatus.IN_PROGRESS)),
+    "resolve": ("Resolve", TicketStatus.RESOLVED,
+                (TicketStatus.OPEN, TicketStatus.IN_PROGRESS, TicketStatus.WAITING_CLIENT)),
+    "close": ("Close", TicketStatus.CLOSED,
+              (TicketStatus.OPEN, TicketStatus.IN_PROGRESS, TicketStatus.WAITING_CLIENT, TicketStatus.RESOLVED)),
+    "reopen": ("Reopen", TicketStatus.OPEN, CLOSED_STATUSES),
+}
 
 
-def add_reply(session, ticket, author, body: str, internal: bool = False, attachments=()):
-    """A message on ``ticket``. A client's reply to a ticket waiting on them hands it back
-    to the agency (status ``open``: the SLA clock runs again); a reply to a closed ticket
-    is refused — open a new one."""
+def reopen_days() -> int:
+    """``TICKET_REOPEN_DAYS`` (default 7): how long after its resolution a client's reply
+    reopens a ticket; later replies open a new ticket that follows it."""
+    if has_app_context():
+        return int(current_app.config.get("TICKET_REOPEN_DAYS", REOPEN_DAYS))
+    return REOPEN_DAYS
+
+
+def moves_for(ticket) -> list[tuple[str, str]]:
+    """The ``(move, label)`` a staff member may make from the ticket's status."""
+    return [(name, label) for name, (label, _, leaves) in MOVES.items() if ticket.status in leaves]
+
+
+def move(ticket, name: str, now=None) -> None:
+    """Staff: move ``ticket`` (``MOVES``); a move its status does not allow is refused."""
+    if name not in MOVES:
+        raise InvalidInput(f"Unknown move “{name}”: one of {', '.join(MOVES)}.", field="move")
+    label, status, leaves = MOVES[name]
+    if ticket.status not in leaves:
+        raise InvalidInput(f"“{label}” is not possible while the ticket is {LABELS[ticket.status].lower()}.",
+                           field="move")
+    ticket.status = status
+
+
+def assign(session, ticket, assignee_id: int | None) -> None:
+    """Staff: hand ``ticket`` to a staff member (``None``: unassigned). The flush refuses a
+    non-staff assignee (``lifecycle``) and tells the new assignee (``notifications``)."""
+    if assignee_id is None:
+        ticket.assignee = None
+        return
+    assignee = session.get(User, assignee_id)
+    if assignee is None or not assignee.active or not tenancy.is_staff_user(assignee):
+        raise InvalidInput("Choose an active staff member as the assignee.", field="assignee")
+    ticket.assignee = assignee
+
+
+def _checked_body(body: str) -> str:
     body = (body or "").strip()
     if not body:
         raise InvalidInput("Write a message before sending.", field="body")
-    if len(body) > 20000:
-        raise InvalidInput("Messages are limited to 20,000 characters.", field="body")
-    if ticket.status in CLOSED_STATUSES:
-        raise InvalidInput("This ticket is closed. Open a new ticket to continue.", field="body")
-    message = TicketMessage(ticket=ticket, author=author, body=body, internal=internal,
-                            attachments=list(attachments))
-    session.add(message)
-    if not tenancy.is_staff_user(author) and ticket.status == TicketStatus.WAITING_CLIENT:
+    if len(body) > MAX_BODY:
+        raise InvalidInput(f"Messages are limited to {MAX_BODY:,} characters.", field="body")
+    return body
+
+
+def reply(session, ticket, author, body: str, internal: bool = False, attachments=(), now=None):
+    """A message on ``ticket``; returns ``(message, the ticket it landed on)``.
+
+    - Staff: a public reply (the first one is the first response) or an internal note. A
+      public reply to a resolved or closed ticket is refused (reopen it first); a note is
+      always possible.
+    - A client: never internal. A reply to a ticket waiting on them hands it back
+      (``open``: the SLA clock runs again); to a resolved or closed ticket within
+      ``reopen_days()`` of its resolution it reopens it; later it opens a new ticket that
+      follows the old one, with this reply as its first message.
+    """
+    body = _checked_body(body)
+    staff = tenancy.is_staff_user(author)
+    if not staff and internal:
+        raise InvalidInput("Internal notes are written by the agency.", field="internal")
+    if ticket.status in CLOSED_STATUSES and not internal:
+        if staff:
+            raise InvalidInput("This ticket is resolved: reopen it before replying, or add an internal note.",
+                               field="body")
+        if not may_reopen(ticket, now):
+            ticket = _follow_up(session, ticket, author)
+        else:
+            ticket.status = TicketStatus.OPEN
+    elif not staff and ticket.status == TicketStatus.WAITING_CLIENT:
         ticket.status = TicketStatus.OPEN
-    return message
+    message = TicketMessage(ticket=ticket, author=author, body=body, internal=internal, attachments=list(attachments))
+    session.add(message)
+    return message, ticket
 
 
-REOPEN_DAYS = 7  # SPEC: clients reopen a resolved ticket within 7 days
+def _follow_up(session, old, author):
+    subject = f"Follow-up to #{old.id}: {old.subject}"
+    ticket = Ticket(client_id=old.client_id, project_id=old.project_id, subject=subject[:200],
+                    description=f"Follow-up to ticket #{old.id} “{old.subject}”, resolved more than "
+                                f"{reopen_days()} days before this reply.",
+                    priority=old.priority, status=TicketStatus.OPEN, opened_by_id=author.id, follows=old)
+    session.add(ticket)
+    return ticket
+
+
+def add_reply(session, ticket, author, body: str, internal: bool = False, attachments=()):
+    """``reply`` for callers that want only the message."""
+    return reply(session, ticket, author, body, internal=internal, attachments=attachments)[0]
 
 
 def may_reopen(ticket, now=None) -> bool:
     now = now or utcnow()
     return (ticket.status in CLOSED_STATUSES and ticket.resolved_at is not None
-            and now - ticket.resolved_at <= dt.timedelta(days=REOPEN_DAYS))
+            and now - ticket.resolved_at <= dt.timedelta(days=reopen_days()))
 
 
 def reopen(ticket, now=None) -> None:
-    """Open a resolved or closed ticket again, within ``REOPEN_DAYS`` of its resolution
-    (``on_status_change`` clears the resolution time on flush)."""
+    """A client reopens a resolved or closed ticket, within ``reopen_days()`` of its
+    resolution (``on_status_change`` clears the resolution time on flush)."""
     if ticket.status not in CLOSED_STATUSES:
         raise InvalidInput("This ticket is still open.")
     if not may_reopen(ticket, now):
-        raise InvalidInput(f"This ticket was resolved more than {REOPEN_DAYS} days ago. Open a new ticket to "
+        raise InvalidInput(f"This ticket was resolved more than {reopen_days()} days ago. Open a new ticket to "
                            "continue.")
     ticket.status = TicketStatus.OPEN
 
@@ -166,3 +254,40 @@ def close(ticket) -> None:
     if ticket.status == TicketStatus.CLOSED:
         raise InvalidInput("This ticket is already closed.")
     ticket.status = TicketStatus.CLOSED
+
+
+def may_rate(ticket, user) -> bool:
+    return ticket.status in CLOSED_STATUSES and user is not None and ticket.opened_by_id == user.id
+
+
+def rate(ticket, user, satisfaction: str, comment: str | None = None, now=None) -> None:
+    """The requester rates a resolved (or closed) ticket: satisfied or not, an optional
+    comment; rating again replaces the rating."""
+    if ticket.status not in CLOSED_STATUSES:
+        raise InvalidInput("A ticket is rated once it is resolved.", field="satisfaction")
+    if user is None or ticket.opened_by_id != user.id:
+        raise InvalidInput("Only the person who opened the ticket rates it.", field="satisfaction")
+    if satisfaction not in {s.value for s in Satisfaction}:
+        raise InvalidInput("satisfaction: “satisfied” or “unsatisfied”.", field="satisfaction")
+    comment = (comment or "").strip()
+    if len(comment) > MAX_RATING_COMMENT:
+        raise InvalidInput(f"The comment is limited to {MAX_RATING_COMMENT:,} characters.", field="comment")
+    ticket.satisfaction, ticket.satisfaction_comment = satisfaction, comment or None
+    ticket.rated_at = now or utcnow()
+
+
+def median_first_response(session, tier: str, now=None) -> dt.timedelta | None:
+    """The agency's median first-response time this calendar month (UTC) over the
+    tickets of every client on ``tier`` that got one; ``None`` when none did. Read as the
+    system: a client sees the figure for its plan, never another client's tickets."""
+    now = now or utcnow()
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    with tenancy.acting_as(tenancy.SYSTEM):
+        rows = session.execute(
+            sa.select(Ticket.created_at, Ticket.first_response_at).join(Client, Client.id == Ticket.client_id)
+            .where(Client.tier == tier, Ticket.created_at >= month, Ticket.first_response_at.is_not(None))).all()
+    waits = sorted(max(answered - opened, dt.timedelta(0)) for opened, answered in rows)
+    if not waits:
+        return None
+    middle = len(waits) // 2
+    return waits[middle] if len(waits) % 2 else (waits[middle - 1] + waits[middle]) / 2

@@ -38,7 +38,8 @@ from app.tenancy.binding import current_scope, resolving_scope
 from app.tenancy.scope import Scope
 
 # Tables only staff may ever read.
-STAFF_ONLY_MODELS = (m.BillingEvent, m.JobRun, m.DailyAnalytics, m.OutboxEmail)
+STAFF_ONLY_MODELS = (m.BillingEvent, m.JobRun, m.DailyAnalytics, m.OutboxEmail, m.TicketMacro, m.StaffAlert,
+                     m.TicketPresence, m.UserPreference)
 # Tenant-owned rows with a nullable client: staff-only when it is NULL.
 CLIENT_OPTIONAL_MODELS = (m.AuditEvent, m.ImpersonationSession)
 SCOPED_MODELS = (*m.TENANT_MODELS, *CLIENT_OPTIONAL_MODELS)

@@ -1,0 +1,57 @@
+"""Macros: canned replies with placeholders, managed by Admin, applied by staff.
+
+A macro's body may name ``{client_name}``, ``{requester_first_name}``,
+``{ticket_number}`` and ``{agent_name}``; anything else in braces is refused when the
+macro is saved (``check_body``), so a reply never goes out with a stray ``{placeholder}``.
+Applying a macro (``apply``) fills the reply box for review and says which status and
+priority the reply will also set; nothing is sent or changed until the person sends.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+
+from app.errors import InvalidInput
+from app.models import LABELS
+
+PLACEHOLDERS = {
+    "client_name": "the client's name",
+    "requester_first_name": "the first name of whoever opened the ticket",
+    "ticket_number": "the ticket's number (#123)",
+    "agent_name": "your full name",
+}
+_BRACES = re.compile(r"[{}]")
+
+
+def check_body(body: str) -> str:
+    """``body`` if its placeholders are all known; else ``InvalidInput`` naming them."""
+    try:
+        names = [name for _, name, spec, conversion in string.Formatter().parse(body or "") if name is not None]
+    except ValueError:
+        raise InvalidInput("body: a brace is not closed; write placeholders as {client_name} "
+                           "(a literal brace is written twice: {{ or }}).", field="body") from None
+    unknown = sorted({n for n in names if n not in PLACEHOLDERS})
+    if unknown:
+        raise InvalidInput(f"body: unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
+                           f"known: {', '.join('{' + n + '}' for n in PLACEHOLDERS)}.", field="body")
+    return body
+
+
+def values_for(ticket, agent) -> dict[str, str]:
+    requester = ticket.opened_by
+    return {
+        "client_name": ticket.client.name if ticket.client else "",
+        "requester_first_name": (requester.first_name or requester.username) if requester else "there",
+        "ticket_number": f"#{ticket.id}",
+        "agent_name": " ".join(filter(None, [agent.first_name, agent.last_name])) or agent.username,
+    }
+
+
+def apply(macro, ticket, agent) -> dict:
+    """What applying ``macro`` to ``ticket`` puts in the reply box, for ``agent``."""
+    body = check_body(macro.body).format(**values_for(ticket, agent))
+    return {"body": body, "set_status": macro.set_status, "set_priority": macro.set_priority,
+            "summary": ", ".join(filter(None, [
+                f"status → {LABELS[macro.set_status]}" if macro.set_status else "",
+                f"priority → {LABELS[macro.set_priority]}" if macro.set_priority else ""]))}
