@@ -50,6 +50,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         appbuilder.init_app(app, db.session)
         _register_views(appbuilder)
     _fast_english_templates(app)
+    from .views.forms import format_time  # wired here
+
+    app.jinja_env.globals["format_time"] = format_time  # times in the viewer's timezone
 
     from . import observability  # wired here
 

@@ -20,6 +20,7 @@ from workers.schedule import SCHEDULES, configured  # the schedule table (read o
 
 from .errors import AtriumError, InvalidInput, NotFound
 from .extensions import db
+from . import models as m
 from .models import Client, JobRun, Report, Ticket, User
 from .security.manager import sync_roles
 from .services import (
@@ -469,6 +470,45 @@ def tickets_reply(ticket_id, username, body, internal):
         raise click.ClickException(exc.message) from None
     click.echo(f"Reply {message.id} on ticket #{ticket.id} by {author.username}"
                + (f"; first response {ticket.first_response_at:%Y-%m-%d %H:%M} UTC" if ticket.first_response_at else ""))
+
+
+@tickets_cli.command("move")
+@click.argument("ticket_id", type=int)
+@click.argument("move", type=click.Choice(list(tickets.MOVES)))
+def tickets_move(ticket_id, move):
+    """Move a ticket (wait on the client, resolve, close, reopen, start work): the same
+    move as the ticket page's buttons and the API's."""
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise click.ClickException(f"No ticket #{ticket_id}.")
+    try:
+        tickets.move(ticket, move)
+        db.session.commit()
+    except AtriumError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Ticket #{ticket.id}: {m.LABELS[ticket.status]}; SLA {m.LABELS[ticket.sla_state]}"
+               + (f"; resolved {ticket.resolved_at:%Y-%m-%d %H:%M} UTC" if ticket.resolved_at else ""))
+
+
+@tickets_cli.command("assign")
+@click.argument("ticket_id", type=int)
+@click.argument("username")
+def tickets_assign(ticket_id, username):
+    """Hand a ticket to a staff member (their username; ``-`` for nobody)."""
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise click.ClickException(f"No ticket #{ticket_id}.")
+    assignee = None if username == "-" else db.session.query(User).filter_by(username=username).one_or_none()
+    if username != "-" and assignee is None:
+        raise click.ClickException(f"No user {username!r}.")
+    try:
+        tickets.assign(db.session, ticket, assignee.id if assignee else None)
+        db.session.commit()
+    except AtriumError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Ticket #{ticket.id} assigned to {assignee.username if assignee else 'nobody'}.")
 
 
 def register_cli(app) -> None:

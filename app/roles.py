@@ -20,6 +20,8 @@ RESOURCES = (
     "IncidentUpdate", "Campaign", "CampaignMetric", "Report", "BillingEvent",
     "AuditEvent", "ImpersonationSession", "Impersonation", "Jobs",
     "Analytics",  # the business dashboard (MRR is billing: not Developer)
+    "SupportQueue",  # the support queues, one's own alerts and settings (every staff member)
+    "TicketMacro",  # canned replies: Admin manages them, staff apply them
 )
 
 # Resources of the client portal (``app.views.portal``). Only the ``Client`` role holds
@@ -70,6 +72,7 @@ ROLE_GRANTS: dict[str, dict[str, frozenset]] = {
         "AuditEvent": READ, "ImpersonationSession": READ, "Impersonation": WRITE,
         "Jobs": READ,  # the jobs console: read; "Sync now" on campaigns needs Campaign write
         "Analytics": READ,  # the business dashboard; "Recompute" is Admin's (write)
+        "SupportQueue": READ, "TicketMacro": READ,
     },
     DEVELOPER: {
         "Dashboard": READ,
@@ -81,6 +84,7 @@ ROLE_GRANTS: dict[str, dict[str, frozenset]] = {
         "Report": READ, "StorageFolder": READ, "StorageFile": READ,
         "AuditEvent": READ, "ImpersonationSession": READ,  # no "view as" (SPEC §5)
         "Jobs": WRITE,  # engineers operate the queues: requeue, cancel, run a schedule now
+        "SupportQueue": READ, "TicketMacro": READ,
     },
     # Client users reach no staff view: only the portal, and the API below. What their
     # membership role (owner/admin/member/viewer) lets them change is decided per write

@@ -290,7 +290,7 @@ class TicketApi(AtriumModelApi):
     search_columns = ["client_id", "status", "priority", "sla_state", "subject"]
     base_order = ("created_at", "desc")
     staff_only_columns = ("assignee_id",)
-    method_permission_name = {**API_METHOD_PERMISSIONS, "reply": "write"}
+    method_permission_name = {**API_METHOD_PERMISSIONS, "reply": "write", "move": "write"}
 
     @expose("/<int:pk>/replies", methods=["POST"])
     @protect()
@@ -323,6 +323,32 @@ class TicketApi(AtriumModelApi):
                                  if ticket.first_response_at else None)
 
         return self._write(add)
+
+    @expose("/<int:pk>/moves", methods=["POST"])
+    @protect()
+    @safe
+    def move(self, pk):
+        """Move ticket ``pk``: ``{"move": "wait" | "resolve" | "close" | "reopen" | "start"}``
+        (staff; the same call as the ticket page's buttons, ``services.tickets.move``). A
+        move its status does not allow is a 422 naming ``move``."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or set(body) != {"move"} or not isinstance(body["move"], str):
+            return self.response_400(message='The body must be {"move": "…"}, one of: ' + ", ".join(tickets.MOVES))
+        if tenancy.current_scope().is_client:
+            return self.response(403, message="Client users change tickets in the portal (reply, close).")
+        ticket = self.datamodel.get(pk)
+        if ticket is None:
+            return self.response_404()
+
+        def change():
+            tickets.move(ticket, body["move"])
+            db.session.commit()
+            return self.response(200, id=ticket.id, status=ticket.status, sla_state=ticket.sla_state,
+                                 resolved_at=ticket.resolved_at.isoformat() if ticket.resolved_at else None,
+                                 first_response_due_at=ticket.first_response_due_at.isoformat()
+                                 if ticket.first_response_due_at else None)
+
+        return self._write(change)
 
     def pre_add(self, item):
         """A client user's new ticket follows the portal's rule (``tickets.open_for_client``):

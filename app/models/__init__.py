@@ -26,7 +26,7 @@ from .sessions import SessionEnd, SessionKind, UserSession  # noqa: F401
 from .storage import StorageFile, StorageFolder  # noqa: F401
 from .tickets import (  # noqa: F401
     LABELS, Satisfaction, SLAState, StaffAlert, Ticket, TicketMacro, TicketMessage, TicketPresence, TicketPriority,
-    TicketStatus,
+    TicketStatus, value_labels,
 )
 
 TENANT_MODELS = (

@@ -51,10 +51,27 @@ LABELS = {
 }
 
 
+def value_labels(values) -> dict[str, str]:
+    """``LABELS`` for a column holding exactly one of the ticket enums' value sets (a
+    ticket's or a macro's status and priority, SLA state, rating); ``{}`` for any other
+    column (a backup's ``ok`` is not "On track")."""
+    chosen = set(values)
+    enums = (TicketStatus, TicketPriority, SLAState, Satisfaction)
+    return {v: LABELS[v] for v in chosen} if any(chosen == {e.value for e in kind} for kind in enums) else {}
+
+
 ticket_message_attachments = sa.Table(
     "ticket_message_attachments",
     Model.metadata,
     sa.Column("message_id", sa.Integer, sa.ForeignKey("ticket_messages.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("file_id", sa.Integer, sa.ForeignKey("storage_files.id", ondelete="CASCADE"), primary_key=True),
+)
+
+# Files attached when the ticket was opened (replies carry their own).
+ticket_attachments = sa.Table(
+    "ticket_attachments",
+    Model.metadata,
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("file_id", sa.Integer, sa.ForeignKey("storage_files.id", ondelete="CASCADE"), primary_key=True),
 )
 
@@ -101,6 +118,7 @@ class Ticket(TimestampMixin, Model):
     assignee = relationship("User", foreign_keys=[assignee_id], lazy="joined")
     opened_by = relationship("User", foreign_keys=[opened_by_id])
     follows = relationship("Ticket", remote_side="Ticket.id", foreign_keys=[follows_id])
+    attachments = relationship("StorageFile", secondary=ticket_attachments)
     messages = relationship("TicketMessage", back_populates="ticket", cascade="all, delete-orphan",
                             order_by="TicketMessage.created_at")
 

@@ -82,9 +82,10 @@ IGNORED_FIELDS = frozenset({"created_at", "updated_at", "changed_on", "created_o
 # Fields clients never see; an update touching only these is a staff-only event.
 STAFF_ONLY_FIELDS = frozenset({"internal_notes", "hosting_monthly_cost", "assignee_id"})
 # Telemetry and the audit tables themselves are not audited row by row; nor are a staff
-# page's presence pings (every 10 s) and alerts read or written (the change they report is).
+# page's presence pings (every 10 s), alerts read or written (the change they report is)
+# and a person's own display timezone.
 NOT_AUDITED = frozenset({"AuditEvent", "AuditChainHead", "ImpersonationSession", "UserSession", "MonitorCheck",
-                         "JobRun", "TicketPresence", "StaffAlert"})
+                         "JobRun", "TicketPresence", "StaffAlert", "UserPreference"})
 
 # On unless ``disabled()`` turned it off in this context.
 _capture: ContextVar[bool] = ContextVar("atrium_audit_capture", default=True)

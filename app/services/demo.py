@@ -66,6 +66,18 @@ INTERNAL_LINES = ["Internal: caused by the SMTP relay quota, raise it.", "Intern
                   "old theme, estimate 3h.", "Internal: check with the designer before replying."]
 
 
+# Canned replies (``services.ticket_macros``): name, body, the status the reply also sets.
+MACROS = (
+    ("Acknowledge", "Hi {requester_first_name},\n\nThanks for telling us. I am looking into {ticket_number} now "
+                    "and will update you here.\n\n{agent_name}", "in_progress"),
+    ("Need more information", "Hi {requester_first_name},\n\nTo move {ticket_number} forward we need a little more "
+                              "from {client_name}: the page address and a screenshot of what you see.\n\n{agent_name}",
+     "waiting_client"),
+    ("Fixed", "Hi {requester_first_name},\n\nThis is fixed on our side. If anything still looks wrong, reply here "
+              "within 7 days and the ticket reopens.\n\n{agent_name}", "resolved"),
+)
+
+
 def ensure_user(sm, username, first, last, email, role_name, password):
     role = sm.find_role(role_name)
     user = sm.find_user(username=username)
@@ -93,6 +105,9 @@ def _seed(appbuilder, session, password, scale, today, upload_dir) -> dict:
     appbuilder.sm.sync_roles()
     sm = appbuilder.sm
     staff = {u: ensure_user(sm, u, f, la, f"{u}@atrium.example", r, password) for u, f, la, r in STAFF}
+    for name, body, status in MACROS:
+        if session.execute(sa.select(m.TicketMacro.id).where(m.TicketMacro.name == name)).first() is None:
+            session.add(m.TicketMacro(name=name, body=body, set_status=status))
     session.commit()
     created = []
     for slug, name, tier, n_projects, n_domains, platforms in CLIENTS:

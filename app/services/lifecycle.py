@@ -35,6 +35,7 @@ from app.models import (
     Project,
     StorageFile,
     Ticket,
+    TicketMacro,
     TicketMessage,
     User,
 )
@@ -46,6 +47,7 @@ from app.services import (
     notifications,
     performance,
     sessions,
+    ticket_macros,
     tickets,
     tiers,
     validation,
@@ -203,6 +205,8 @@ def derive(session: Session, new: list, dirty: list) -> None:
             obj.grade = performance.grade_metric(obj)
         elif isinstance(obj, Domain) and obj.name:
             obj.name = validation.domain_name(obj.name)
+        elif isinstance(obj, TicketMacro):
+            ticket_macros.check_body(obj.body)  # every door: no reply goes out with a stray {placeholder}
 
 
 def notify(session: Session, new: list, dirty: list) -> None:
@@ -220,7 +224,9 @@ def announce(session: Session, flush_context) -> None:
     tickets_ = [o for o in (*session.new, *session.dirty) if isinstance(o, Ticket)]
     if not tickets_:
         return
-    connection, actor_id = session.connection(), tenancy.current_scope().user_id
+    actor_id = tenancy.current_scope().user_id
+    tenancy.apply_database_scope(session, tenancy.SYSTEM)  # the agency's alerts, as notify's outbox rows
+    connection = session.connection()
     for ticket in tickets_:
         state = sa.inspect(ticket)
         if ticket in session.new and ticket.opened_by_id is not None:

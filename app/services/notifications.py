@@ -132,7 +132,8 @@ def unread_alerts(session, user_id: int, limit: int = 20) -> tuple[int, list]:
     unread = StaffAlert.user_id == user_id, StaffAlert.read_at.is_(None)
     count = session.execute(sa.select(sa.func.count()).select_from(StaffAlert).where(*unread)).scalar_one()
     rows = list(session.execute(sa.select(StaffAlert).where(*unread)
-                                .order_by(StaffAlert.created_at.desc(), StaffAlert.id.desc()).limit(limit)).scalars())
+                                .order_by(StaffAlert.created_at.desc(), StaffAlert.id.desc()).limit(limit)).scalars()
+                ) if limit and count else []
     return count, rows
 
 

@@ -92,6 +92,33 @@ def sla_state(ticket, now=None) -> SLAState:
     return SLAState.OK
 
 
+def _span(delta: dt.timedelta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    return " ".join(f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min")) if n) or "0 min"
+
+
+def sla_summary(ticket, now=None) -> tuple[str, str]:
+    """``(state, words)`` for the SLA badge: the time left to the first response, how late
+    it is, paused, met (and how fast), or no SLA on the plan."""
+    now = now or utcnow()
+    if not ticket.sla_hours or ticket.first_response_due_at is None:
+        return "none", "No first-response SLA on this plan"
+    due = ticket.first_response_due_at
+    if ticket.first_response_at is not None:
+        took = _span(ticket.first_response_at - ticket.created_at)
+        if ticket.first_response_at <= due:
+            return SLAState.OK, f"First response in {took} (SLA {ticket.sla_hours} h: met)"
+        return SLAState.BREACHED, f"First response in {took} (SLA {ticket.sla_hours} h: breached)"
+    state = sla_state(ticket, now)
+    if ticket.sla_paused_since is not None:
+        return state, f"SLA paused while waiting on the client ({_span(due - ticket.sla_paused_since)} left)"
+    if due <= now:
+        return SLAState.BREACHED, f"First response overdue by {_span(now - due)}"
+    return state, f"First response due in {_span(due - now)}"
+
+
 def watch_sla(session, now=None) -> list:
     """Move open tickets to their current SLA state (``ok`` -> ``at_risk`` -> ``breached``)
     and tell the assignee (else every Operator) of each change, through the outbox;

@@ -49,7 +49,7 @@ from app.views import relation_picker
 from app.views.forms import (
     LiteralErrorsForm,
     bound_numbers,
-    format_utc,
+    format_time,
     generated_fields,
     literal_message,
     unique_together_validators,
@@ -441,7 +441,7 @@ class AtriumModelView(ModelView):
         formatters = dict(getattr(cls, "formatters_columns", None) or {})
         for column in model.__table__.columns:
             if isinstance(column.type, UTCDateTime) and column.key not in formatters:
-                formatters[column.key] = format_utc
+                formatters[column.key] = format_time
         cls.formatters_columns = formatters
         validators = {k: list(v) for k, v in (getattr(cls, "validators_columns", None) or {}).items()}
         for name, extra in unique_together_validators(

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import has_request_context, request, session
 from flask_appbuilder.fieldwidgets import (
     BS3TextAreaFieldWidget,
     BS3TextFieldWidget,
@@ -27,7 +28,7 @@ from wtforms.widgets import html_params
 
 from app.errors import InvalidInput
 from app.extensions import db
-from app.models import Client
+from app.models import Client, UserPreference, value_labels
 from app.models.base import UTCDateTime, number_bounds
 from app.services import tiers, validation
 from app import tenancy
@@ -292,9 +293,18 @@ def unique_together_validators(model, columns) -> dict:
     return result
 
 
-def format_utc(value) -> str:
-    """Times are stored in UTC and shown as such, to the minute (no staff timezone yet)."""
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else ""
+def format_time(value) -> str:
+    """A stored (UTC) time in the viewer's timezone (``viewer_timezone``), to the minute,
+    with the zone: ``2026-12-07 14:30 UTC``, ``2026-12-07 11:30 (UTC-03:00)``."""
+    if value is None:
+        return ""
+    zone = viewer_timezone()
+    local = value.astimezone(zone)
+    if zone is dt.UTC:
+        return local.strftime("%Y-%m-%d %H:%M UTC")
+    offset = local.utcoffset() or dt.timedelta(0)
+    sign, minutes = ("-" if offset < dt.timedelta(0) else "+"), abs(int(offset.total_seconds())) // 60
+    return local.strftime("%Y-%m-%d %H:%M") + f" (UTC{sign}{minutes // 60:02d}:{minutes % 60:02d})"
 
 
 def bound_numbers(model, columns, validators) -> None:
@@ -314,18 +324,41 @@ def column_label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
+STAFF_TIMEZONE_KEY = "atrium_tz"  # the signed session cookie: a staff member's zone, as saved
+
+
 def viewer_timezone():
     """The timezone times are shown and typed in: the client's (``Client.timezone``) for a
-    client user, UTC for staff (staff have no timezone of their own yet)."""
+    client user; for staff their own (``UserPreference``, "My settings"), UTC until they
+    choose one. Read once per request; a staff member's zone rides in the signed
+    session cookie once read, so their pages cost no statement for it."""
+    if not has_request_context():
+        return dt.UTC
     try:
         scope = tenancy.current_scope()
+    except Exception:  # noqa: BLE001 - no scope here: UTC
+        return dt.UTC
+    key = (scope.user_id, scope.client_id)
+    cached = request.environ.get("atrium.viewer_tz")  # this request's (``g`` can outlive one: tests, CLI)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    zone = dt.UTC
+    try:
+        name = None
         if scope.is_client and scope.client_id is not None:
             name = db.session.execute(sa.select(Client.timezone).where(Client.id == scope.client_id)).scalar()
-            if name:
-                return ZoneInfo(name)
-    except Exception:  # an unknown zone name, no request: UTC
-        pass
-    return dt.UTC
+        elif scope.is_staff and scope.user_id is not None:
+            name = session.get(STAFF_TIMEZONE_KEY)
+            if name is None:
+                name = db.session.execute(sa.select(UserPreference.timezone)
+                                          .where(UserPreference.user_id == scope.user_id)).scalar() or "UTC"
+                session[STAFF_TIMEZONE_KEY] = name
+        if name and name != "UTC":
+            zone = ZoneInfo(name)
+    except Exception:  # noqa: BLE001 - an unknown zone name, no signed-in user: UTC
+        zone = dt.UTC
+    request.environ["atrium.viewer_tz"] = (key, zone)
+    return zone
 
 
 class _TimePickerWidget:
@@ -412,7 +445,8 @@ def generated_fields(model, columns, existing, validators=None) -> dict:
         elif isinstance(column.type, sa.Boolean):
             fields[name] = BooleanField(column_label(name))
         elif isinstance(column.type, sa.Enum):
-            choices = [(v, v.replace("_", " ")) for v in column.type.enums]
+            labels = value_labels(column.type.enums)
+            choices = [(v, labels.get(v) or v.replace("_", " ")) for v in column.type.enums]
             if column.nullable:
                 fields[name] = SelectField(column_label(name), choices=[("", "—"), *choices],
                                            validators=[Optional()], filters=[lambda v: v or None],

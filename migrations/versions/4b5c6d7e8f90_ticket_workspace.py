@@ -3,6 +3,7 @@
 - ``tickets``: ``follows_id`` (a client's reply to a ticket resolved too long ago opens
   a new ticket that follows it), the requester's rating (``satisfaction``,
   ``satisfaction_comment``, ``rated_at``).
+- ``ticket_attachments``: files attached when the ticket was opened.
 - ``ticket_macros``: canned replies with optional status/priority moves (Admin).
 - ``staff_alerts``: in-app alerts per staff member (new client ticket, assignment).
 - ``ticket_presence``: who has a ticket's staff page open, and whether they are writing.
@@ -44,6 +45,16 @@ def upgrade():
         batch.add_column(sa.Column('rated_at', sa.DateTime(timezone=True), nullable=True))
         batch.create_foreign_key(batch.f('fk_tickets_follows_id_tickets'), 'tickets', ['follows_id'], ['id'],
                                  ondelete='SET NULL')
+    op.create_table(
+        'ticket_attachments',
+        sa.Column('ticket_id', sa.Integer(), nullable=False),
+        sa.Column('file_id', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_attachments_ticket_id_tickets'),
+                                ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['file_id'], ['storage_files.id'],
+                                name=op.f('fk_ticket_attachments_file_id_storage_files'), ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('ticket_id', 'file_id', name=op.f('pk_ticket_attachments')),
+    )
     op.create_table(
         'ticket_macros',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -107,7 +118,7 @@ def upgrade():
 
 
 def downgrade():
-    for table in ('user_preferences', 'ticket_presence', 'staff_alerts', 'ticket_macros'):
+    for table in ('user_preferences', 'ticket_presence', 'staff_alerts', 'ticket_macros', 'ticket_attachments'):
         op.drop_table(table)
     with op.batch_alter_table('tickets') as batch:
         batch.drop_constraint(batch.f('fk_tickets_follows_id_tickets'), type_='foreignkey')

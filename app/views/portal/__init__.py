@@ -25,7 +25,6 @@ from markupsafe import Markup
 
 from app.extensions import db
 from app.services import portal as portal_service
-from app.views.forms import format_utc
 from app.views.portal.base import portal_scope
 from app.views.portal.campaigns import PortalCampaignMetricView, PortalCampaignView, PortalReportView
 from app.views.portal.files import PortalFileView
@@ -48,7 +47,7 @@ class PortalDashboardView(BaseView):
             abort(404)
         data = portal_service.client_dashboard(db.session, scope.client_id)
         chart = Markup(json.dumps(data["campaigns"]["series"]).replace("</", "<\\/"))
-        return self.render_template("portal/dashboard.html", d=data, chart_json=chart, format_utc=format_utc)
+        return self.render_template("portal/dashboard.html", d=data, chart_json=chart)
 
 
 PORTAL_MENU = (

@@ -5,28 +5,27 @@ permission names, the list widget, and sending a stored file. The package docstr
 
 from __future__ import annotations
 
-import logging
 
-from flask import abort, current_app, flash, g, redirect, request, send_file, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder.urltools import get_filter_args
 from markupsafe import Markup
 
 from app import models as m
 from app.extensions import db
-from app.services import storage, tiers
+from app.services import tiers
 from app import tenancy
 from app.errors import AtriumError
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView
 from app.views.widgets import AtriumListWidget
 
-log = logging.getLogger(__name__)
 
 # Endpoint name → the operation ``check_write`` is asked about, and on which model
 # (``None``: the view's own model).
 WRITE_ENDPOINTS = {"add": ("create", None), "edit": ("update", None), "delete": ("delete", None),
                    "action_post": ("update", None), "reply": ("create", "TicketMessage"),
-                   "close": ("update", None), "reopen": ("update", None), "role": ("update", None), "remove": ("delete", None), "upload": ("create", None), "invite": ("create", None)}
-PORTAL_PERMISSIONS = {**METHOD_PERMISSIONS, "reply": "write", "close": "write", "reopen": "write", "role": "write", "remove": "write", "upload": "write",
+                   "close": ("update", None), "reopen": ("update", None), "rate": ("update", None), "role": ("update", None), "remove": ("delete", None), "upload": ("create", None), "invite": ("create", None)}
+PORTAL_PERMISSIONS = {**METHOD_PERMISSIONS, "reply": "write", "close": "write", "reopen": "write", "rate": "write",
+                      "role": "write", "remove": "write", "upload": "write",
                       "invite": "write", "download": "read"}
 
 
@@ -221,11 +220,3 @@ def int_or_404(value) -> int:
         return int(value)
     except (TypeError, ValueError):
         abort(404)
-
-
-def send_stored(relative_path: str, download_name: str, mimetype: str):
-    path = storage.path_of(relative_path, current_app.config["UPLOAD_DIR"])
-    if not path.is_file():
-        log.error("stored file missing: %s", path)
-        abort(404, description="The file is missing from storage. Please tell your account manager.")
-    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=download_name)

@@ -11,7 +11,8 @@ from app.extensions import db
 from app.services import storage, tiers, validation
 from app.errors import AtriumError
 from app.views.interface import AtriumInterface
-from app.views.portal.base import PortalModelView, download_link, portal_scope, send_stored
+from app.views.files import send_stored
+from app.views.portal.base import PortalModelView, download_link, portal_scope
 
 class PortalFileView(PortalModelView):
     datamodel = AtriumInterface(m.StorageFile)

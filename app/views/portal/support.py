@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import expose, has_access
+from flask_wtf.file import FileField
+from wtforms.validators import Optional
 
 from app import models as m
 from app.extensions import db
 from app.services import storage, tickets
 from app import tenancy
 from app.errors import AtriumError
-from app.views.forms import format_utc
 from app.views.interface import AtriumInterface
 from app.views.portal.base import PortalModelView, int_or_404, portal_scope
 
@@ -54,17 +55,36 @@ class PortalTicketView(PortalModelView):
     show_columns = ["subject", "project", "description", "priority", "status", "sla_state", "first_response_due_at",
                     "created_at"]  # the page itself is portal/ticket.html
     # The one form a client types a ticket into (SPEC: subject, description, priority, a
-    # project of theirs; attachments go with replies). No edit route: follow-ups are
-    # replies, closing and reopening (within ``tickets.REOPEN_DAYS`` of the resolution).
-    add_columns = edit_columns = ["project", "subject", "description", "priority"]
+    # project of theirs, an optional attachment). No edit route: follow-ups are replies
+    # (which reopen a resolved ticket within ``tickets.reopen_days()``), closing and rating.
+    add_columns = ["project", "subject", "description", "priority", "attachment"]
+    edit_columns = ["project", "subject", "description", "priority"]
+    add_form_extra_fields = {"attachment": FileField("Attachment (optional)", validators=[Optional()])}
     portal_routes = frozenset({"add"})
     portal_add = ("add", "Open a ticket", "Ticket", "tickets_per_month")
     search_columns = ["subject", "status", "priority"]
     label_columns = {"project.name": "Project", "sla_state": "SLA", "first_response_due_at": "First response due"}
+    formatters_columns = {name: m.LABELS.get for name in ("priority", "status", "sla_state")}
     base_order = ("created_at", "desc")
 
     def pre_add(self, item):
         tickets.open_for_client(item, g.user)  # the API's client writes obey the same rule
+        upload = request.files.get("attachment")
+        if upload is not None and upload.filename:
+            tenancy.check_write(portal_scope(), "StorageFile", "create")
+            client = db.session.get(m.Client, portal_scope().client_id)
+            stored = storage.store_upload(
+                db.session, client, g.user, upload.filename, upload.stream, current_app.config["UPLOAD_DIR"],
+                current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024, project_id=item.project_id)
+            g.atrium_ticket_uploads = [stored]
+            item.attachments = [stored]
+
+    def _save(self, form, item, is_add: bool):
+        """A refused ticket leaves no attachment behind on disk."""
+        saved = super()._save(form, item, is_add)
+        if not saved:
+            storage.discard(g.pop("atrium_ticket_uploads", []), current_app.config["UPLOAD_DIR"])
+        return saved
 
     def post_add(self, item):
         g.atrium_new_ticket_id = item.id
@@ -79,13 +99,19 @@ class PortalTicketView(PortalModelView):
     def show(self, pk):
         ticket = self._get_or_404(m.Ticket, int_or_404(pk))
         scope = portal_scope()
+        may_update = tenancy.may_write(scope, "Ticket", "update")
+        client = db.session.get(m.Client, scope.client_id)
         return self.render_template(
-            "portal/ticket.html", ticket=ticket, messages=list(ticket.messages),
-            can_reply=tenancy.may_write(scope, "TicketMessage", "create") and ticket.status not in tickets.CLOSED_STATUSES,
-            can_close=tenancy.may_write(scope, "Ticket", "update") and ticket.status != m.TicketStatus.CLOSED,
-            can_reopen=tenancy.may_write(scope, "Ticket", "update") and tickets.may_reopen(ticket),
-            reopen_days=tickets.REOPEN_DAYS,
-            format_utc=format_utc)
+            "portal/ticket.html", ticket=ticket, messages=list(ticket.messages), labels=m.LABELS,
+            can_reply=tenancy.may_write(scope, "TicketMessage", "create"),
+            reply_reopens=tickets.may_reopen(ticket),
+            reply_follows_up=ticket.status in tickets.CLOSED_STATUSES and not tickets.may_reopen(ticket),
+            can_close=may_update and ticket.status != m.TicketStatus.CLOSED,
+            can_reopen=may_update and tickets.may_reopen(ticket),
+            can_rate=tickets.may_rate(ticket, g.user),
+            reopen_days=tickets.reopen_days(),
+            median=tickets.median_first_response(db.session, client.tier), tier=client.tier,
+            sla_words=tickets.sla_summary(ticket)[1])
 
     @expose("/reply/<int:pk>", methods=["POST"])
     @has_access
@@ -100,14 +126,18 @@ class PortalTicketView(PortalModelView):
                     db.session, ticket.client, g.user, upload.filename, upload.stream,
                     current_app.config["UPLOAD_DIR"], current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024,
                     project_id=ticket.project_id))
-            tickets.add_reply(db.session, ticket, g.user, request.form.get("body", ""), attachments=attachments)
+            _, landed = tickets.reply(db.session, ticket, g.user, request.form.get("body", ""),
+                                      attachments=attachments)
             db.session.commit()
-            flash("Your reply was sent.", "success")
         except AtriumError as exc:
             db.session.rollback()
             storage.discard(attachments, current_app.config["UPLOAD_DIR"])
             flash(exc.message, "danger")
-        return redirect(url_for(".show", pk=pk))
+            return redirect(url_for(".show", pk=pk))
+        flash("Your reply was sent." if landed.id == pk else
+              f"This ticket was resolved more than {tickets.reopen_days()} days ago, so your reply opened a new "
+              f"ticket, #{landed.id}, linked to it.", "success")
+        return redirect(url_for(".show", pk=landed.id))
 
     @expose("/reopen/<int:pk>", methods=["POST"])
     @has_access
@@ -118,3 +148,10 @@ class PortalTicketView(PortalModelView):
     @has_access
     def close(self, pk):
         return self._apply(m.Ticket, pk, tickets.close, "The ticket was closed.")
+
+    @expose("/rate/<int:pk>", methods=["POST"])
+    @has_access
+    def rate(self, pk):
+        return self._apply(m.Ticket, pk, lambda ticket: tickets.rate(
+            ticket, g.user, request.form.get("satisfaction", ""), request.form.get("comment")),
+            "Thank you for rating this ticket.")

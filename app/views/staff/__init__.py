@@ -13,7 +13,8 @@ from app.views.staff.delivery import (
 )
 from app.views.staff.marketing import CampaignMetricView, CampaignView, ReportView
 from app.views.staff.monitoring import IncidentUpdateView, IncidentView, MonitorCheckView, MonitorView
-from app.views.staff.support import StorageFileView, StorageFolderView, TicketMessageView, TicketView
+from app.views.staff.queues import StaffAlertView, StaffSettingsView, SupportQueueView
+from app.views.staff.support import StorageFileView, StorageFolderView, TicketMacroView, TicketMessageView, TicketView
 
 
 def register(appbuilder) -> None:
@@ -28,10 +29,22 @@ def register(appbuilder) -> None:
     add(NetworkUsageView, "Network usage", icon="fa-exchange", category="Delivery")
     add(PerformanceMetricView, "Performance", icon="fa-tachometer", category="Delivery")
     add(DomainView, "Domains", icon="fa-globe", category="Delivery")
+    queues = appbuilder.add_view_no_menu(SupportQueueView)
+    for slug, title, icon in (("mine", "My open tickets", "fa-user"), ("unassigned", "Unassigned", "fa-inbox"),
+                              ("at-risk", "At risk and breached", "fa-exclamation-triangle"),
+                              ("waiting", "Waiting on client", "fa-hourglass-half"), ("open", "All open", "fa-list")):
+        appbuilder.add_link(title, href=f"/support/queues/{slug}", icon=icon, category="Support",
+                            category_icon="fa-life-ring", baseview=queues)
+    appbuilder.add_link("Alerts", href="/support/alerts/", icon="fa-bell", category="Support",
+                        baseview=appbuilder.add_view_no_menu(StaffAlertView))
+    appbuilder.add_separator("Support")
     add(TicketView, "Tickets", icon="fa-life-ring", category="Support", category_icon="fa-life-ring")
     add(TicketMessageView, "Ticket messages", icon="fa-comments", category="Support")
+    add(TicketMacroView, "Macros", icon="fa-magic", category="Support")
     add(StorageFileView, "Files", icon="fa-file", category="Support")
     add(StorageFolderView, "Folders", icon="fa-folder", category="Support")
+    appbuilder.add_link("My settings", href="/support/settings/", icon="fa-clock-o", category="Support",
+                        baseview=appbuilder.add_view_no_menu(StaffSettingsView))
     add(MonitorView, "Monitors", icon="fa-heartbeat", category="Monitoring", category_icon="fa-heartbeat")
     add(MonitorCheckView, "Checks", icon="fa-check", category="Monitoring")
     add(IncidentView, "Incidents", icon="fa-fire", category="Monitoring")

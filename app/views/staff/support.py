@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 
+from flask import abort
+from flask_appbuilder import expose, has_access
+
 from app import models as m
-from app.views.base import AtriumModelView
+from app.extensions import db
+from app.services import ticket_macros
+from app.views.base import METHOD_PERMISSIONS, AtriumModelView
+from app.views.files import send_stored
+from app.views.forms import service_validator
 from app.views.interface import AtriumInterface
+from app.views.staff.ticket_page import TicketPage
 
 
 class TicketMessageView(AtriumModelView):
@@ -22,15 +30,19 @@ class TicketMessageView(AtriumModelView):
     description_columns = {"internal": "Internal notes are never shown to the client."}
 
 
-class TicketView(AtriumModelView):
+class TicketView(TicketPage, AtriumModelView):
+    """Tickets: the list (filters by client and assignee among the search fields), and
+    each ticket's page, the workspace (``TicketPage``: thread, reply box, moves)."""
     datamodel = AtriumInterface(m.Ticket)
     class_permission_name = "Ticket"
+    method_permission_name = {**METHOD_PERMISSIONS, **TicketPage.page_permissions}
     list_title = "Support tickets"
     list_columns = ["id", "client.name", "subject", "priority", "status", "sla_state",
                     "first_response_due_at", "assignee.username", "created_at"]
     # No relation drop-downs here: FAB would load every client, user and project on each
     # page view of a 200k-row list. A client's tickets are on the client's page.
-    search_columns = ["id", "subject", "priority", "status", "sla_state", "created_at", "first_response_due_at"]
+    search_columns = ["id", "subject", "priority", "status", "sla_state", "created_at", "first_response_due_at",
+                      "assignee"]
     add_columns = ["client", "project", "subject", "description", "priority", "status", "assignee"]
     edit_columns = ["project", "subject", "description", "priority", "status", "assignee"]
     show_columns = ["id", "client", "project", "subject", "description", "priority", "status",
@@ -40,6 +52,26 @@ class TicketView(AtriumModelView):
     base_order = ("created_at", "desc")
     label_columns = {"client.name": "Client", "assignee.username": "Assignee", "sla_state": "SLA",
                      "first_response_due_at": "First response due", "id": "#"}
+    formatters_columns = {name: m.LABELS.get for name in ("priority", "status", "sla_state")}
+
+
+class TicketMacroView(AtriumModelView):
+    """Macros (canned replies): Admin manages them, staff apply them on a ticket's page."""
+    datamodel = AtriumInterface(m.TicketMacro)
+    class_permission_name = "TicketMacro"
+    list_title = "Macros"
+    list_columns = ["name", "set_status", "set_priority", "updated_at"]
+    search_columns = ["name", "body"]
+    add_columns = edit_columns = ["name", "body", "set_status", "set_priority"]
+    show_columns = ["name", "body", "set_status", "set_priority", "created_at", "updated_at"]
+    base_order = ("name", "asc")
+    label_columns = {"set_status": "Sets status", "set_priority": "Sets priority"}
+    description_columns = {
+        "body": "Placeholders: " + ", ".join("{" + k + "} (" + v + ")" for k, v in ticket_macros.PLACEHOLDERS.items()),
+        "set_status": "Optional: the status the reply also sets when sent.",
+        "set_priority": "Optional: the priority the reply also sets when sent."}
+    validators_columns = {"body": [service_validator(ticket_macros.check_body)]}
+    formatters_columns = {name: (lambda v: m.LABELS.get(v, "—") if v else "—") for name in ("set_status", "set_priority")}
 
 
 class StorageFolderView(AtriumModelView):
@@ -57,6 +89,7 @@ class StorageFolderView(AtriumModelView):
 class StorageFileView(AtriumModelView):
     datamodel = AtriumInterface(m.StorageFile)
     class_permission_name = "StorageFile"
+    method_permission_name = {**METHOD_PERMISSIONS, "file": "read"}
     list_title = "Files"
     list_columns = ["client.name", "file_name", "mime_type", "size_bytes", "uploaded_by", "created_at"]
     search_columns = ["client", "project", "file_name", "mime_type"]
@@ -65,3 +98,12 @@ class StorageFileView(AtriumModelView):
     show_exclude_columns = ["stored_path"]
     base_order = ("created_at", "desc")
     label_columns = {"client.name": "Client", "size_bytes": "Size (bytes)"}
+
+    @expose("/file/<int:pk>")
+    @has_access
+    def file(self, pk):
+        """The stored file itself (a ticket's attachments link here)."""
+        row = db.session.get(m.StorageFile, pk)
+        if row is None:
+            abort(404)
+        return send_stored(row.stored_path, row.file_name, row.mime_type or "application/octet-stream")

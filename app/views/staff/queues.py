@@ -1,0 +1,125 @@
+"""Support queues (saved views), in-app alerts and "My settings" for staff (issue 20).
+
+- ``SupportQueueView``: ``/support/queues/<slug>`` lists a queue of
+  ``services.ticket_queues`` (mine, unassigned, at risk and breached, waiting on client,
+  all open), narrowed by client and assignee, with every queue's count beside it;
+  ``/support/queues/counts`` gives the counts and the unread alerts as JSON, which the
+  navbar fetches after the page is shown (so no page pays for them).
+- ``StaffAlertView``: the signed-in staff member's alerts, "mark all read".
+- ``StaffSettingsView``: the timezone their pages show times in.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, available_timezones
+
+import sqlalchemy as sa
+from flask import abort, flash, g, jsonify, redirect, request, session, url_for
+from flask_appbuilder import BaseView, expose, has_access
+
+from app import models as m
+from app import tenancy
+from app.extensions import db
+from app.services import notifications, ticket_queues, tickets
+from app.views.forms import STAFF_TIMEZONE_KEY
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    if raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        abort(400, description=f"{name} must be a whole number.")
+    return int(raw)
+
+
+class SupportQueueView(BaseView):
+    route_base = "/support/queues"
+    class_permission_name = "SupportQueue"
+    method_permission_name = {"queue": "read", "counts": "read"}
+    base_permissions = ["can_read"]
+    default_view = "queue"
+
+    @expose("/")
+    @expose("/<slug>")
+    @has_access
+    def queue(self, slug="mine"):
+        if slug not in ticket_queues.QUEUES:
+            abort(404)
+        client_id, assignee_id, number = _int_arg("client"), _int_arg("assignee"), _int_arg("page") or 1
+        rows, total = ticket_queues.page(db.session, slug, g.user.id, client_id=client_id,
+                                         assignee_id=assignee_id, number=number)
+        clients = db.session.execute(sa.select(m.Client.id, m.Client.name).order_by(m.Client.name)).all()
+        staff = db.session.execute(sa.select(m.User.id, m.User.first_name, m.User.last_name)
+                                   .where(tenancy.staff_users_condition(m.User))
+                                   .order_by(m.User.first_name, m.User.last_name)).all()
+        return self.render_template(
+            "staff/queue.html", slug=slug, queues=ticket_queues.QUEUES, rows=rows, total=total,
+            counts=ticket_queues.counts(db.session, g.user.id, client_id=client_id), number=number,
+            pages=max(1, -(-total // ticket_queues.PAGE_SIZE)), client_id=client_id, assignee_id=assignee_id,
+            clients=clients, staff=staff, labels=m.LABELS, sla=tickets.sla_summary,
+            unassigned=ticket_queues.UNASSIGNED)
+
+    @expose("/counts")
+    @has_access
+    def counts(self):
+        unread, _ = notifications.unread_alerts(db.session, g.user.id, limit=0)
+        response = jsonify({"queues": ticket_queues.counts(db.session, g.user.id), "unread_alerts": unread})
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+
+class StaffAlertView(BaseView):
+    route_base = "/support/alerts"
+    class_permission_name = "SupportQueue"
+    method_permission_name = {"index": "read", "read_all": "read"}
+    base_permissions = ["can_read"]
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        unread, rows = notifications.unread_alerts(db.session, g.user.id, limit=100)
+        return self.render_template("staff/alerts.html", unread=unread, rows=rows)
+
+    @expose("/read", methods=["POST"])
+    @has_access
+    def read_all(self):
+        marked = notifications.mark_read(db.session, g.user.id)
+        db.session.commit()
+        flash(f"{marked} alert(s) marked read.", "success")
+        return redirect(url_for(".index"))
+
+
+class StaffSettingsView(BaseView):
+    route_base = "/support/settings"
+    class_permission_name = "SupportQueue"
+    method_permission_name = {"index": "read"}
+    base_permissions = ["can_read"]
+    default_view = "index"
+
+    @expose("/", methods=["GET", "POST"])
+    @has_access
+    def index(self):
+        row = db.session.get(m.UserPreference, g.user.id)
+        current = row.timezone if row else "UTC"
+        if request.method == "POST":
+            chosen = (request.form.get("timezone") or "").strip()
+            if chosen != "UTC" and chosen not in available_timezones():
+                flash(f"“{chosen[:64]}” is not a timezone; choose one from the list (e.g. America/Sao_Paulo).",
+                      "danger")
+                return self.render_template("staff/settings.html", current=current, zones=_zones()), 422
+            if row is None:
+                row = m.UserPreference(user_id=g.user.id)
+                db.session.add(row)
+            row.timezone = chosen
+            db.session.commit()
+            session[STAFF_TIMEZONE_KEY] = chosen
+            flash(f"Times are now shown in {chosen}.", "success")
+            return redirect(url_for(".index"))
+        return self.render_template("staff/settings.html", current=current, zones=_zones(),
+                                    example=ZoneInfo(current) if current != "UTC" else None)
+
+
+def _zones() -> list[str]:
+    return ["UTC", *sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV")))]
