@@ -80,15 +80,20 @@ _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=F
 # --------------------------------------------------------------------------- the schema
 
 
+# Reached from ``clients`` but not the client's data: who has a ticket's staff page open
+# right now (rewritten every 10 s, gone within a day).
+EPHEMERAL = frozenset({"ticket_presence"})
+
+
 def owned_tables(metadata: sa.MetaData | None = None) -> list[sa.Table]:
     """``clients`` and every table reached from it through NOT NULL foreign keys, in
-    foreign-key order (parents first)."""
+    foreign-key order (parents first); not the ``EPHEMERAL`` ones."""
     metadata = metadata or Model.metadata
     owned, grew = {ROOT}, True
     while grew:
         grew = False
         for table in metadata.tables.values():
-            if table.name not in owned and any(
+            if table.name not in owned and table.name not in EPHEMERAL and any(
                     not fk.parent.nullable and fk.column.table.name in owned for fk in table.foreign_keys):
                 owned.add(table.name)
                 grew = True

@@ -31,7 +31,7 @@ from typing import Mapping
 
 import sqlalchemy as sa
 
-from app.models import DailyAnalytics, Tier
+from app.models import DailyAnalytics, Satisfaction, Ticket, Tier
 from app.models.base import utcnow
 from app.services import analytics, audit
 from app.errors import InvalidInput
@@ -176,6 +176,7 @@ def figures(session, period: DateRange) -> dict:
         "ad_revenue": revenue,
         "roas": (revenue / spend).quantize(CENT, ROUND_HALF_UP) if spend else None,
     }
+    totals.update(_satisfaction(session, period))
     latest_figures = None
     if latest is not None:
         latest_figures = {
@@ -200,6 +201,18 @@ def figures(session, period: DateRange) -> dict:
     }
     return {"range": period, "totals": totals, "latest": latest_figures, "chart": chart,
             "missing": missing, "recompute_max_days": RECOMPUTE_MAX_DAYS}
+
+
+def _satisfaction(session, period: DateRange) -> dict:
+    """Requesters' ratings given in ``period`` (read live from the tickets, one statement):
+    how many, and the share satisfied."""
+    start = dt.datetime.combine(period.start, dt.time(), tzinfo=dt.UTC)
+    end = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    rated, satisfied = session.execute(
+        sa.select(sa.func.count(), sa.func.count().filter(Ticket.satisfaction == Satisfaction.SATISFIED.value))
+        .where(Ticket.rated_at >= start, Ticket.rated_at < end)).one()
+    return {"ratings": int(rated), "satisfied": int(satisfied),
+            "csat_pct": (Decimal(100 * satisfied) / rated).quantize(CENT, ROUND_HALF_UP) if rated else None}
 
 
 # --------------------------------------------------------------------------- recomputing

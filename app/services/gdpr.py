@@ -57,9 +57,9 @@ from app.services.values import plain
 ERASED = "[erased]"
 PERSONAL_USER_FIELDS = ("email", "username", "first_name", "last_name")
 # Free text that may name a person: (model, columns).
-FREE_TEXT = ((m.Ticket, ("subject", "description")), (m.TicketMessage, ("body",)),
+FREE_TEXT = ((m.Ticket, ("subject", "description", "satisfaction_comment")), (m.TicketMessage, ("body",)),
              (m.IncidentUpdate, ("message",)), (m.ImpersonationSession, ("reason",)),
-             (m.OutboxEmail, ("subject", "body")))
+             (m.OutboxEmail, ("subject", "body")), (m.StaffAlert, ("message",)))
 CONTACT_MODELS = (m.Project, m.Domain)
 
 

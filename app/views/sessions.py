@@ -22,6 +22,7 @@ from app.extensions import db
 from app.models import SessionEnd
 from app.services import audit
 from app.services import sessions as service
+from app.views.forms import remember_staff_timezone
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ def _on_signed_in(sender, user, **extra) -> None:
         if key.startswith("atrium_") and key != service.COOKIE_KEY:
             session.pop(key)
     session[service.COOKIE_KEY] = token
+    remember_staff_timezone(user)
     g.atrium_user_session = row
 
 

@@ -44,8 +44,8 @@ def _count_all():
 
 def _client_rows(slug):
     """Every row of the client ``slug``, read independently of the backup code: the
-    client, every table with a ``client_id`` (but the agency's records above), the two
-    link tables under its projects and messages, its members' users and their roles.
+    client, every table with a ``client_id`` (but the agency's records above), the three
+    link tables under its projects, tickets and messages, its members' users and their roles.
     Rows by table, in primary-key order, all columns."""
     metadata = db.metadata
     client_id = _client_id(slug)
@@ -65,6 +65,9 @@ def _client_rows(slug):
     links = metadata.tables["ticket_message_attachments"]
     out["ticket_message_attachments"] = rows(links, links.c.message_id.in_(
         sa.select(m.TicketMessage.id).filter_by(client_id=client_id)))
+    opened_with = metadata.tables["ticket_attachments"]
+    out["ticket_attachments"] = rows(opened_with, opened_with.c.ticket_id.in_(
+        sa.select(m.Ticket.id).filter_by(client_id=client_id)))
     out["ab_user"] = rows(metadata.tables["ab_user"], metadata.tables["ab_user"].c.id.in_(members))
     roles = metadata.tables["ab_user_role"]
     out["ab_user_role"] = rows(roles, roles.c.user_id.in_(members))

@@ -129,7 +129,7 @@ def test_viewers_get_403_on_every_write(app, client):
             rule = f"{view.__class__.__name__}.{endpoint}"
             if rule not in app.view_functions:
                 continue
-            path = f"{view.route_base}/{endpoint}" + (f"/{own_ticket}" if endpoint in ("reply", "close", "reopen", "role", "remove", "edit", "delete") else "")
+            path = f"{view.route_base}/{endpoint}" + (f"/{own_ticket}" if endpoint in ("reply", "close", "reopen", "rate", "role", "remove", "edit", "delete") else "")
             response = client.post(path, data={"csrf_token": token, "body": "x", "subject": "x"})
             assert response.status_code == 403, path
             tried += 1
@@ -223,13 +223,12 @@ def test_uploads_count_against_storage_and_downloads_stay_inside_the_client(app,
                       content_type="multipart/form-data")
     assert bad.status_code == 422 and "cannot be uploaded" in bad.get_data(as_text=True)
 
-    # An attachment on a reply that is refused (the ticket is closed) keeps no bytes.
-    closed = db.session.execute(sa.select(m.Ticket.id).where(
-        m.Ticket.client_id == free, m.Ticket.status.in_(["resolved", "closed"])).limit(1)).scalar_one()
-    refused = client.post(f"/portal/tickets/reply/{closed}", data={
-        "csrf_token": token, "body": "late", "attachment": (io.BytesIO(b"abc"), "late.txt")},
+    # An attachment on a reply that is refused (no text) keeps no bytes.
+    some = db.session.execute(sa.select(m.Ticket.id).where(m.Ticket.client_id == free).limit(1)).scalar_one()
+    refused = client.post(f"/portal/tickets/reply/{some}", data={
+        "csrf_token": token, "body": "  ", "attachment": (io.BytesIO(b"abc"), "late.txt")},
         content_type="multipart/form-data", follow_redirects=True)
-    assert "This ticket is closed." in refused.get_data(as_text=True)
+    assert "Write a message before sending." in refused.get_data(as_text=True)
     assert list(tmp_path.rglob("*late.txt")) == []
 
     db.session.execute(sa.insert(m.StorageFile).values(

@@ -95,6 +95,9 @@ PAYLOADS = {
                    "status", "failed", "status"),
     "StorageFolderView": (lambda: {"client": _id(m.Client, slug="pro-co"), "name": "Contracts", "path": "/contracts"},
                           "name", "Creative briefs", "name"),
+    "TicketMacroView": (lambda: {"name": "Escalated", "body": "Hi {requester_first_name}, escalated.",
+                                 "set_priority": "urgent"},
+                        "body", "Hi {requester_first_name}, {agent_name} escalated {ticket_number}.", "body"),
 }
 # Views whose rows are not typed in (no add form) but can be edited or deleted.
 EDIT_ONLY = {"ClientBillingView": ("stripe_customer_id", "cus_TEST123", "stripe_customer_id", m.Client),

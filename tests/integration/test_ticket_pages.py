@@ -99,7 +99,7 @@ def test_take_it_and_a_forged_client_assignee_is_refused(client):
     ticket_id = _ticket()
     login(client, "operator")
     token = csrf_token(client, f"/ticketview/show/{ticket_id}")
-    client.post(f"/ticketview/assign/{ticket_id}", data={"csrf_token": token, "assignee": "me"})
+    client.post(f"/ticketview/assign/{ticket_id}", data={"csrf_token": token, "assignee": "", "take": "1"})
     assert _fresh(ticket_id).assignee_id == _user("operator").id
     page = client.post(f"/ticketview/assign/{ticket_id}", follow_redirects=True, data={
         "csrf_token": token, "assignee": str(_user("pro-co-owner").id)}).get_data(as_text=True)
@@ -206,6 +206,16 @@ def test_the_client_replies_to_reopen_rates_and_later_follows_up(client):
     login(client, "operator")
     staff_page = client.get(f"/ticketview/show/{ticket_id}").get_data(as_text=True)
     assert 'id="ticket-rating"' in staff_page and "Quick, thanks." in staff_page
+    # The Business dashboard counts ratings of complete days (its range ends yesterday).
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    db.session.execute(sa.text("UPDATE tickets SET rated_at = :t WHERE id = :id"),
+                       {"t": today - dt.timedelta(hours=12), "id": ticket_id})
+    db.session.commit()
+    rated, satisfied = db.session.execute(sa.text(
+        "SELECT count(*), count(*) FILTER (WHERE satisfaction = 'satisfied') FROM tickets "
+        "WHERE rated_at >= :since AND rated_at < :until"), {"since": today - dt.timedelta(days=30), "until": today}).one()
+    business = client.get("/analytics/").get_data(as_text=True)
+    assert re.search(rf'id="total-ratings">{satisfied} of {rated}<', business) and rated >= 1
     # Resolved again, long ago: a reply opens a new ticket that follows this one.
     ticket = _fresh(ticket_id)
     ticket.status = "resolved"

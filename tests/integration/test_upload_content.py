@@ -1,6 +1,6 @@
 """Uploads are accepted by what their bytes are, at every door that stores a file
-(``services.storage.store_upload``): the portal's Files upload and a ticket reply's
-attachment. Downloads are attachments with nosniff and a sandboxing CSP.
+(``services.storage.store_upload``): the portal's Files upload, a new ticket's and a
+client's reply's attachment, and a staff reply's. Downloads are attachments with nosniff and a sandboxing CSP.
 
 What a person would notice: a web page or script dressed as a document, image or text
 file is refused with a message and nothing is kept (no row, no bytes on disk); real
@@ -126,12 +126,41 @@ def _reply_with(http, name, data):
     return response.status_code, http.get(response.headers["Location"]).get_data(as_text=True)
 
 
-DOORS = {"portal file upload": _upload_file, "ticket reply attachment": _reply_with}
+def _open_ticket_with(http, name, data):
+    token = csrf_token(http, "/portal/tickets/add")
+    response = http.post("/portal/tickets/add", data={
+        "csrf_token": token, "subject": f"About {name}", "description": "See the attachment.", "priority": "low",
+        "attachment": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    if response.status_code == 302:
+        page = http.get(response.headers["Location"]).get_data(as_text=True)
+    return response.status_code, page
+
+
+def _staff_reply_with(http, name, data):
+    ticket = _pro_co_open_ticket()
+    token = csrf_token(http, f"/ticketview/show/{ticket}")
+    response = http.post(f"/ticketview/reply/{ticket}", data={
+        "csrf_token": token, "kind": "reply", "body": f"see {name}", "attachment": (io.BytesIO(data), name)},
+        content_type="multipart/form-data")
+    assert response.status_code == 302
+    return response.status_code, http.get(response.headers["Location"]).get_data(as_text=True)
+
+
+# door -> (how a file goes in, who sends it, where its bytes come back)
+DOORS = {"portal file upload": (_upload_file, "pro-co-owner", "/portal/files/download/"),
+         "ticket reply attachment": (_reply_with, "pro-co-owner", "/portal/files/download/"),
+         "new ticket attachment": (_open_ticket_with, "pro-co-owner", "/portal/files/download/"),
+         "staff reply attachment": (_staff_reply_with, "operator", "/storagefileview/file/")}
 
 
 def _files() -> int:
     db.session.expire_all()
     return db.session.execute(sa.select(sa.func.count()).select_from(m.StorageFile)).scalar_one()
+
+
+def _tickets() -> int:
+    return db.session.execute(sa.select(sa.func.count()).select_from(m.Ticket)).scalar_one()
 
 
 def _replies() -> int:
@@ -146,30 +175,32 @@ def _refusal(page: str) -> str | None:
 @pytest.mark.parametrize("door", sorted(DOORS))
 def test_every_hostile_payload_is_refused_with_a_message_and_nothing_kept(app, client, tmp_path, door):
     app.config["UPLOAD_DIR"] = str(tmp_path)
-    login(client, "pro-co-owner")
-    files, replies = _files(), _replies()
+    send, user, _ = DOORS[door]
+    login(client, user)
+    files, replies, tickets = _files(), _replies(), _tickets()
     through = []
     for label, name, data in HOSTILE:
-        status, page = DOORS[door](client, name, data)
+        status, page = send(client, name, data)
         message = _refusal(page)
         if message is None or "cannot be uploaded" not in message and " is not " not in message:
             through.append((label, status, message))
     assert through == [], f"accepted at the {door}: {through}"
-    assert _files() == files and _replies() == replies
+    assert _files() == files and _replies() == replies and _tickets() == tickets
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 @pytest.mark.parametrize("door", sorted(DOORS))
 def test_real_documents_images_and_text_still_upload_and_come_back_unchanged(app, client, tmp_path, door):
     app.config["UPLOAD_DIR"] = str(tmp_path)
-    login(client, "pro-co-owner")
+    send, user, download_path = DOORS[door]
+    login(client, user)
     for name, data in _allowed():
-        status, page = DOORS[door](client, name, data)
+        status, page = send(client, name, data)
         assert _refusal(page) is None, (name, _refusal(page))
         db.session.expire_all()
         row = db.session.execute(sa.select(m.StorageFile).filter_by(file_name=name)
                                  .order_by(m.StorageFile.id.desc()).limit(1)).scalar_one()
-        download = client.get(f"/portal/files/download/{row.id}")
+        download = client.get(f"{download_path}{row.id}")
         assert download.status_code == 200 and download.data == data, name
         assert download.headers["Content-Disposition"].startswith("attachment")
         assert download.headers["X-Content-Type-Options"] == "nosniff"
@@ -249,4 +280,5 @@ def test_every_form_with_a_file_input_is_one_of_the_doors_tested_here():
 
     root = Path(__file__).resolve().parents[2] / "templates"
     forms = sorted(str(p.relative_to(root)) for p in root.rglob("*.html") if 'type="file"' in p.read_text())
-    assert forms == ["campaign_import/form.html", "portal/ticket.html", "portal/upload.html"]
+    assert forms == ["campaign_import/form.html", "portal/ticket.html", "portal/upload.html", "staff/ticket.html"]
+    # (the portal's new-ticket form is FAB's, with ``PortalTicketView.add_form_extra_fields``'s file field)

@@ -53,9 +53,11 @@ class TicketPage:
         ticket = self._ticket_or_404(pk)
         messages = db.session.execute(
             sa.select(m.TicketMessage).where(m.TicketMessage.ticket_id == ticket.id)
-            .options(selectinload(m.TicketMessage.author), selectinload(m.TicketMessage.attachments))
+            .options(selectinload(m.TicketMessage.author).selectinload(m.User.roles),
+                     selectinload(m.TicketMessage.attachments))
             .order_by(m.TicketMessage.created_at, m.TicketMessage.id)).scalars().all()
         may_write = self.appbuilder.sm.has_access("can_write", self.class_permission_name)
+        authors = {msg.author for msg in messages if msg.author is not None}
         requester = ticket.opened_by
         state, sla_words = tickets.sla_summary(ticket)
         macros = db.session.execute(sa.select(m.TicketMacro.id, m.TicketMacro.name).order_by(m.TicketMacro.name)).all()
@@ -66,6 +68,7 @@ class TicketPage:
             sla_state=state, sla_words=sla_words, moves=tickets.moves_for(ticket) if may_write else [],
             staff=_staff_choices() if may_write else [], macros=macros if may_write else [],
             labels=m.LABELS, poll_seconds=ticket_presence.POLL_SECONDS, me=g.user.id,
+            client_authors={a.id for a in authors if not tenancy.is_staff_user(a)},
             may_reply_publicly=ticket.status not in tickets.CLOSED_STATUSES)
 
     def _done(self, ticket_id, change, message: str):
@@ -120,9 +123,7 @@ class TicketPage:
     @has_access
     def assign(self, pk):
         ticket = self._ticket_or_404(pk)
-        raw = request.form.get("assignee", "")
-        if raw == "me":
-            raw = str(g.user.id)
+        raw = str(g.user.id) if request.form.get("take") else request.form.get("assignee", "")
         try:
             assignee = int(raw) if raw else None
         except ValueError:
