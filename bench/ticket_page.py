@@ -8,8 +8,9 @@ it bypasses row-level security), signed in as ``admin``, with
 ``ATRIUM_SQL_COUNT_HEADER=1``. Each round requests, in a shuffled order, the big
 ticket's page, the small one's, and the staff ticket list's page 1 (25 rows).
 
-Targets: statements per ticket page at most 10 and the same for both tickets (they do not
-grow with the thread). Medians are reported next to the list's. Exit 1 when a target is
+Targets: statements per ticket page at most 10, and as many for both tickets (they do not
+grow with the thread; compared on the fewest seen, since a gunicorn worker's first
+request also reads the permission set). Medians are reported next to the list's. Exit 1 when a target is
 missed, 2 when it cannot run. JSON in ``bench/results/ticket_page.json``.
 
 Run: ``.venv/bin/python bench/ticket_page.py [--requests 50]``.
@@ -67,6 +68,16 @@ def add_tickets(db_url: str) -> tuple[int, int]:
         return ids[0], ids[1]
 
 
+def remove_tickets(db_url: str, ids) -> None:
+    """Leave the shared database as it was (the list benchmarks count its tickets)."""
+    if not ids:
+        return
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM storage_files WHERE stored_path LIKE ANY(%s)",
+                     ([f"%/bench-{i}-%" for i in ids],))
+        conn.execute("DELETE FROM tickets WHERE id = ANY(%s)", (list(ids),))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
@@ -79,11 +90,11 @@ def main(argv=None) -> int:
     args.keep_db, args.trace_sql = True, False
     admin_url, db_url = f"{args.pg}/postgres", f"{args.pg}/{args.db}"
     urls = production_db.app_urls(args.pg, args.db)
-    server = None
+    server, added = None, ()
     try:
         tl.prepare_database(args, db_url, admin_url, urls)
         role = production_db.require_production_role(urls["DATABASE_URL"])
-        big, small = add_tickets(db_url)
+        big, small = added = add_tickets(db_url)
         port = tl.free_port()
         server = tl.start_gunicorn(args, urls, port, label="ticket_page")
         browser = tl.Browser("127.0.0.1", port)
@@ -99,13 +110,15 @@ def main(argv=None) -> int:
     finally:
         if server is not None:
             tl.stop_gunicorn(*server)
+        remove_tickets(db_url, added)
     figures = {r["name"]: {k: r["targets"]["atrium"][k] for k in ("median_ms", "p95_ms", "statements")}
                for r in results}
     pages = [figures["ticket_page_200_messages_20_files"]["statements"], figures["ticket_page_2_messages"]["statements"]]
     failures = []
     if max(s["max"] for s in pages) > MAX_STATEMENTS:
         failures.append(f"a ticket page made {max(s['max'] for s in pages)} statements (target <= {MAX_STATEMENTS})")
-    if pages[0] != pages[1]:
+    # (min: a gunicorn worker's first request also reads the permission set, once per process)
+    if pages[0]["min"] != pages[1]["min"]:
         failures.append(f"statements grow with the thread: {pages[0]} with 200 messages, {pages[1]} with 2")
     summary = {"benchmark": "ticket_page", "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                "role": role, "loadavg": [round(x, 2) for x in os.getloadavg()], "requests": args.requests,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import expose, has_access
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from app import models as m
 from app import tenancy
@@ -50,14 +50,27 @@ class TicketPage:
     @expose("/show/<pk>")
     @has_access
     def show(self, pk):
-        ticket = self._ticket_or_404(pk)
+        """The workspace, in a number of statements that does not grow with the thread:
+        the ticket with its client, assignee, requester, project and attachments; the
+        messages with theirs; their authors with their roles; macros; staff."""
+        try:
+            ticket_id = int(pk)
+        except ValueError:
+            abort(404)
+        ticket = db.session.execute(
+            sa.select(m.Ticket).where(m.Ticket.id == ticket_id)
+            .options(joinedload(m.Ticket.project), joinedload(m.Ticket.opened_by),
+                     joinedload(m.Ticket.attachments))).unique().scalar_one_or_none()
+        if ticket is None:
+            abort(404)
         messages = db.session.execute(
             sa.select(m.TicketMessage).where(m.TicketMessage.ticket_id == ticket.id)
-            .options(selectinload(m.TicketMessage.author).selectinload(m.User.roles),
-                     selectinload(m.TicketMessage.attachments))
-            .order_by(m.TicketMessage.created_at, m.TicketMessage.id)).scalars().all()
+            .options(joinedload(m.TicketMessage.attachments))
+            .order_by(m.TicketMessage.created_at, m.TicketMessage.id)).unique().scalars().all()
+        people = {u.id: u for u in db.session.execute(
+            sa.select(m.User).where(m.User.id.in_({x.author_id for x in messages} | {ticket.opened_by_id} - {None}))
+            .options(joinedload(m.User.roles))).unique().scalars()}
         may_write = self.appbuilder.sm.has_access("can_write", self.class_permission_name)
-        authors = {msg.author for msg in messages if msg.author is not None}
         requester = ticket.opened_by
         state, sla_words = tickets.sla_summary(ticket)
         macros = db.session.execute(sa.select(m.TicketMacro.id, m.TicketMacro.name).order_by(m.TicketMacro.name)).all()
@@ -68,7 +81,7 @@ class TicketPage:
             sla_state=state, sla_words=sla_words, moves=tickets.moves_for(ticket) if may_write else [],
             staff=_staff_choices() if may_write else [], macros=macros if may_write else [],
             labels=m.LABELS, poll_seconds=ticket_presence.POLL_SECONDS, me=g.user.id,
-            client_authors={a.id for a in authors if not tenancy.is_staff_user(a)},
+            client_authors={i for i, u in people.items() if not tenancy.is_staff_user(u)},
             may_reply_publicly=ticket.status not in tickets.CLOSED_STATUSES)
 
     def _done(self, ticket_id, change, message: str):
