@@ -282,3 +282,29 @@ def test_the_api_and_the_cli_make_the_same_moves_with_the_same_clock_and_audit(c
     assert abs((api.first_response_due_at - api.created_at) - (cli.first_response_due_at - cli.created_at)) < \
         dt.timedelta(seconds=5)
     assert _audit(by_api) == _audit(by_cli) and len(_audit(by_api)) == 3
+
+
+def test_the_ticket_list_filters_by_client_and_assignee(client):
+    login(client, "operator")
+    pro = db.session.execute(sa.select(m.Client.id).filter_by(slug="pro-co")).scalar_one()
+    developer = _user("developer").id
+    html = client.get(f"/ticketview/list/?_flt_0_client={pro}&_flt_0_assignee={developer}&psize_TicketView=100"
+                      ).get_data(as_text=True)
+    shown = [int(x) for x in re.findall(r"<td>\s*(\d+)\s*</td>", html)]
+    expected = db.session.execute(sa.text("SELECT id FROM tickets WHERE client_id = :c AND assignee_id = :a "
+                                          "ORDER BY created_at DESC, id DESC"), {"c": pro, "a": developer}).scalars().all()
+    assert shown == expected and expected
+
+
+def test_view_as_requester_starts_a_read_only_view_as_with_the_ticket_as_reason(client):
+    ticket_id = _ticket()
+    login(client, "operator")
+    page = client.get(f"/ticketview/show/{ticket_id}").get_data(as_text=True)
+    form = re.search(r'<form method="post" action="([^"]+)" id="view-as-requester">(.*?)</form>', page, re.S)
+    fields = dict(re.findall(r'name="(\w+)" value="([^"]*)"', form.group(2)))
+    assert fields["reason"] == f"Ticket #{ticket_id}" and fields["mode"] == "read-only"
+    answer = client.post(form.group(1), data=fields)
+    assert answer.status_code == 302 and answer.headers["Location"].rstrip("/").endswith("/portal")
+    row = db.session.execute(sa.select(m.ImpersonationSession).order_by(m.ImpersonationSession.id.desc())
+                             .limit(1)).scalar_one()
+    assert (row.reason, row.mode, row.target_user_id) == (f"Ticket #{ticket_id}", "read-only", _user("pro-co-owner").id)

@@ -14,6 +14,9 @@ from app.views.files import send_stored
 from app.views.forms import service_validator
 from app.views.interface import AtriumInterface
 from app.views.staff.ticket_page import TicketPage
+from app.views.widgets import IdInputWidget
+from wtforms import IntegerField
+from wtforms.validators import Optional
 
 
 class TicketMessageView(AtriumModelView):
@@ -42,7 +45,10 @@ class TicketView(TicketPage, AtriumModelView):
     # No relation drop-downs here: FAB would load every client, user and project on each
     # page view of a 200k-row list. A client's tickets are on the client's page.
     search_columns = ["id", "subject", "priority", "status", "sla_state", "created_at", "first_response_due_at",
-                      "assignee"]
+                      "client", "assignee"]
+    # By id, as the assignee: a drop-down of every client would be one more statement on
+    # each page of a 200k-row list (the support queues offer both by name).
+    search_form_extra_fields = {"client": IntegerField("Client", validators=[Optional()], widget=IdInputWidget())}
     add_columns = ["client", "project", "subject", "description", "priority", "status", "assignee"]
     edit_columns = ["project", "subject", "description", "priority", "status", "assignee"]
     show_columns = ["id", "client", "project", "subject", "description", "priority", "status",
