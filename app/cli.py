@@ -448,6 +448,28 @@ def gdpr_erase(email, yes):
 tickets_cli = SystemGroup("tickets", help="Support tickets.")
 
 
+def _ticket_change(ticket_id: int, change):
+    """Load ticket ``ticket_id``, run ``change(ticket)`` and commit; a refusal is the
+    command's error (exit 1) and nothing is written. Returns the ticket."""
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise click.ClickException(f"No ticket #{ticket_id}.")
+    try:
+        result = change(ticket)
+        db.session.commit()
+    except AtriumError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.message) from None
+    return ticket, result
+
+
+def _user_named(username: str):
+    user = db.session.query(User).filter_by(username=username).one_or_none()
+    if user is None or not user.active:
+        raise click.ClickException(f"No active user {username!r}.")
+    return user
+
+
 @tickets_cli.command("reply")
 @click.argument("ticket_id", type=int)
 @click.option("--as", "username", required=True, help="The person writing the reply (their username).")
@@ -456,18 +478,9 @@ tickets_cli = SystemGroup("tickets", help="Support tickets.")
 def tickets_reply(ticket_id, username, body, internal):
     """Reply to a ticket as a named person (the author; a public staff reply is the
     ticket's first response when it has none yet)."""
-    ticket = db.session.get(Ticket, ticket_id)
-    author = db.session.query(User).filter_by(username=username).one_or_none()
-    if ticket is None:
-        raise click.ClickException(f"No ticket #{ticket_id}.")
-    if author is None or not author.active:
-        raise click.ClickException(f"No active user {username!r}.")
-    try:
-        message = tickets.add_reply(db.session, ticket, author, body, internal=internal)
-        db.session.commit()
-    except AtriumError as exc:
-        db.session.rollback()
-        raise click.ClickException(exc.message) from None
+    author = _user_named(username)
+    _, (message, ticket) = _ticket_change(
+        ticket_id, lambda t: tickets.reply(db.session, t, author, body, internal=internal))
     click.echo(f"Reply {message.id} on ticket #{ticket.id} by {author.username}"
                + (f"; first response {ticket.first_response_at:%Y-%m-%d %H:%M} UTC" if ticket.first_response_at else ""))
 
@@ -478,15 +491,7 @@ def tickets_reply(ticket_id, username, body, internal):
 def tickets_move(ticket_id, move):
     """Move a ticket (wait on the client, resolve, close, reopen, start work): the same
     move as the ticket page's buttons and the API's."""
-    ticket = db.session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise click.ClickException(f"No ticket #{ticket_id}.")
-    try:
-        tickets.move(ticket, move)
-        db.session.commit()
-    except AtriumError as exc:
-        db.session.rollback()
-        raise click.ClickException(exc.message) from None
+    ticket, _ = _ticket_change(ticket_id, lambda t: tickets.move(t, move))
     click.echo(f"Ticket #{ticket.id}: {m.LABELS[ticket.status]}; SLA {m.LABELS[ticket.sla_state]}"
                + (f"; resolved {ticket.resolved_at:%Y-%m-%d %H:%M} UTC" if ticket.resolved_at else ""))
 
@@ -496,18 +501,8 @@ def tickets_move(ticket_id, move):
 @click.argument("username")
 def tickets_assign(ticket_id, username):
     """Hand a ticket to a staff member (their username; ``-`` for nobody)."""
-    ticket = db.session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise click.ClickException(f"No ticket #{ticket_id}.")
-    assignee = None if username == "-" else db.session.query(User).filter_by(username=username).one_or_none()
-    if username != "-" and assignee is None:
-        raise click.ClickException(f"No user {username!r}.")
-    try:
-        tickets.assign(db.session, ticket, assignee.id if assignee else None)
-        db.session.commit()
-    except AtriumError as exc:
-        db.session.rollback()
-        raise click.ClickException(exc.message) from None
+    assignee = None if username == "-" else _user_named(username)
+    ticket, _ = _ticket_change(ticket_id, lambda t: tickets.assign(db.session, t, assignee.id if assignee else None))
     click.echo(f"Ticket #{ticket.id} assigned to {assignee.username if assignee else 'nobody'}.")
 
 

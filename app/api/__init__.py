@@ -299,7 +299,9 @@ class TicketApi(AtriumModelApi):
         """Add a reply to ticket ``pk``: ``{"body": "...", "internal": false}``. The author
         is the signed-in person (the token's user), never a field; the first public staff
         reply sets the ticket's first response (``services.lifecycle``). Client users
-        reply on their own tickets, never internally."""
+        reply on their own tickets, never internally; their reply to a resolved ticket
+        reopens it, or opens a follow-up after ``TICKET_REOPEN_DAYS`` (``ticket_id`` in
+        the answer says where it landed)."""
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             return self.response_400(message='The body must be a JSON object, e.g. {"body": "…"}.')
@@ -316,11 +318,12 @@ class TicketApi(AtriumModelApi):
             internal = False
 
         def add():
-            message = tickets.add_reply(db.session, ticket, g.user, body.get("body", ""), internal=internal)
+            message, landed = tickets.reply(db.session, ticket, g.user, body.get("body", ""), internal=internal)
             db.session.commit()
             return self.response(201, id=message.id, author_id=message.author_id, internal=message.internal,
-                                 first_response_at=ticket.first_response_at.isoformat()
-                                 if ticket.first_response_at else None)
+                                 ticket_id=landed.id, ticket_status=landed.status,
+                                 first_response_at=landed.first_response_at.isoformat()
+                                 if landed.first_response_at else None)
 
         return self._write(add)
 

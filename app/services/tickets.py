@@ -254,11 +254,6 @@ def _follow_up(session, old, author):
     return ticket
 
 
-def add_reply(session, ticket, author, body: str, internal: bool = False, attachments=()):
-    """``reply`` for callers that want only the message."""
-    return reply(session, ticket, author, body, internal=internal, attachments=attachments)[0]
-
-
 def may_reopen(ticket, now=None) -> bool:
     now = now or utcnow()
     return (ticket.status in CLOSED_STATUSES and ticket.resolved_at is not None

@@ -106,14 +106,17 @@ def _pro_co_open_ticket() -> int:
         m.Ticket.client_id == client_id, m.Ticket.status.notin_(["resolved", "closed"])).limit(1)).scalar_one()
 
 
-def _upload_file(http, name, data, **form):
-    token = csrf_token(http, "/portal/files/upload")
-    response = http.post("/portal/files/upload", data={"csrf_token": token, "file": (io.BytesIO(data), name), **form},
-                         content_type="multipart/form-data")
+def _post_form(http, path, form):
+    """POST ``form`` (multipart) with the page's CSRF token; (status, the page a person sees)."""
+    response = http.post(path, data={"csrf_token": csrf_token(http, path), **form}, content_type="multipart/form-data")
     page = response.get_data(as_text=True)
     if response.status_code == 302:
         page = http.get(response.headers["Location"]).get_data(as_text=True)
     return response.status_code, page
+
+
+def _upload_file(http, name, data, **form):
+    return _post_form(http, "/portal/files/upload", {"file": (io.BytesIO(data), name), **form})
 
 
 def _reply_with(http, name, data):
@@ -127,14 +130,8 @@ def _reply_with(http, name, data):
 
 
 def _open_ticket_with(http, name, data):
-    token = csrf_token(http, "/portal/tickets/add")
-    response = http.post("/portal/tickets/add", data={
-        "csrf_token": token, "subject": f"About {name}", "description": "See the attachment.", "priority": "low",
-        "attachment": (io.BytesIO(data), name)}, content_type="multipart/form-data")
-    page = response.get_data(as_text=True)
-    if response.status_code == 302:
-        page = http.get(response.headers["Location"]).get_data(as_text=True)
-    return response.status_code, page
+    return _post_form(http, "/portal/tickets/add", {"subject": f"About {name}", "description": "See the attachment.",
+                                                    "priority": "low", "attachment": (io.BytesIO(data), name)})
 
 
 def _staff_reply_with(http, name, data):

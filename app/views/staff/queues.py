@@ -33,11 +33,20 @@ def _int_arg(name: str) -> int | None:
     return int(raw)
 
 
-class SupportQueueView(BaseView):
-    route_base = "/support/queues"
+class _SupportPage(BaseView):
+    """Pages every staff member reads (``SupportQueue``: every method is "read")."""
+
     class_permission_name = "SupportQueue"
-    method_permission_name = {"queue": "read", "counts": "read"}
     base_permissions = ["can_read"]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.method_permission_name = {name: "read" for name in cls.support_methods}
+
+
+class SupportQueueView(_SupportPage):
+    route_base = "/support/queues"
+    support_methods = ("queue", "counts")
     default_view = "queue"
 
     @expose("/")
@@ -69,11 +78,9 @@ class SupportQueueView(BaseView):
         return response
 
 
-class StaffAlertView(BaseView):
+class StaffAlertView(_SupportPage):
     route_base = "/support/alerts"
-    class_permission_name = "SupportQueue"
-    method_permission_name = {"index": "read", "read_all": "read"}
-    base_permissions = ["can_read"]
+    support_methods = ("index", "read_all")  # one's own alerts: reading them is marking them
     default_view = "index"
 
     @expose("/")
@@ -91,11 +98,9 @@ class StaffAlertView(BaseView):
         return redirect(url_for(".index"))
 
 
-class StaffSettingsView(BaseView):
+class StaffSettingsView(_SupportPage):
     route_base = "/support/settings"
-    class_permission_name = "SupportQueue"
-    method_permission_name = {"index": "read"}
-    base_permissions = ["can_read"]
+    support_methods = ("index",)  # one's own display timezone
     default_view = "index"
 
     @expose("/", methods=["GET", "POST"])
