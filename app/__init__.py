@@ -53,6 +53,8 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from .views.forms import format_time  # wired here
 
     app.jinja_env.globals["format_time"] = format_time  # times in the viewer's timezone
+    # Browsers ask for /favicon.ico on every site (a 404 and a console error before).
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))
 
     from . import observability  # wired here
 

@@ -61,13 +61,18 @@ members_cli = SystemGroup("members", help="A client's portal users (staff offboa
 
 
 @roles_cli.command("sync")
-def roles_sync():
-    """Create every permission and apply the role table exactly (idempotent)."""
-    counts = sync_roles(current_app.appbuilder)
-    for role, n in counts.items():
-        click.echo(f"{role}: {n} permissions")
+@click.option("--verbose", is_flag=True, help="Also Flask-AppBuilder's line per permission, and the grants per role.")
+def roles_sync(verbose):
+    """Create every permission and apply the role table exactly (idempotent); one
+    summary line."""
+    report = sync_roles(current_app.appbuilder, verbose=verbose)
     ensure_system_user(db.session)
     db.session.commit()
+    if verbose:
+        for role, n in report["roles"].items():
+            click.echo(f"{role}: {n} permissions")
+    click.echo(f"Roles synced: {report['added']} grants added, {report['removed']} removed, {report['kept']} kept "
+               f"({len(report['roles'])} roles, {report['permissions']} permissions).")
 
 
 @seed_cli.command("demo")

@@ -16,6 +16,8 @@ call, and the navbar menu, which depends only on that set, is rendered once per 
 from __future__ import annotations
 
 import functools
+import logging
+from contextlib import contextmanager
 from dataclasses import replace
 
 import sqlalchemy as sa
@@ -61,6 +63,9 @@ class AtriumSecurityManager(SecurityManager):
     """FAB's SQLA security manager with per-request permission caching."""
 
     security_api = SecurityApi
+    # FAB's "User's Statistics" chart loads Google Charts from another origin: blank
+    # offline, and against the CSP's promise that nothing is loaded from elsewhere.
+    userstatschartview = None
 
     # The version of all roles' grants: the number of (role, permission-view) rows and
     # their highest id. FAB and ``sync_roles`` only insert and delete those rows (the
@@ -242,7 +247,7 @@ class AtriumSecurityManager(SecurityManager):
             cache[key] = html
         return html
 
-    def sync_roles(self) -> dict[str, int]:
+    def sync_roles(self) -> dict:
         """``sync_roles`` for this app (services call it here: they import no door)."""
         return sync_roles(self.appbuilder)
 
@@ -341,10 +346,32 @@ def _menu_resources(appbuilder) -> dict[str, set[str]]:
     return result
 
 
-def sync_roles(appbuilder) -> dict[str, int]:
-    """Create every permission, then set each role's grants exactly as the table says."""
+@contextmanager
+def _fab_quiet(verbose: bool):
+    """FAB logs every permission it creates or keeps (hundreds of lines on a first sync):
+    only its errors unless ``verbose``."""
+    logger = logging.getLogger("flask_appbuilder")
+    level = logger.level
+    if not verbose:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def sync_roles(appbuilder, verbose: bool = False) -> dict:
+    """Create every permission, then set each role's grants exactly as the table says.
+    Returns ``{"roles": {role: grants}, "added": n, "removed": n, "kept": n,
+    "permissions": n}`` (grants added, removed and kept over every role)."""
+    with _fab_quiet(verbose):
+        return _sync_roles(appbuilder)
+
+
+def _sync_roles(appbuilder) -> dict:
     sm = appbuilder.sm
     session = sm.session
+    before = {r.name: {p.id for p in r.permissions} for r in session.query(sm.role_model).all()}
     # FAB grants each new permission to the Admin role as it creates it: on an empty
     # database that role must exist first, or every permission logs an error.
     sm.find_role(ADMIN) or sm.add_role(ADMIN)
@@ -374,9 +401,14 @@ def sync_roles(appbuilder) -> dict[str, int]:
         role.permissions = wanted
         counts[role_name] = len(wanted)
     session.commit()
+    after = {name: {p.id for p in sm.find_role(name).permissions} for name in counts}
+    report = {"roles": counts, "permissions": len(all_pvms),
+              "added": sum(len(after[n] - before.get(n, set())) for n in after),
+              "removed": sum(len(before.get(n, set()) - after[n]) for n in after),
+              "kept": sum(len(after[n] & before.get(n, set())) for n in after)}
     sm.__dict__.pop("_atrium_shared_grants", None)  # grants changed: drop this process's copy
     if has_app_context():
         g.pop("_atrium_permissions", None)  # ... and this request's caches
         g.pop("_atrium_grants", None)
         _set_grants_version(None)
-    return counts
+    return report

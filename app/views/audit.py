@@ -11,6 +11,8 @@ per-field changes never reach them).
 
 from __future__ import annotations
 
+from flask import current_app
+
 from app import models as m
 from app.extensions import db
 from app.services import audit, exports
@@ -144,4 +146,4 @@ def register(appbuilder) -> None:
     appbuilder.add_view_no_menu(ImpersonationEventView)
     appbuilder.add_view(PortalActivityView, "Activity", icon="fa-history")
     appbuilder.add_view_no_menu(PortalViewAsSessionView)
-    appbuilder.app.jinja_env.globals["audit_history"] = history_for
+    current_app.jinja_env.globals["audit_history"] = history_for

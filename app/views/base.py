@@ -49,6 +49,7 @@ from app.views import relation_picker
 from app.views.forms import (
     LiteralErrorsForm,
     bound_numbers,
+    enum_words,
     format_time,
     generated_fields,
     literal_message,
@@ -68,8 +69,9 @@ METHOD_PERMISSIONS = {**{m: "read" for m in READ_METHODS}, **{m: "write" for m i
 def _export_value(value, formatter):
     """A list cell's value for an export: the list's own formatter when it gives plain
     text (a size in words, overrides in words); the raw value for times (exported as
-    ISO 8601), and where the list shows markup (a link or a button)."""
-    if formatter is None or isinstance(value, (dt.date, dt.datetime)):
+    ISO 8601), where the list shows markup (a link or a button), and where the words are
+    only for the screen (``display_only``: an enum's label, ✓/✗, grouped numbers)."""
+    if formatter is None or isinstance(value, (dt.date, dt.datetime)) or getattr(formatter, "display_only", False):
         return value
     shown = formatter(value)
     return value if isinstance(shown, Markup) else shown
@@ -150,8 +152,15 @@ def _refused_form(response):
     return response
 
 
+# The column that names a record in a list, in this order of preference: its cell is the
+# link to the record (the magnifier stays, for those who know it).
+NAME_COLUMNS = ("name", "subject", "title", "file_name", "username", "url", "path")
+
+
 class AtriumModelView(ModelView):
     """Base for every staff model view."""
+
+    list_link_column: str | None = None  # default: the first of ``NAME_COLUMNS`` the list shows
 
     method_permission_name = METHOD_PERMISSIONS
     page_size = 25
@@ -336,6 +345,8 @@ class AtriumModelView(ModelView):
         "Export CSV" link with this request's filters and ordering."""
         if request.endpoint == f"{self.endpoint}.list" and self._may_export():
             kwargs["export_url"] = url_for(f"{self.endpoint}.export", **request.args.to_dict(flat=False))
+        kwargs["link_column"] = self.list_link_column or next(
+            (c for c in self.list_columns or () if c in NAME_COLUMNS), None)
         token = LIST_COLUMNS.set(self.list_columns)
         try:
             return super()._get_list_widget(filters, **kwargs)
@@ -440,8 +451,12 @@ class AtriumModelView(ModelView):
             cls.extra_args = {**(getattr(cls, "extra_args", None) or {}), "audit_resource": model.__name__}
         formatters = dict(getattr(cls, "formatters_columns", None) or {})
         for column in model.__table__.columns:
-            if isinstance(column.type, UTCDateTime) and column.key not in formatters:
+            if column.key in formatters:
+                continue
+            if isinstance(column.type, UTCDateTime):
                 formatters[column.key] = format_time
+            elif isinstance(column.type, sa.Enum):
+                formatters[column.key] = enum_words(column.type.enums)
         cls.formatters_columns = formatters
         validators = {k: list(v) for k, v in (getattr(cls, "validators_columns", None) or {}).items()}
         for name, extra in unique_together_validators(

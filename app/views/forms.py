@@ -324,6 +324,42 @@ def column_label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
+# Stored values people have other words for (beyond the ticket ones, ``models.LABELS``).
+VALUE_WORDS = {"google_ads": "Google Ads", "meta_ads": "Meta Ads", "linkedin_ads": "LinkedIn Ads",
+               "tiktok_ads": "TikTok Ads", "ok": "OK", "cdn": "CDN", "ssl": "SSL"}
+
+
+def display_only(formatter):
+    """Mark a list formatter as words for the screen: a CSV export keeps the raw value."""
+    formatter.display_only = True
+    return formatter
+
+
+def shown_value(value):
+    """A list cell as a person reads it: "—" for nothing, ✓ / ✗ for yes and no, numbers
+    grouped with two decimals; anything else as it is."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "✓" if value else "✗"
+    if isinstance(value, (Decimal, float)):
+        return f"{value:,.2f}"
+    return value
+
+
+def enum_words(values):
+    """The list formatter of an enum column: each stored value as a word ("Waiting on
+    client", "Google Ads", "In progress"), "—" for none."""
+    labels = value_labels(values)
+
+    def words(value):
+        if value is None:
+            return "—"
+        return labels.get(value) or VALUE_WORDS.get(value) or str(value).replace("_", " ").capitalize()
+
+    return display_only(words)
+
+
 STAFF_TIMEZONE_KEY = "atrium_tz"  # the signed session cookie: a staff member's zone, as saved
 
 

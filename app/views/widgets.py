@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from wtforms import IntegerField
 from wtforms.widgets import TextInput
 from wtforms.validators import Optional
-from app.views.forms import column_label
+from app.views.forms import shown_value, column_label
 
 
 class ListLinks:
@@ -97,10 +97,11 @@ class AtriumListWidget(ListWidget):
 
     @staticmethod
     def rows(value_columns, pks, include_columns, formatters, actions, show_url, edit_url, delete_url,
-             placeholder, labels):
+             placeholder, labels, link_column=None):
         """The ``<tr>`` of every row: the markup the template's per-cell loop produced,
         every value and URL escaped exactly as ``{{ }}`` escapes it (``markupsafe``), but
-        without Jinja's per-expression overhead (about 50 µs a row)."""
+        without Jinja's per-expression overhead (about 50 µs a row). The ``link_column``
+        cell (the record's name) links to the record's page."""
         t_show, t_show_record, t_edit, t_edit_record, t_delete, t_delete_record = map(escape, labels)
         columns = [(name, formatters.get(name)) for name in include_columns]
         links = bool(show_url or edit_url or delete_url)
@@ -127,7 +128,10 @@ class AtriumListWidget(ListWidget):
                 add("\n        </div></center></td>")
             for name, formatter in columns:
                 value = item[name]
-                add(f"\n            <td>{escape(formatter(value) if formatter else value)}</td>")
+                shown = escape(shown_value(formatter(value) if formatter else value))
+                if name == link_column and show_url:
+                    shown = f'<a href="{escape(show_url.replace(placeholder, pk))}">{shown}</a>'
+                add(f"\n            <td>{shown}</td>")
             add("\n        </tr>")
         return Markup("".join(out))
 

@@ -72,7 +72,11 @@ def test_list_rows_link_to_their_own_records(app, client):
     html = client.get("/ticketview/list/?_oc_TicketView=created_at&_od_TicketView=desc").get_data(as_text=True)
     newest = db.session.execute(sa.select(m.Ticket.id).order_by(m.Ticket.created_at.desc(), m.Ticket.id.desc())
                                 .limit(25)).scalars().all()
-    assert re.findall(r'href="/ticketview/show/(\d+)"', html) == [str(i) for i in newest]
+    # Each row's magnifier and its subject (the record's name) both lead to the record.
+    assert re.findall(r'href="/ticketview/show/(\d+)" class="btn', html) == [str(i) for i in newest]
+    subjects = re.findall(r'<td><a href="/ticketview/show/(\d+)">([^<]+)</a></td>', html)
+    assert [int(i) for i, _ in subjects] == newest
+    assert [s for _, s in subjects] == [db.session.get(m.Ticket, i).subject for i in newest]
     assert re.findall(r'href="/ticketview/edit/(\d+)"', html) == [str(i) for i in newest]
     assert re.findall(r'data-delete-url="/ticketview/delete/(\d+)"', html) == [str(i) for i in newest]
     # The delete link does what it says, through FAB's CSRF-protected form.
@@ -99,3 +103,24 @@ def test_error_pages_keep_the_layout_and_api_errors_are_json(app, client):
     assert "navbar" in html  # the person keeps the navigation
     api = client.get("/api/v1/no-such-thing/")
     assert api.status_code == 404 and api.is_json and "message" in api.get_json()
+
+
+def _cells(html: str, row_name: str) -> list[str]:
+    """The text of every cell of the list row whose name link reads ``row_name``."""
+    row = re.search(rf"<tr>((?:(?!</tr>).)*>{re.escape(row_name)}</a>(?:(?!</tr>).)*)</tr>", html, re.S).group(1)
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+
+
+def test_list_cells_read_as_words_not_stored_values(app, client):
+    """Enum values as words, yes/no as ✓/✗, nothing as —, money grouped (issue 21)."""
+    campaign = db.session.execute(sa.select(m.Campaign).where(m.Campaign.platform == "google_ads").limit(1)).scalar_one()
+    campaign.name, campaign.budget_total, campaign.last_synced_at = "Only one like me", 135000, None
+    domain = db.session.execute(sa.select(m.Domain).limit(1)).scalar_one()
+    domain.auto_renew, domain.registrar = False, None
+    db.session.commit()
+    login(client, "admin")
+    cells = _cells(client.get("/campaignview/list/?psize_CampaignView=100").get_data(as_text=True), campaign.name)
+    assert "Google Ads" in cells and "google_ads" not in cells
+    assert "135,000.00" in cells and cells[-1] == "—"  # never synced
+    cells = _cells(client.get("/domainview/list/?psize_DomainView=100").get_data(as_text=True), domain.name)
+    assert cells[-1] == "✗" and "—" in cells and "None" not in cells and "False" not in cells

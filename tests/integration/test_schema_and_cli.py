@@ -1,5 +1,6 @@
 """Migrations from an empty database, model/migration drift, the seed and the CLI."""
 
+import re
 import subprocess
 import sys
 
@@ -123,3 +124,22 @@ def test_ready_reports_queue_depths_with_a_real_redis(app):
     body = app.test_client().get("/health/ready").get_json()
     assert body["checks"]["redis"] == "ok"
     assert set(body["checks"]["queues"]) == {"high", "default", "sync", "reports", "maintenance"}
+
+
+def test_roles_sync_says_what_it_changed_in_one_line(app):
+    first = run_cli(app, "roles", "sync")
+    assert first.exit_code == 0 and first.output.count("\n") == 1, first.output
+    assert re.fullmatch(r"Roles synced: 0 grants added, 0 removed, \d+ kept \(4 roles, \d+ permissions\)\.\n",
+                        first.output), first.output
+    detailed = run_cli(app, "roles", "sync", "--verbose")
+    assert "Operator: " in detailed.output and detailed.output.rstrip().endswith("permissions).")
+
+
+def test_the_favicon_is_served_and_no_page_loads_googles_charts(client):
+    from tests.conftest import login
+
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    login(client, "admin")
+    assert client.get("/userstatschartview/chart/").status_code == 404
+    assert "User's Statistics" not in client.get("/ticketview/list/").get_data(as_text=True)

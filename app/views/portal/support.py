@@ -64,7 +64,6 @@ class PortalTicketView(PortalModelView):
     portal_add = ("add", "Open a ticket", "Ticket", "tickets_per_month")
     search_columns = ["subject", "status", "priority"]
     label_columns = {"project.name": "Project", "sla_state": "SLA", "first_response_due_at": "First response due"}
-    formatters_columns = {name: m.LABELS.get for name in ("priority", "status", "sla_state")}
     base_order = ("created_at", "desc")
 
     def pre_add(self, item):

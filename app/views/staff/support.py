@@ -58,7 +58,6 @@ class TicketView(TicketPage, AtriumModelView):
     base_order = ("created_at", "desc")
     label_columns = {"client.name": "Client", "assignee.username": "Assignee", "sla_state": "SLA",
                      "first_response_due_at": "First response due", "id": "#"}
-    formatters_columns = {name: m.LABELS.get for name in ("priority", "status", "sla_state")}
 
 
 class TicketMacroView(AtriumModelView):
@@ -77,7 +76,6 @@ class TicketMacroView(AtriumModelView):
         "set_status": "Optional: the status the reply also sets when sent.",
         "set_priority": "Optional: the priority the reply also sets when sent."}
     validators_columns = {"body": [service_validator(ticket_macros.check_body)]}
-    formatters_columns = {name: (lambda v: m.LABELS.get(v, "—") if v else "—") for name in ("set_status", "set_priority")}
 
 
 class StorageFolderView(AtriumModelView):
