@@ -144,6 +144,7 @@ def register(appbuilder) -> None:
                         category_icon="fa-shield")
     appbuilder.add_view(ImpersonationSessionView, "View-as sessions", icon="fa-user-secret", category="Audit")
     appbuilder.add_view_no_menu(ImpersonationEventView)
-    appbuilder.add_view(PortalActivityView, "Activity", icon="fa-history")
+    appbuilder.add_view(PortalActivityView, "Activity", icon="fa-history", category="Portal people",
+                        category_label="Team", category_icon="fa-users")
     appbuilder.add_view_no_menu(PortalViewAsSessionView)
     current_app.jinja_env.globals["audit_history"] = history_for

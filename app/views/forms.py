@@ -371,38 +371,48 @@ def remember_staff_timezone(user) -> None:
             sa.select(UserPreference.timezone).where(UserPreference.user_id == user.id)).scalar() or "UTC"
 
 
+def viewer_client():
+    """The signed-in client user's client, as the pages need it (timezone, plan, name,
+    brand), read once per request; ``None`` for staff and outside requests."""
+    if not has_request_context():
+        return None
+    try:
+        scope = tenancy.current_scope()
+    except Exception:  # noqa: BLE001 - no scope here
+        return None
+    if not scope.is_client or scope.client_id is None:
+        return None
+    cached = request.environ.get("atrium.viewer_client")  # this request's (``g`` can outlive one: tests, CLI)
+    if cached is None or cached[0] != scope.client_id:
+        row = db.session.execute(sa.select(
+            Client.id, Client.timezone, Client.tier, Client.name, Client.brand_primary_color, Client.brand_logo_path)
+            .where(Client.id == scope.client_id)).one_or_none()
+        cached = request.environ["atrium.viewer_client"] = (scope.client_id, row)
+    return cached[1]
+
+
 def viewer_timezone():
     """The timezone times are shown and typed in: the client's (``Client.timezone``) for a
     client user; for staff their own (``UserPreference``, "My settings"), UTC until they
-    choose one. Read once per request; a staff member's zone rides in the signed
-    session cookie once read, so their pages cost no statement for it."""
+    choose one. A staff member's zone rides in the signed session cookie once read, so
+    their pages cost no statement for it; a client's is read with ``viewer_client``."""
     if not has_request_context():
         return dt.UTC
     try:
         scope = tenancy.current_scope()
-    except Exception:  # noqa: BLE001 - no scope here: UTC
-        return dt.UTC
-    key = (scope.user_id, scope.client_id)
-    cached = request.environ.get("atrium.viewer_tz")  # this request's (``g`` can outlive one: tests, CLI)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    zone = dt.UTC
-    try:
         name = None
-        if scope.is_client and scope.client_id is not None:
-            name = db.session.execute(sa.select(Client.timezone).where(Client.id == scope.client_id)).scalar()
+        if scope.is_client:
+            client = viewer_client()
+            name = client.timezone if client is not None else None
         elif scope.is_staff and scope.user_id is not None:
             name = session.get(STAFF_TIMEZONE_KEY)
             if name is None:
                 name = db.session.execute(sa.select(UserPreference.timezone)
                                           .where(UserPreference.user_id == scope.user_id)).scalar() or "UTC"
                 session[STAFF_TIMEZONE_KEY] = name
-        if name and name != "UTC":
-            zone = ZoneInfo(name)
+        return ZoneInfo(name) if name and name != "UTC" else dt.UTC
     except Exception:  # noqa: BLE001 - an unknown zone name, no signed-in user: UTC
-        zone = dt.UTC
-    request.environ["atrium.viewer_tz"] = (key, zone)
-    return zone
+        return dt.UTC
 
 
 class _TimePickerWidget:

@@ -403,3 +403,19 @@ def test_seeded_contacts_are_shown_in_the_portal(app, client):
     login(client, "free-co-owner")
     page = client.get(f"/portal/domains/show/{domain.id}").get_data(as_text=True)
     assert domain.contact_name in page and domain.contact_email in page
+
+
+def test_an_enterprise_portal_is_white_label_and_other_plans_say_atrium(app, client):
+    """Issue 21: the client's name (and colour) in the navbar and title, no agency name."""
+    enterprise = db.session.execute(sa.select(m.Client).filter_by(slug="enterprise-co")).scalar_one()
+    login(client, "enterprise-co-owner")
+    for path in ("/portal/", "/portal/tickets/list/", "/portal/projects/list/", "/portal/files/list/"):
+        html = client.get(path).get_data(as_text=True)
+        assert "Atrium" not in html, path
+        assert re.search(rf'id="navbar-brand">\s*{re.escape(enterprise.name)}\s*</a>', html), path
+        assert f"<title>{enterprise.name}</title>" in html
+    if enterprise.brand_primary_color:
+        assert f"background-color: {enterprise.brand_primary_color}" in html
+    assert client.get("/portal/brand-logo").status_code == (404 if not enterprise.brand_logo_path else 200)
+    login(client, "pro-co-owner")
+    assert re.search(r'id="navbar-brand">\s*<a href="[^"]*">\s*Atrium', client.get("/portal/").get_data(as_text=True))

@@ -1,0 +1,26 @@
+"""One navbar row for every role at 1280 px, and a collapsed menu on a phone (issue 21):
+the navbar's height is measured in Chromium, with no console error on the page."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.test_portal_browser import _login, browser, live_url  # noqa: F401 - fixtures
+
+PAGES = {"admin": "/ticketview/list/", "operator": "/support/queues/mine", "developer": "/monitorview/list/",
+         "pro-co-owner": "/portal/", "pro-co-viewer": "/portal/tickets/list/", "enterprise-co-owner": "/portal/"}
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_navbar_is_one_row(browser, live_url, width):  # noqa: F811 - fixtures
+    heights, errors = {}, []
+    for user, path in PAGES.items():
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        page = context.new_page()
+        page.on("console", lambda msg: errors.append((msg.type, msg.text)) if msg.type == "error" else None)
+        _login(page, live_url, user)
+        page.goto(f"{live_url}{path}")
+        page.wait_for_load_state("networkidle")
+        heights[user] = page.evaluate("document.querySelector('.navbar').getBoundingClientRect().height")
+        context.close()
+    assert {u: h for u, h in heights.items() if h > 60} == {} and errors == []
