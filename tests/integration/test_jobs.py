@@ -70,8 +70,10 @@ def _as_operator_request(app):
 
 
 def test_cli_runs_a_job_inline_and_records_it(app):
+    # A ticket with an SLA (a Free plan's has none, so nothing to breach), picked the same way each run.
     ticket = db.session.execute(sa.select(m.Ticket).where(m.Ticket.first_response_at.is_(None),
-                                                          m.Ticket.status == "open").limit(1)).scalar_one()
+                                                          m.Ticket.status == "open", m.Ticket.sla_hours.is_not(None))
+                                .order_by(m.Ticket.id).limit(1)).scalar_one()
     # The due time passes while nobody touches the ticket (no flush recomputes its state).
     db.session.execute(sa.update(m.Ticket).where(m.Ticket.id == ticket.id).values(
         first_response_due_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5), sla_state="ok"))
