@@ -225,17 +225,23 @@ def announce(session: Session, flush_context) -> None:
     if not tickets_:
         return
     actor_id = tenancy.current_scope().user_id
-    tenancy.apply_database_scope(session, tenancy.SYSTEM)  # the agency's alerts, as notify's outbox rows
-    connection = session.connection()
+    news = []
     for ticket in tickets_:
         state = sa.inspect(ticket)
         if ticket in session.new and ticket.opened_by_id is not None:
             opener = session.get(User, ticket.opened_by_id)
             if opener is not None and not tenancy.is_staff_user(opener):
-                notifications.ticket_opened(connection, ticket, opener)
+                news.append(lambda connection, t=ticket, who=opener: notifications.ticket_opened(connection, t, who))
         if ticket.assignee_id is not None and (state.attrs.assignee_id.history.has_changes()
                                                or state.attrs.assignee.history.has_changes()):
-            notifications.ticket_assigned(connection, ticket, session.get(User, ticket.assignee_id), actor_id)
+            assignee = session.get(User, ticket.assignee_id)
+            news.append(lambda connection, t=ticket, who=assignee: notifications.ticket_assigned(
+                connection, t, who, actor_id))
+    if news:
+        tenancy.apply_database_scope(session, tenancy.SYSTEM)  # the agency's alerts, as notify's outbox rows
+        connection = session.connection()
+        for tell in news:
+            tell(connection)
 
 
 def _message_author_and_ticket(session: Session, message: TicketMessage):
