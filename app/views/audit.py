@@ -17,7 +17,9 @@ from app import models as m
 from app.extensions import db
 from app.services import audit, exports
 from app import tenancy
+from app.views.audit_words import action_words, field_words, record_type_words
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView
+from app.views.forms import display_only
 from app.views.interface import AtriumInterface
 from app.views.portal.base import PortalModelView
 
@@ -78,6 +80,8 @@ class AuditEventView(ReadOnlyModelView):
     export_columns = exports.CSV_COLUMNS
     export_header_labels = False
     export_action = "audit.export"
+    # In words on the screen; the CSV keeps the stored names (``display_only``).
+    formatters_columns = {"action": display_only(action_words), "resource_type": display_only(record_type_words)}
 
 
 class ImpersonationEventView(AuditEventView):
@@ -119,6 +123,7 @@ class PortalActivityView(ReadOnlyPortalView):
     search_columns = ["action", "resource_type", "occurred_at"]
     base_order = ("seq", "desc")
     label_columns = {**EVENT_LABELS, "actor": "By", "true_user": "On behalf of (agency)"}
+    formatters_columns = AuditEventView.formatters_columns
 
 
 class PortalViewAsSessionView(ReadOnlyPortalView):
@@ -148,3 +153,5 @@ def register(appbuilder) -> None:
                         category_label="Team", category_icon="fa-users")
     appbuilder.add_view_no_menu(PortalViewAsSessionView)
     current_app.jinja_env.globals["audit_history"] = history_for
+    current_app.jinja_env.filters.update(action_words=action_words, field_words=field_words,
+                                         record_type_words=record_type_words)

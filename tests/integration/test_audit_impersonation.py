@@ -508,3 +508,23 @@ def test_bulk_statements_through_the_session_are_one_event_each(app):
     event = _events(action="bulk_update")[-1]
     assert event.resource_type == "Ticket" and event.details["rows"] == changed > 0
     assert event.details["values"] == {"priority": "urgent"} and event.channel == "cli"
+
+
+def test_audit_screens_speak_words_not_code_names(app, client):
+    """Issue 21: actions, record types and fields as a person names them; the CSV keeps
+    the stored names."""
+    login(client, "admin")
+    html = client.get("/auditeventview/list/?psize_AuditEventView=100").get_data(as_text=True)
+    cells = set(re.findall(r"<td>([^<]*)</td>", html))
+    assert {"Created", "Changed"} & cells and not {"create", "update", "delete", "login.success"} & cells
+    assert "Campaign metric" in cells and "CampaignMetric" not in cells
+    project = db.session.execute(sa.select(m.Project).order_by(m.Project.id).limit(1)).scalar_one()
+    before = project.completion_percent
+    project.completion_percent = 7 if before != 7 else 8
+    db.session.commit()
+    page = client.get(f"/projectview/show/{project.id}").get_data(as_text=True)
+    history = page[page.index('id="history"'):]
+    assert "<td>Changed</td>" in history and "<code>" not in history
+    assert f"Completion percent: {before} &rarr; {project.completion_percent}" in history
+    exported = client.get("/auditeventview/export.csv").get_data(as_text=True)
+    assert ",create," in exported and ",Created," not in exported
