@@ -454,12 +454,12 @@ def test_history_on_record_pages_and_client_activity(app, client):
     project.internal_notes = "Margin is thin"
     db.session.commit()
     html = client.get(f"/projectview/show/{project.id}").get_data(as_text=True)
-    assert "History" in html and "Margin is thin" in html and "internal_notes" in html
+    assert "History" in html and "Margin is thin" in html and "Internal notes: " in html  # the field by its label
 
     viewer = app.test_client()
     login(viewer, "basic-co-owner")
     activity = viewer.get("/portal/activity/list/?psize_PortalActivityView=100").get_data(as_text=True)
-    assert "impersonation.start" in activity and "impersonation.end" in activity
+    assert "View-as started" in activity and "View-as ended" in activity  # the actions in words
     sessions = viewer.get("/portal/view-as-sessions/list/").get_data(as_text=True)
     assert str(db.session.get(m.User, _user_id("operator"))) in sessions
     own_page = viewer.get(f"/portal/projects/show/{project.id}").get_data(as_text=True)
