@@ -355,7 +355,9 @@ def enum_words(values):
     def words(value):
         if value is None:
             return "—"
-        return labels.get(value) or VALUE_WORDS.get(value) or str(value).replace("_", " ").capitalize()
+        text = str(value)
+        return labels.get(value) or VALUE_WORDS.get(value) or (text if text.isupper() else  # GET, HEAD: as written
+                                                               text.replace("_", " ").capitalize())
 
     return display_only(words)
 

@@ -124,3 +124,5 @@ def test_list_cells_read_as_words_not_stored_values(app, client):
     assert "135,000.00" in cells and cells[-1] == "—"  # never synced
     cells = _cells(client.get("/domainview/list/?psize_DomainView=100").get_data(as_text=True), domain.name)
     assert cells[-1] == "✗" and "—" in cells and "None" not in cells and "False" not in cells
+    monitors = client.get("/monitorview/list/").get_data(as_text=True)
+    assert "<td>GET</td>" in monitors and "<td>Get</td>" not in monitors
