@@ -13,7 +13,7 @@ import re
 import string
 
 from app.errors import InvalidInput
-from app.models import LABELS
+from app.models import LABELS, TicketPriority, TicketStatus
 
 PLACEHOLDERS = {
     "client_name": "the client's name",
@@ -55,3 +55,16 @@ def apply(macro, ticket, agent) -> dict:
             "summary": ", ".join(filter(None, [
                 f"status → {LABELS[macro.set_status]}" if macro.set_status else "",
                 f"priority → {LABELS[macro.set_priority]}" if macro.set_priority else ""]))}
+
+
+def apply_moves(ticket, status: str | None, priority: str | None) -> None:
+    """The status and priority a macro sets, applied with the public reply it filled
+    (values the reply box carried: checked like any other input)."""
+    if status:
+        if status not in {s.value for s in TicketStatus}:
+            raise InvalidInput("The macro's status is not a ticket status.", field="set_status")
+        ticket.status = status
+    if priority:
+        if priority not in {p.value for p in TicketPriority}:
+            raise InvalidInput("The macro's priority is not a ticket priority.", field="set_priority")
+        ticket.priority = priority

@@ -369,8 +369,12 @@ def remember_staff_timezone(user) -> None:
     """At sign-in: a staff member's chosen zone into the session cookie (one statement
     then, none on each page after)."""
     if tenancy.is_staff_user(user):
-        session[STAFF_TIMEZONE_KEY] = db.session.execute(
-            sa.select(UserPreference.timezone).where(UserPreference.user_id == user.id)).scalar() or "UTC"
+        session[STAFF_TIMEZONE_KEY] = _chosen_zone(user.id)
+
+
+def _chosen_zone(user_id: int) -> str:
+    return db.session.execute(sa.select(UserPreference.timezone).where(UserPreference.user_id == user_id)
+                              ).scalar() or "UTC"
 
 
 def viewer_client():
@@ -409,9 +413,7 @@ def viewer_timezone():
         elif scope.is_staff and scope.user_id is not None:
             name = session.get(STAFF_TIMEZONE_KEY)
             if name is None:
-                name = db.session.execute(sa.select(UserPreference.timezone)
-                                          .where(UserPreference.user_id == scope.user_id)).scalar() or "UTC"
-                session[STAFF_TIMEZONE_KEY] = name
+                name = session[STAFF_TIMEZONE_KEY] = _chosen_zone(scope.user_id)
         return ZoneInfo(name) if name and name != "UTC" else dt.UTC
     except Exception:  # noqa: BLE001 - an unknown zone name, no signed-in user: UTC
         return dt.UTC

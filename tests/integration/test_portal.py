@@ -414,8 +414,7 @@ def test_an_enterprise_portal_is_white_label_and_other_plans_say_atrium(app, cli
         assert "Atrium" not in html, path
         assert re.search(rf'id="navbar-brand">\s*{re.escape(enterprise.name)}\s*</a>', html), path
         assert f"<title>{enterprise.name}</title>" in html
-    if enterprise.brand_primary_color:
-        assert f"background-color: {enterprise.brand_primary_color}" in html
+    assert enterprise.brand_primary_color and f"background-color: {enterprise.brand_primary_color}" in html
     assert client.get("/portal/brand-logo").status_code == (404 if not enterprise.brand_logo_path else 200)
     login(client, "pro-co-owner")
     assert re.search(r'id="navbar-brand">\s*<a href="[^"]*">\s*Atrium', client.get("/portal/").get_data(as_text=True))

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.services import storage, tiers, validation
 from app.errors import AtriumError
 from app.views.interface import AtriumInterface
-from app.views.files import send_stored
+from app.views.files import discard, send_stored, store_request_file
 from app.views.portal.base import PortalModelView, download_link, portal_scope
 
 class PortalFileView(PortalModelView):
@@ -54,15 +54,13 @@ class PortalFileView(PortalModelView):
                 if project_id is not None and db.session.get(m.Project, project_id) is None:  # scoped
                     raise storage.InvalidInput("Choose one of your projects (or none).", field="project_id")
                 client = db.session.get(m.Client, scope.client_id)
-                stored.append(storage.store_upload(
-                    db.session, client, g.user, upload.filename, upload.stream, current_app.config["UPLOAD_DIR"],
-                    current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024, project_id=project_id))
+                stored.append(store_request_file(upload, client, g.user, project_id=project_id))
                 db.session.commit()
                 flash(f"{upload.filename} was uploaded.", "success")
                 return redirect(url_for(".show", pk=stored[0].id))
             except AtriumError as exc:
                 db.session.rollback()
-                storage.discard(stored, current_app.config["UPLOAD_DIR"])
+                discard(stored)
                 flash(exc.message, "danger")
                 return self.render_template("portal/upload.html", projects=projects,
                                             accepted=sorted(storage.ALLOWED_TYPES)), exc.status

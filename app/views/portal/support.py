@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 
-from flask import current_app, flash, g, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_appbuilder import expose, has_access
 from flask_wtf.file import FileField
 from wtforms.validators import Optional
 
 from app import models as m
 from app.extensions import db
-from app.services import storage, tickets
+from app.services import tickets
 from app import tenancy
 from app.errors import AtriumError
+from app.views.files import discard, store_request_file
 from app.views.interface import AtriumInterface
 from app.views.portal.base import PortalModelView, int_or_404, portal_scope
 
@@ -72,9 +73,7 @@ class PortalTicketView(PortalModelView):
         if upload is not None and upload.filename:
             tenancy.check_write(portal_scope(), "StorageFile", "create")
             client = db.session.get(m.Client, portal_scope().client_id)
-            stored = storage.store_upload(
-                db.session, client, g.user, upload.filename, upload.stream, current_app.config["UPLOAD_DIR"],
-                current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024, project_id=item.project_id)
+            stored = store_request_file(upload, client, g.user, project_id=item.project_id)
             g.atrium_ticket_uploads = [stored]
             item.attachments = [stored]
 
@@ -82,7 +81,7 @@ class PortalTicketView(PortalModelView):
         """A refused ticket leaves no attachment behind on disk."""
         saved = super()._save(form, item, is_add)
         if not saved:
-            storage.discard(g.pop("atrium_ticket_uploads", []), current_app.config["UPLOAD_DIR"])
+            discard(g.pop("atrium_ticket_uploads", []))
         return saved
 
     def post_add(self, item):
@@ -121,16 +120,13 @@ class PortalTicketView(PortalModelView):
             upload = request.files.get("attachment")
             if upload is not None and upload.filename:
                 tenancy.check_write(portal_scope(), "StorageFile", "create")
-                attachments.append(storage.store_upload(
-                    db.session, ticket.client, g.user, upload.filename, upload.stream,
-                    current_app.config["UPLOAD_DIR"], current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024,
-                    project_id=ticket.project_id))
+                attachments.append(store_request_file(upload, ticket.client, g.user, project_id=ticket.project_id))
             _, landed = tickets.reply(db.session, ticket, g.user, request.form.get("body", ""),
                                       attachments=attachments)
             db.session.commit()
         except AtriumError as exc:
             db.session.rollback()
-            storage.discard(attachments, current_app.config["UPLOAD_DIR"])
+            discard(attachments)
             flash(exc.message, "danger")
             return redirect(url_for(".show", pk=pk))
         flash("Your reply was sent." if landed.id == pk else

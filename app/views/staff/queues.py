@@ -18,10 +18,10 @@ from flask import abort, flash, g, jsonify, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
 
 from app import models as m
-from app import tenancy
 from app.extensions import db
 from app.services import notifications, ticket_queues, tickets
 from app.views.forms import STAFF_TIMEZONE_KEY
+from app.views.staff.common import staff_choices
 
 
 def _int_arg(name: str) -> int | None:
@@ -59,9 +59,7 @@ class SupportQueueView(_SupportPage):
         rows, total = ticket_queues.page(db.session, slug, g.user.id, client_id=client_id,
                                          assignee_id=assignee_id, number=number)
         clients = db.session.execute(sa.select(m.Client.id, m.Client.name).order_by(m.Client.name)).all()
-        staff = db.session.execute(sa.select(m.User.id, m.User.first_name, m.User.last_name)
-                                   .where(tenancy.staff_users_condition(m.User))
-                                   .order_by(m.User.first_name, m.User.last_name)).all()
+        staff = staff_choices()
         return self.render_template(
             "staff/queue.html", slug=slug, queues=ticket_queues.QUEUES, rows=rows, total=total,
             counts=ticket_queues.counts(db.session, g.user.id, client_id=client_id), number=number,

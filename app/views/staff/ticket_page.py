@@ -13,7 +13,7 @@ message and nothing written.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
+from flask import abort, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import expose, has_access
 from sqlalchemy.orm import joinedload
 
@@ -21,15 +21,11 @@ from app import models as m
 from app import tenancy
 from app.errors import AtriumError, InvalidInput
 from app.extensions import db
-from app.services import storage, ticket_macros, ticket_presence, tickets
+from app.views.files import discard, store_request_file
+from app.views.staff.common import staff_choices
+from app.services import ticket_macros, ticket_presence, tickets
 
 MAX_ATTACHMENTS = 10
-
-
-def _staff_choices():
-    return db.session.execute(
-        sa.select(m.User.id, m.User.first_name, m.User.last_name, m.User.username)
-        .where(tenancy.staff_users_condition(m.User)).order_by(m.User.first_name, m.User.last_name)).all()
 
 
 class TicketPage:
@@ -79,7 +75,7 @@ class TicketPage:
             requester=requester, requester_is_client=requester is not None and not tenancy.is_staff_user(requester),
             may_view_as=self.appbuilder.sm.has_access("can_write", "Impersonation"),
             sla_state=state, sla_words=sla_words, moves=tickets.moves_for(ticket) if may_write else [],
-            staff=_staff_choices() if may_write else [], macros=macros if may_write else [],
+            staff=staff_choices() if may_write else [], macros=macros if may_write else [],
             labels=m.LABELS, poll_seconds=ticket_presence.POLL_SECONDS, me=g.user.id,
             client_authors={i for i, u in people.items() if not tenancy.is_staff_user(u)},
             may_reply_publicly=ticket.status not in tickets.CLOSED_STATUSES)
@@ -109,19 +105,16 @@ class TicketPage:
             if len(uploads) > MAX_ATTACHMENTS:
                 raise InvalidInput(f"At most {MAX_ATTACHMENTS} attachments per message.", field="attachment")
             for upload in uploads:
-                stored.append(storage.store_upload(
-                    db.session, ticket.client, g.user, upload.filename, upload.stream,
-                    current_app.config["UPLOAD_DIR"], current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024,
-                    project_id=ticket.project_id))
+                stored.append(store_request_file(upload, ticket.client, g.user, project_id=ticket.project_id))
             _, landed = tickets.reply(db.session, ticket, g.user, request.form.get("body", ""), internal=internal,
                                       attachments=stored)
             if not internal:  # a macro's moves go with the public reply they filled
-                _macro_moves(ticket, request.form.get("set_status"), request.form.get("set_priority"))
+                ticket_macros.apply_moves(ticket, request.form.get("set_status"), request.form.get("set_priority"))
             return landed
 
         committed, answer = self._done(pk, change, "Internal note added." if internal else "Reply sent.")
         if not committed:
-            storage.discard(stored, current_app.config["UPLOAD_DIR"])
+            discard(stored)
         return answer
 
     @expose("/move/<int:pk>", methods=["POST"])
@@ -170,16 +163,3 @@ class TicketPage:
         response = jsonify({"others": others, "poll_seconds": ticket_presence.POLL_SECONDS})
         response.headers["Cache-Control"] = "private, no-store"
         return response
-
-
-def _macro_moves(ticket, status: str | None, priority: str | None) -> None:
-    if status:
-        if status not in {s.value for s in m.TicketStatus}:
-            raise InvalidInput("The macro's status is not a ticket status.", field="set_status")
-        if status != ticket.status:
-            ticket.status = status
-    if priority:
-        if priority not in {p.value for p in m.TicketPriority}:
-            raise InvalidInput("The macro's priority is not a ticket priority.", field="set_priority")
-        ticket.priority = priority
-
