@@ -155,7 +155,9 @@ class BaseConfig:
     # Log lines: ``text`` (one readable line) or ``json`` (one object per line, for a log
     # collector). Production defaults to JSON; ``LOG_FORMAT`` chooses in any environment.
     LOG_FORMAT = "text"
-    LANGUAGES = {"en": {"flag": "gb", "name": "English"}}
+    # The languages pages, reports and e-mails come in (``app.i18n``): code -> the name in
+    # its own language and the flag of Flask-AppBuilder's sprite.
+    LANGUAGES = {"en": {"flag": "gb", "name": "English"}, "pt_BR": {"flag": "br", "name": "Português (Brasil)"}}
 
     @classmethod
     def from_environment(cls, read: _Reader) -> dict:

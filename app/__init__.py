@@ -49,7 +49,6 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
         _register_views(appbuilder)
-    _fast_english_templates(app)
     from .views.forms import format_time  # wired here
 
     app.jinja_env.globals["format_time"] = format_time  # times in the viewer's timezone
@@ -60,7 +59,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
     observability.init_app(app)  # log lines (JSON or text), one access line per request, Sentry
 
-    from .views import errors, impersonation, input_guard, sessions  # wired here
+    from .views import errors, impersonation, input_guard, language, sessions  # wired here
+
+    language.init_app(app)  # the locale selector (user, client, browser), the language menu
 
     sessions.init_app(app)  # after FAB's own before_request, which sets g.user: refuses ended sessions
     impersonation.init_app(app)  # after the session gate: "view as" runs only through a live row
@@ -94,16 +95,6 @@ def _trust_proxies(app: Flask) -> None:
         from werkzeug.middleware.proxy_fix import ProxyFix  # only behind trusted proxies
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
-
-
-def _fast_english_templates(app: Flask) -> None:
-    """With English as the only language, template ``_()`` calls are the identity.
-
-    Flask-Babel resolves the catalogue on every call (about 270 per list page, a quarter
-    of its render time); Jinja's null translations give the same text for free.
-    """
-    if list(app.config.get("LANGUAGES", {})) == ["en"]:
-        app.jinja_env.install_null_translations(newstyle=True)
 
 
 def _register_views(appbuilder) -> None:

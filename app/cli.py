@@ -79,7 +79,9 @@ def roles_sync(verbose):
 @click.option("--password", default=None, help="Password for every demo user (required in production).")
 @click.option("--scale", default=1, show_default=True, type=click.IntRange(1, 100000),
               help="Multiply the per-client ticket volume (benchmarks).")
-def seed_demo(password, scale):
+@click.option("--client-language", default="pt_BR", show_default=True, type=click.Choice(["pt_BR", "en", "none"]),
+              help="The demo clients' language (none: each browser's own).")
+def seed_demo(password, scale, client_language):
     """Create demo users, four clients (one per tier) and their data (idempotent)."""
     if password is None:
         if current_app.config["ENV_NAME"] == "production":
@@ -89,7 +91,8 @@ def seed_demo(password, scale):
     elif len(password) < 8:
         raise click.ClickException("--password must be at least 8 characters.")
     result = run_seed(current_app.appbuilder, db.session, password=password, scale=scale,
-                      upload_dir=current_app.config["UPLOAD_DIR"])
+                      upload_dir=current_app.config["UPLOAD_DIR"],
+                      language=None if client_language == "none" else client_language)
     created = ", ".join(result["created"]) or "none (all demo clients already existed)"
     click.echo(f"Demo data ready. Clients created: {created}.")
     click.echo("Logins: admin, operator, developer, <slug>-owner, <slug>-viewer for "

@@ -232,7 +232,7 @@ def build_database(app, prepared=None) -> None:
     """Migrate, sync roles and seed through the CLI, as an operator would; ``prepared()``
     is called between roles and seed, the database closed (to copy it as it is then)."""
     with app.app_context():
-        for args in (("db", "upgrade"), ("roles", "sync"), ("seed", "demo", "--password", PASSWORD)):
+        for args in (("db", "upgrade"), ("roles", "sync"), ("seed", "demo", "--password", PASSWORD, "--client-language", "none")):
             if args[0] == "seed" and prepared is not None:
                 db.session.remove()
                 db.engine.dispose()

@@ -51,6 +51,9 @@ class Client(TimestampMixin, Model):
     status = enum_column(ClientStatus, name="status", default=ClientStatus.ACTIVE, index=True)
     contact_email = sa.Column(sa.String(254), nullable=False)
     timezone = sa.Column(sa.String(64), nullable=False, default="America/Sao_Paulo")
+    # The language its users see unless they choose one (``app.i18n.LANGUAGES``); none:
+    # each browser's own.
+    language = sa.Column(sa.String(8), nullable=True)
     # Per-client exceptions to the tier table, e.g. {"projects": 5}; who/when are kept.
     limit_overrides = sa.Column(JSONType, nullable=True)
     limit_overrides_set_by_id = sa.Column(sa.Integer, sa.ForeignKey("ab_user.id"), nullable=True)

@@ -23,6 +23,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 from flask import current_app, g, has_app_context, has_request_context, request, session
 from flask_appbuilder.api import expose, safe
+from flask_babel import get_locale
 from flask_appbuilder.const import API_SECURITY_PROVIDER_DB
 from flask_appbuilder.security import api as fab_security_api
 from flask_appbuilder.security.sqla.manager import SecurityManager
@@ -237,7 +238,7 @@ class AtriumSecurityManager(SecurityManager):
         grants = self._browser_user_grants()
         if grants is None:
             return caller()
-        key = (grants, request.script_root, session.get("locale"))
+        key = (grants, request.script_root, str(get_locale()))
         cache = self.__dict__.setdefault("_atrium_menu_html", {})
         html = cache.get(key)
         if html is None:

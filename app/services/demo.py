@@ -93,15 +93,17 @@ def ensure_user(sm, username, first, last, email, role_name, password):
 
 
 def seed_demo(appbuilder, session, password: str, scale: int = 1, today: dt.date | None = None,
-              upload_dir: str | None = None) -> dict:
+              upload_dir: str | None = None, language: str | None = "pt_BR") -> dict:
+    """The demo agency: staff, four Brazilian clients (one per tier; ``language`` is their
+    users' default, None for each browser's own) and their history. Idempotent."""
     if scale < 1:
         raise ValueError("scale must be 1 or more")
 
     with notifications.suppressed():  # the demo's history tells nobody
-        return _seed(appbuilder, session, password, scale, today, upload_dir)
+        return _seed(appbuilder, session, password, scale, today, upload_dir, language)
 
 
-def _seed(appbuilder, session, password, scale, today, upload_dir) -> dict:
+def _seed(appbuilder, session, password, scale, today, upload_dir, language) -> dict:
     appbuilder.sm.sync_roles()
     sm = appbuilder.sm
     staff = {u: ensure_user(sm, u, f, la, f"{u}@atrium.example", r, password) for u, f, la, r in STAFF}
@@ -120,6 +122,7 @@ def _seed(appbuilder, session, password, scale, today, upload_dir) -> dict:
             rng = random.Random(f"atrium-demo-{slug}")
             client = _create_client(session, rng, slug, name, tier, n_projects, n_domains, platforms,
                                     staff, owner, viewer, scale, today or utcnow().date())
+            client.language = language
             _create_files_reports_billing(session, client, owner, upload_dir, today or utcnow().date())
             created.append(slug)
             if slug == "basic-co":

@@ -39,11 +39,13 @@ from app.tenancy.scope import Scope
 
 # Tables only staff may ever read.
 STAFF_ONLY_MODELS = (m.BillingEvent, m.JobRun, m.DailyAnalytics, m.OutboxEmail, m.TicketMacro, m.StaffAlert,
-                     m.TicketPresence, m.UserPreference)
+                     m.TicketPresence)
+# A user's own rows (their settings): a client user reads and writes only theirs.
+OWN_ROW_MODELS = (m.UserPreference,)
 # Tenant-owned rows with a nullable client: staff-only when it is NULL.
 CLIENT_OPTIONAL_MODELS = (m.AuditEvent, m.ImpersonationSession)
 SCOPED_MODELS = (*m.TENANT_MODELS, *CLIENT_OPTIONAL_MODELS)
-GUARDED_CLASSES = frozenset((*SCOPED_MODELS, m.Client, *STAFF_ONLY_MODELS))
+GUARDED_CLASSES = frozenset((*SCOPED_MODELS, m.Client, *STAFF_ONLY_MODELS, *OWN_ROW_MODELS))
 _MODEL_BY_TABLE = {model.__tablename__: model for model in GUARDED_CLASSES}
 # Tenant rows a client never sees even in its own client: internal ticket messages and
 # staff-only audit events (model → the boolean column that hides them).
@@ -54,8 +56,9 @@ def _tenant_filter_enabled() -> bool:
     return not has_app_context() or current_app.config.get("ATRIUM_TENANT_FILTER", True)
 
 
-def _criteria(client_id: int) -> list:
-    """The loader criteria that keep a client user inside ``client_id``."""
+def _criteria(client_id: int, user_id: int) -> list:
+    """The loader criteria that keep a client user inside ``client_id`` and their own
+    rows (``user_id``)."""
     options = [with_loader_criteria(model, lambda cls: cls.client_id == client_id, include_aliases=True)
                for model in SCOPED_MODELS if model not in _FLAGGED]
     options.append(with_loader_criteria(
@@ -66,6 +69,8 @@ def _criteria(client_id: int) -> list:
         include_aliases=True))
     options.append(with_loader_criteria(m.Client, lambda cls: cls.id == client_id, include_aliases=True))
     options.extend(with_loader_criteria(model, sa.false(), include_aliases=True) for model in STAFF_ONLY_MODELS)
+    options.extend(with_loader_criteria(model, lambda cls: cls.user_id == user_id, include_aliases=True)
+                   for model in OWN_ROW_MODELS)
     return options
 
 
@@ -83,11 +88,12 @@ def filter_statement(state) -> None:
         return  # (a refresh of loaded rows keeps the criteria it was loaded with)
     # Nobody (signed out, or a client user without a membership) sees no tenant row.
     client_id = scope.client_id if scope.is_client else -1
-    statement = state.statement.options(*_criteria(client_id))
+    user_id = scope.user_id if scope.is_client and scope.user_id is not None else -1
+    statement = state.statement.options(*_criteria(client_id, user_id))
     # Loader criteria follow ORM entities; a table reached only through columns (e.g. an
     # aggregate's FILTER clause) is pinned here with an explicit WHERE as well.
     tables = ([statement.table] if not state.is_select else list(_inner_tables(statement.get_final_froms())))
-    conditions = [_table_condition(t, client_id) for t in tables if t.name in _MODEL_BY_TABLE]
+    conditions = [_table_condition(t, client_id, user_id) for t in tables if t.name in _MODEL_BY_TABLE]
     state.statement = statement.where(*conditions) if conditions else statement
 
 
@@ -103,10 +109,12 @@ def _inner_tables(froms):
             yield item
 
 
-def _table_condition(table, client_id: int):
+def _table_condition(table, client_id: int, user_id: int):
     model = _MODEL_BY_TABLE[table.name]
     if model in STAFF_ONLY_MODELS:
         return sa.false()
+    if model in OWN_ROW_MODELS:
+        return table.c.user_id == user_id
     if model is m.Client:
         return table.c.id == client_id
     if model in _FLAGGED:
@@ -291,6 +299,10 @@ def check_flush(session: Session, scope: Scope, new, dirty, deleted) -> None:
         if type(obj) not in GUARDED_CLASSES:
             continue
         operation = _operation(session, obj)
+        if isinstance(obj, OWN_ROW_MODELS):  # any client user's own settings, viewers' too
+            if obj.user_id != scope.user_id or sa.inspect(obj).attrs.user_id.history.deleted:
+                raise NotFound("Not found.")
+            continue
         check_write(scope, type(obj).__name__, operation)
         if isinstance(obj, m.Client):
             if obj.id != scope.client_id:

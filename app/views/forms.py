@@ -10,10 +10,11 @@ import datetime as dt
 import json
 import re
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import has_request_context, request, session
+from flask import current_app, has_request_context, request, session
 from flask_appbuilder.fieldwidgets import (
     BS3TextAreaFieldWidget,
     BS3TextFieldWidget,
@@ -391,7 +392,8 @@ def viewer_client():
     cached = request.environ.get("atrium.viewer_client")  # this request's (``g`` can outlive one: tests, CLI)
     if cached is None or cached[0] != scope.client_id:
         row = db.session.execute(sa.select(
-            Client.id, Client.timezone, Client.tier, Client.name, Client.brand_primary_color, Client.brand_logo_path)
+            Client.id, Client.timezone, Client.tier, Client.name, Client.brand_primary_color, Client.brand_logo_path,
+            Client.language)
             .where(Client.id == scope.client_id)).one_or_none()
         cached = request.environ["atrium.viewer_client"] = (scope.client_id, row)
     return cached[1]
@@ -519,3 +521,15 @@ def _default(column):
     default = column.default.arg if column.default is not None else None
     return None if callable(default) else default
 
+
+
+def safe_return(url: str | None) -> str:
+    """A local path to come back to: a path of this site (a full URL of this host, as a
+    browser's Referer gives it, is cut to its path); anything else goes to the index."""
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc == request.host:
+            url = parts.path + (f"?{parts.query}" if parts.query else "")
+        if url.startswith("/") and not url.startswith("//") and "\\" not in url:
+            return url
+    return current_app.appbuilder.get_url_for_index

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
@@ -33,6 +32,7 @@ from app.models.base import utcnow
 from app.services import audit, identity, sessions
 from app.services import impersonation as service
 from app.errors import AtriumError
+from app.views.forms import safe_return
 from app.views.sessions import end_on_logout, new_cookie, switch_user
 
 log = logging.getLogger(__name__)
@@ -44,18 +44,6 @@ BLOCKED_VIEWS = ("ResetMyPasswordView", "ResetPasswordView", "UserInfoEditView",
                  "UserStatsChartView", "RegisterUserModelView", "GroupModelView", "ImpersonationView")
 # Requests a read-only session may still make: ending it, signing out.
 ALWAYS_ALLOWED = ("ImpersonationEndView.end", "AuthDBView.logout", "static", "appbuilder.static")
-
-
-def _safe_return(url: str | None) -> str:
-    """A local path to come back to: a path of this site (a full URL of this host, as a
-    browser's Referer gives it, is cut to its path); anything else goes to the index."""
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme in ("http", "https") and parts.netloc == request.host:
-            url = parts.path + (f"?{parts.query}" if parts.query else "")
-        if url.startswith("/") and not url.startswith("//") and "\\" not in url:
-            return url
-    return current_app.appbuilder.get_url_for_index
 
 
 _SESSION_END = {ImpersonationEnd.ENDED: SessionEnd.VIEW_AS_ENDED, ImpersonationEnd.EXPIRED: SessionEnd.EXPIRED,
@@ -86,7 +74,7 @@ def _finish(view_as, row, how: ImpersonationEnd) -> str | None:
         return None
     switch_user(staff, token)
     g.atrium_user_session = parent
-    return _safe_return(return_to)
+    return safe_return(return_to)
 
 
 class ImpersonationView(BaseView):
@@ -130,8 +118,8 @@ class ImpersonationView(BaseView):
             flash(exc.message, "danger")
             if exc.status == 422:
                 return self.new(user_id), 422
-            return redirect(_safe_return(request.form.get("return_to"))), exc.status
-        new_cookie(**{RETURN_KEY: _safe_return(request.form.get("return_to"))})
+            return redirect(safe_return(request.form.get("return_to"))), exc.status
+        new_cookie(**{RETURN_KEY: safe_return(request.form.get("return_to"))})
         switch_user(target, token)
         flash(f"You are viewing Atrium as {target.username} ({row.mode}).", "info")
         return redirect(url_for("PortalDashboardView.show"))

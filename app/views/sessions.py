@@ -23,6 +23,7 @@ from app.models import SessionEnd
 from app.services import audit
 from app.services import sessions as service
 from app.views.forms import remember_staff_timezone
+from app.views.language import remember_language
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def _on_signed_in(sender, user, **extra) -> None:
             session.pop(key)
     session[service.COOKIE_KEY] = token
     remember_staff_timezone(user)
+    remember_language(user)
     g.atrium_user_session = row
 
 
