@@ -99,10 +99,12 @@ def _trust_proxies(app: Flask) -> None:
 
 def _register_views(appbuilder) -> None:
     from . import api  # wired here
+    from flask_babel import lazy_gettext as _l
     from .views import audit, bi, campaign_import, dashboard, impersonation, jobs, portal, staff  # wired here
 
-    appbuilder.add_view(dashboard.DashboardView, "Dashboard", icon="fa-dashboard")
-    appbuilder.add_view(bi.AnalyticsView, "Business", icon="fa-bar-chart")  # the BI dashboard
+    # A menu entry's name is its permission (English, unchanged); its label is what people read.
+    appbuilder.add_view(dashboard.DashboardView, "Dashboard", label=_l("Dashboard"), icon="fa-dashboard")
+    appbuilder.add_view(bi.AnalyticsView, "Business", label=_l("Business"), icon="fa-bar-chart")  # the BI dashboard
     staff.register(appbuilder)
     portal.register(appbuilder)
     audit.register(appbuilder)

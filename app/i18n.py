@@ -7,7 +7,7 @@ Which language a page is in is chosen by ``app.views.language``; PDF reports and
 e-mails take their recipient's (``recipient_language``) through ``flask_babel.force_locale``.
 
 Every figure a person reads goes through the functions here, so that it follows the
-locale: ``R$ 1.234,56`` and ``07/12/2026`` in pt-BR, ``R$1,234.56`` and ``2026-12-07``
+locale: ``R$ 1.234,56`` and ``07/12/2026`` in pt-BR, ``R$ 1,234.56`` and ``2026-12-07``
 in English. English dates stay ISO (year first): the agency's staff read them beside
 logs and exports, and ``12/7/26`` means two different days to its two audiences.
 """
@@ -17,14 +17,21 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+from babel.dates import format_skeleton
 from flask import current_app
 from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
 
 DEFAULT_LANGUAGE = "en"
 CURRENCY = "BRL"  # the agency bills and reports in reais
 DATE_PATTERNS = {"en": "yyyy-MM-dd", "pt_BR": "dd/MM/yyyy"}
-MONTH_PATTERN = "MMMM yyyy"
+MONTH_SKELETON = "yMMMM"
 EMPTY = "—"
+
+
+def N_(message: str) -> str:
+    """Marks a message for extraction (``make translations``) where it is not translated
+    yet: it is translated where it is shown."""
+    return message
 
 
 def languages() -> dict:
@@ -49,9 +56,12 @@ def known_language(code: str | None) -> str | None:
     return None
 
 
+MONEY_PATTERN = "¤ #,##0.00"  # the symbol, a space, the amount: R$ 1,234.56 as Atrium has always shown it
+
+
 def money(value) -> str:
-    """``R$ 1.234,56`` (pt-BR), ``R$1,234.56`` (en); "—" for nothing."""
-    return EMPTY if value is None else format_currency(Decimal(value), CURRENCY)
+    """``R$ 1.234,56`` (pt-BR), ``R$ 1,234.56`` (en); "—" for nothing."""
+    return EMPTY if value is None else format_currency(Decimal(value), CURRENCY, MONEY_PATTERN)
 
 
 def number(value, places: int | None = None) -> str:
@@ -63,7 +73,7 @@ def number(value, places: int | None = None) -> str:
     if places is None:
         places = 0 if value == value.to_integral_value() else 2
     pattern = "#,##0" + ("." + "0" * places if places else "")
-    return format_decimal(value, pattern, decimal_quantization=True)
+    return format_decimal(value, pattern)
 
 
 def percent(value, places: int = 1) -> str:
@@ -86,8 +96,8 @@ def date(value) -> str:
 
 
 def month(value) -> str:
-    """A month as words: ``dezembro 2026``, ``December 2026``."""
-    return EMPTY if value is None else format_date(value, MONTH_PATTERN)
+    """A month as words, as the locale writes it: ``dezembro de 2026``, ``December 2026``."""
+    return EMPTY if value is None else format_skeleton(MONTH_SKELETON, value, locale=get_locale() or DEFAULT_LANGUAGE)
 
 
 def clock(value: dt.datetime) -> str:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import functools
 import hashlib
 import os
 import re
@@ -207,7 +208,7 @@ def make_app(database_url: str, **overrides):
 
 _PER_REQUEST_GLOBALS = ("_login_user", "user", "atrium_identity", "atrium_impersonation", "atrium_request_id",
                         "atrium_scope", "_atrium_permissions", "csrf_token", "atrium_user_session",
-                        "atrium_session_refused")
+                        "atrium_session_refused", "_flask_babel")
 
 
 def _fresh_request_globals():
@@ -243,8 +244,10 @@ def build_database(app, prepared=None) -> None:
         db.engine.dispose()
 
 
+@functools.cache
 def template_key() -> str:
-    """A hash of everything that builds the template database."""
+    """A hash of everything that builds the template database, taken once per process (a
+    file saved while the run builds its template must not split it across two keys)."""
     digest = hashlib.sha256(PASSWORD.encode())
     files = [ROOT / "config.py", *sorted((ROOT / "migrations").rglob("*.py")),
              *sorted((ROOT / "migrations").glob("*.mako")), *sorted((ROOT / "app").rglob("*.py"))]

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from flask import current_app, g, request
 from flask_appbuilder.api import ModelRestApi, expose, protect, safe
 from flask_appbuilder.api.convert import Model2SchemaConverter
+from flask_babel import gettext as _
 from marshmallow import ValidationError, validate
 from marshmallow import fields as ma_fields
 from marshmallow_sqlalchemy import SQLAlchemyAutoSchema
@@ -123,14 +124,15 @@ def check_rison_argument():
         return None
     if rison_depth(value) > MAX_RISON_DEPTH:
         return current_app.response_class(
-            json.dumps({"message": f"q is nested too deeply (at most {MAX_RISON_DEPTH} levels)."}), status=400,
+            json.dumps({"message": _("q is nested too deeply (at most %(most)d levels).", most=MAX_RISON_DEPTH)}),
+            status=400,
             mimetype="application/json")
     try:
         prison.loads(value)
     except prison.decoder.ParserException:
         return None
     except (RecursionError, Exception):  # noqa: BLE001 - unreadable in any way: the person's input
-        return current_app.response_class(json.dumps({"message": "q is not a valid rison argument."}),
+        return current_app.response_class(json.dumps({"message": _("q is not a valid rison argument.")}),
                                           status=400, mimetype="application/json")
     return None
 
@@ -163,7 +165,7 @@ class AtriumModelApi(ModelRestApi):
         except SQLAlchemyError:
             db.session.rollback()
             log.exception("API write failed")
-            return self.response_422(message="The change could not be saved.")
+            return self.response_422(message=_("The change could not be saved."))
 
     # Fields never sent to client users (the agency's own data about the row).
     staff_only_columns: tuple = ()
@@ -177,7 +179,7 @@ class AtriumModelApi(ModelRestApi):
         """A write's body is a JSON object of fields (a list, a string or a number is not
         a record): 400 before the schema sees it."""
         if request.is_json and not isinstance(request.get_json(silent=True), dict):
-            return self.response_400(message='The body must be a JSON object of fields, e.g. {"subject": "…"}.')
+            return self.response_400(message=_('The body must be a JSON object of fields, e.g. {"subject": "…"}.'))
         return None
 
     def post_headless(self):
@@ -185,12 +187,12 @@ class AtriumModelApi(ModelRestApi):
 
     def put_headless(self, pk):
         if tenancy.current_scope().is_client:
-            return self.response(403, message="Client users change tickets in the portal (reply, close).")
+            return self.response(403, message=_("Client users change tickets in the portal (reply, close)."))
         return self._body_is_an_object() or self._write(super().put_headless, pk)
 
     def delete_headless(self, pk):
         if tenancy.current_scope().is_client:
-            return self.response(403, message="Client users cannot delete records through the API.")
+            return self.response(403, message=_("Client users cannot delete records through the API."))
         return self._write(super().delete_headless, pk)
 
     def pre_add(self, item):
@@ -215,14 +217,14 @@ class AtriumModelApi(ModelRestApi):
 def _constraint_message(exc: IntegrityError) -> str:
     text = str(exc.orig).lower()
     if "unique" in text or "duplicate" in text:
-        return "A record with the same unique value already exists."
+        return _("A record with the same unique value already exists.")
     if "foreign key" in text:
-        return "A referenced record does not exist, or other records still depend on this one."
+        return _("A referenced record does not exist, or other records still depend on this one.")
     if "check" in text:
-        return "A value is outside its allowed range."
+        return _("A value is outside its allowed range.")
     if "not null" in text or "null value" in text:
-        return "A required field is missing."
-    return "The change conflicts with existing data."
+        return _("A required field is missing.")
+    return _("The change conflicts with existing data.")
 
 
 MONEY = mm_validator(validation.money)
@@ -304,13 +306,14 @@ class TicketApi(AtriumModelApi):
         the answer says where it landed)."""
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
-            return self.response_400(message='The body must be a JSON object, e.g. {"body": "…"}.')
+            return self.response_400(message=_('The body must be a JSON object, e.g. {"body": "…"}.'))
         unknown = sorted(set(body) - {"body", "internal"})
         if unknown:
-            return self.response_400(message=f"Unknown field(s): {', '.join(unknown)}. A reply has body and internal.")
+            return self.response_400(message=_("Unknown field(s): %(fields)s. A reply has body and internal.",
+                                               fields=", ".join(unknown)))
         internal = body.get("internal", False)
         if not isinstance(internal, bool) or not isinstance(body.get("body", ""), str):
-            return self.response_400(message="body is text and internal is true or false.")
+            return self.response_400(message=_("body is text and internal is true or false."))
         ticket = self.datamodel.get(pk)
         if ticket is None:
             return self.response_404()
@@ -336,9 +339,10 @@ class TicketApi(AtriumModelApi):
         move its status does not allow is a 422 naming ``move``."""
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or set(body) != {"move"} or not isinstance(body["move"], str):
-            return self.response_400(message='The body must be {"move": "…"}, one of: ' + ", ".join(tickets.MOVES))
+            return self.response_400(message=_('The body must be {"move": "…"}, one of: %(moves)s',
+                                               moves=", ".join(tickets.MOVES)))
         if tenancy.current_scope().is_client:
-            return self.response(403, message="Client users change tickets in the portal (reply, close).")
+            return self.response(403, message=_("Client users change tickets in the portal (reply, close)."))
         ticket = self.datamodel.get(pk)
         if ticket is None:
             return self.response_404()

@@ -8,6 +8,7 @@ import enum
 
 import sqlalchemy as sa
 from flask_appbuilder.models.sqla import Model
+from flask_babel import gettext as _
 from sqlalchemy.orm import relationship
 
 from .base import JSONType, TimestampMixin, UTCDateTime, enum_column, user_fk
@@ -107,4 +108,4 @@ class ImpersonationSession(TimestampMixin, Model):
     client = relationship("Client")
 
     def __str__(self) -> str:
-        return f"{self.staff_user} as {self.target_user}"
+        return _("%(staff)s as %(user)s", staff=self.staff_user, user=self.target_user)

@@ -12,6 +12,7 @@ import enum
 
 import sqlalchemy as sa
 from flask_appbuilder.models.sqla import Model
+from flask_babel import gettext as _
 from sqlalchemy.orm import relationship
 
 from .base import ContactMixin, JSONType, TimestampMixin, UTCDateTime, client_fk, enum_column, money_column, user_fk
@@ -133,7 +134,8 @@ class Infrastructure(TimestampMixin, Model):
     project = relationship("Project", back_populates="infrastructure")
 
     def __str__(self) -> str:
-        return f"{self.hosting_provider or 'hosting'} / {self.hosting_plan or '-'}"
+        provider = self.hosting_provider or _("hosting")
+        return f"{provider} / {self.hosting_plan or '-'}"
 
 
 class NetworkUsage(TimestampMixin, Model):

@@ -10,6 +10,7 @@ import enum
 
 import sqlalchemy as sa
 from flask_appbuilder.models.sqla import Model
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import relationship
 
 from .base import TimestampMixin, UTCDateTime, client_fk, enum_column, user_fk, utcnow
@@ -42,12 +43,13 @@ class Satisfaction(enum.StrEnum):
 
 
 # What a person reads for each stored value (lists, badges, e-mails): never the raw value.
+# Lazy translations: each is read in the language of the page or e-mail showing it.
 LABELS = {
-    "open": "Open", "in_progress": "In progress", "waiting_client": "Waiting on client",
-    "resolved": "Resolved", "closed": "Closed",
-    "low": "Low", "medium": "Medium", "high": "High", "urgent": "Urgent",
-    "ok": "On track", "at_risk": "At risk", "breached": "Breached",
-    "satisfied": "Satisfied", "unsatisfied": "Not satisfied",
+    "open": _l("Open"), "in_progress": _l("In progress"), "waiting_client": _l("Waiting on client"),
+    "resolved": _l("Resolved"), "closed": _l("Closed"),
+    "low": _l("Low"), "medium": _l("Medium"), "high": _l("High"), "urgent": _l("Urgent"),
+    "ok": _l("On track"), "at_risk": _l("At risk"), "breached": _l("Breached"),
+    "satisfied": _l("Satisfied"), "unsatisfied": _l("Not satisfied"),
 }
 
 

@@ -1,8 +1,11 @@
 """The monthly client report as a PDF (ReportLab): ``render(data, out)``.
 
 Only drawing lives here: every figure, rule and insight arrives computed in
-``app.services.report_data.ReportData``; this module lays it out and formats it. Money is
-shown as the rest of the app shows it, ``R$ 1,234.56``; times are UTC.
+``app.services.report_data.ReportData``; this module lays it out and formats it. It is
+drawn in the language in effect (``services.reports`` renders inside ``force_locale``
+with the client's language): every word is ``gettext``'s, money, numbers and dates are
+``app.i18n``'s (``R$ 1,234.56`` and ``2026-12-07`` in English, ``R$ 1.234,56`` and
+``07/12/2026`` in Portuguese); times are UTC.
 
 Layout (A4): a cover band in the brand colour with the client, the month and the
 plan, then KPI cards with the change against last month (reliability, support,
@@ -20,9 +23,13 @@ Latin-1/Windows-1252, which Portuguese and the other Western languages are.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from xml.sax.saxutils import escape
 
+from flask_babel import format_date as babel_format_date
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader, simpleSplit
@@ -35,8 +42,9 @@ from app.reports.charts import roas_chart, spend_chart, tickets_chart, uptime_ti
 from app.reports.style import (
     BAD, BAND_H, BOLD, CARD, CONTENT_W, FONT, FOOTER_Y, GOOD, INK, MARGIN, MUTED, PAGE_H, PAGE_W, PLATFORMS, RULE,
     SEVERITY_COLORS, ZEBRA, Theme, change_text, clip_text, count, days_left_text, fit_size, format_date, format_when,
-    kpi_value, money, percent, ratio,
+    kpi_value, money, percent, places, ratio,
 )
+from app.i18n import number
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +57,9 @@ class KpiRow(Flowable):
     HEIGHT = 64
     GAP = 8
 
-    def __init__(self, kpis, previous_label: str, theme: Theme):
+    def __init__(self, kpis, previous: dt.date, theme: Theme):
         super().__init__()
-        self.kpis, self.previous_label, self.theme = kpis, previous_label, theme
+        self.kpis, self.previous, self.theme = kpis, previous, theme
 
     def wrap(self, avail_width, avail_height):
         return CONTENT_W, self.HEIGHT
@@ -69,7 +77,7 @@ class KpiRow(Flowable):
             c.setFillColor(MUTED)
             c.setFont(FONT, 7.5)
             c.drawString(x + 11, self.HEIGHT - 15, clip_text(kpi.label, FONT, 7.5, inner))
-            text = kpi_value(kpi) if kpi.value is not None or kpi.note is None else "n/a"
+            text = kpi_value(kpi) if kpi.value is not None or kpi.note is None else _("n/a")
             size = fit_size(text, BOLD, 16, inner, 9)
             c.setFillColor(INK)
             c.setFont(BOLD, size)
@@ -82,11 +90,11 @@ class KpiRow(Flowable):
             elif kpi.key == "sites":
                 c.setFillColor(MUTED)
                 c.setFont(FONT, 7.5)
-                c.drawString(x + 11, 12, "with uptime monitoring")
+                c.drawString(x + 11, 12, clip_text(_("with uptime monitoring"), FONT, 7.5, inner))
             else:
                 c.setFillColor({True: GOOD, False: BAD}.get(kpi.good, MUTED))
                 c.setFont(FONT, 7.5)
-                c.drawString(x + 11, 12, clip_text(change_text(kpi, self.previous_label), FONT, 7.5, inner))
+                c.drawString(x + 11, 12, clip_text(change_text(kpi, self.previous), FONT, 7.5, inner))
 
 
 # --------------------------------------------------------------------------- tables
@@ -118,35 +126,44 @@ def _p(text: str, style) -> Paragraph:
     return Paragraph(escape(str(text)), style)
 
 
+def _decimal(value) -> str:
+    """A measured figure with its own decimals (``2.4``, ``0.12``), in the locale."""
+    return number(value, places(value))
+
+
 def campaigns_table(data, theme: Theme):
-    rows = [["Campaign", "Platform", "Spend", "Conversions", "CPA", "ROAS", "Of budget"]]
+    rows = [[_("Campaign"), _("Platform"), _("Spend"), _("Conversions"), _("CPA"), _("ROAS"), _("Of budget")]]
     for c in data.campaigns:
         rows.append([_p(c.name, theme.cell), PLATFORMS.get(c.platform, c.platform), money(c.spend),
                      count(c.conversions), money(c.cpa), ratio(c.roas),
                      percent(c.pacing_percent)])
     k = data.kpis
-    rows.append([_p("All campaigns", theme.cell_bold), "", money(k["spend"].value), count(k["conversions"].value),
+    rows.append([_p(_("All campaigns"), theme.cell_bold), "", money(k["spend"].value), count(k["conversions"].value),
                  money(k["cpa"].value), ratio(k["roas"].value), ""])
-    return _table(rows, [160, 62, 78, 62, 62, 45, 46], theme, numeric_from=2, total=True)
+    return _table(rows, [150, 62, 78, 62, 62, 45, 56], theme, numeric_from=2, total=True)
 
 
 def incidents_table(data, theme: Theme):
-    rows = [["Site", "Incident", "Severity", "Started", "Resolved", "Downtime (min)"]]
+    rows = [[_("Site"), _("Incident"), _("Severity"), _("Started"), _("Resolved"), _("Downtime (min)")]]
+    severities = {"low": _("low"), "medium": _("medium"), "high": _("high"), "critical": _("critical")}
     for i in data.incidents:
-        rows.append([_p(i.project, theme.cell), _p(i.title, theme.cell), i.severity, format_when(i.started_at),
-                     format_when(i.resolved_at) if i.resolved_at else "ongoing", count(i.downtime_minutes)])
-    table = _table(rows, [105, 170, 50, 65, 65, 60], theme, numeric_from=5)
+        rows.append([_p(i.project, theme.cell), _p(i.title, theme.cell), severities.get(i.severity, i.severity),
+                     format_when(i.started_at), format_when(i.resolved_at) if i.resolved_at else _("ongoing"),
+                     count(i.downtime_minutes)])
+    table = _table(rows, [95, 140, 50, 80, 80, 70], theme, numeric_from=5)
     return table
 
 
 def grades_table(data, theme: Theme):
-    rows = [["Project", "Grade", "Score", "LCP", "INP", "CLS", "Perf.", "Access.", "Best pr.", "SEO", "Measured"]]
+    rows = [[_("Project"), _("Grade"), _("Score"), "LCP", "INP", "CLS", _("Perf."), _("Access."), _("Best pr."), "SEO",
+             _("Measured")]]
     for g in data.grades:
-        rows.append([_p(g.project, theme.cell), g.grade, str(g.score),
-                     "—" if g.lcp_s is None else f"{g.lcp_s} s", "—" if g.inp_ms is None else f"{g.inp_ms} ms",
-                     "—" if g.cls is None else str(g.cls), str(g.performance), str(g.accessibility),
+        rows.append([_p(g.project, theme.cell), g.grade, _decimal(g.score),
+                     "—" if g.lcp_s is None else f"{_decimal(g.lcp_s)} s",
+                     "—" if g.inp_ms is None else f"{count(g.inp_ms)} ms",
+                     "—" if g.cls is None else _decimal(g.cls), str(g.performance), str(g.accessibility),
                      str(g.best_practices), str(g.seo), format_date(g.measured_at.date())])
-    table = _table(rows, [112, 34, 34, 38, 44, 36, 34, 38, 40, 30, 55], theme, numeric_from=1)
+    table = _table(rows, [96, 34, 34, 38, 44, 36, 40, 38, 40, 30, 65], theme, numeric_from=1)
     style = []
     for index, g in enumerate(data.grades, start=1):
         color = GOOD if g.grade.startswith("A") else BAD if g.grade in ("D", "F") else INK
@@ -157,20 +174,20 @@ def grades_table(data, theme: Theme):
 
 
 def traffic_table(data, theme: Theme):
-    rows = [["Site", "Days", "Bandwidth (GB)", "Requests", "4xx", "5xx", "5xx rate", "Peak req/s"]]
+    rows = [[_("Site"), _("Days"), _("Bandwidth (GB)"), _("Requests"), "4xx", "5xx", _("5xx rate"), _("Peak req/s")]]
     for t in [*data.traffic, data.traffic_total]:
         rows.append([_p(t.project, theme.cell_bold if t is data.traffic_total else theme.cell), str(t.days),
-                     f"{t.bandwidth_gb:,.3f}", count(t.requests), count(t.requests_4xx), count(t.requests_5xx),
+                     number(t.bandwidth_gb, 3), count(t.requests), count(t.requests_4xx), count(t.requests_5xx),
                      percent(t.error_percent), count(t.peak_rps)])
     return _table(rows, [135, 35, 70, 75, 55, 50, 45, 50], theme, numeric_from=1, total=True)
 
 
 def expiring_table(data, theme: Theme):
-    rows = [["Domain", "What", "Expires on", "When", "Auto-renew"]]
+    rows = [[_("Domain"), _("What"), _("Expires on"), _("When"), _("Auto-renew")]]
     for e in data.expiring:
-        rows.append([_p(e.domain, theme.cell), "TLS certificate" if e.what == "certificate" else "Registration",
+        rows.append([_p(e.domain, theme.cell), _("TLS certificate") if e.what == "certificate" else _("Registration"),
                      format_date(e.expires_on), days_left_text(e.days_left),
-                     "—" if e.auto_renew is None else ("yes" if e.auto_renew else "no")])
+                     "—" if e.auto_renew is None else (_("yes") if e.auto_renew else _("no"))])
     table = _table(rows, [170, 95, 85, 95, 70], theme, numeric_from=2)
     style = [("TEXTCOLOR", (3, i), (3, i), BAD) for i, e in enumerate(data.expiring, start=1) if e.days_left <= 14]
     if style:
@@ -212,8 +229,10 @@ class ReportDocument(BaseDocTemplate):
     def __init__(self, out, data, theme: Theme):
         b = data.branding
         super().__init__(out, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=40, bottomMargin=48,
-                         title=f"{data.client_name} — monthly report, {data.period_label}",
-                         author=b.name, creator=b.name, subject=f"Monthly report {data.period:%Y-%m}",
+                         title=_("%(client)s — monthly report, %(month)s", client=data.client_name,
+                                 month=data.period_label),
+                         author=b.name, creator=b.name,
+                         subject=_("Monthly report %(month)s", month=data.period.strftime("%Y-%m")),
                          producer=b.name, invariant=0)
         self.data, self.theme = data, theme
         padding = dict(leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
@@ -229,10 +248,11 @@ class ReportDocument(BaseDocTemplate):
         c.line(MARGIN, FOOTER_Y + 12, PAGE_W - MARGIN, FOOTER_Y + 12)
         c.setFont(FONT, 7.5)
         c.setFillColor(MUTED)
-        c.drawString(MARGIN, FOOTER_Y, f"{data.client_name} · Monthly report · {data.period_label}")
+        c.drawString(MARGIN, FOOTER_Y, _("%(client)s · Monthly report · %(month)s", client=data.client_name,
+                                         month=data.period_label))
         if not data.branding.white_label:
-            c.drawCentredString(PAGE_W / 2, FOOTER_Y, f"Prepared by {data.branding.name}")
-        c.drawRightString(PAGE_W - MARGIN, FOOTER_Y, f"Page {c.getPageNumber()}")
+            c.drawCentredString(PAGE_W / 2, FOOTER_Y, _("Prepared by %(name)s", name=data.branding.name))
+        c.drawRightString(PAGE_W - MARGIN, FOOTER_Y, _("Page %(page)d", page=c.getPageNumber()))
 
     def _page(self, c, doc):
         c.saveState()
@@ -254,7 +274,7 @@ class ReportDocument(BaseDocTemplate):
         c.rect(0, top, PAGE_W, BAND_H, stroke=0, fill=1)
         c.setFillColor(theme.on_brand)
         c.setFont(BOLD, 8)
-        label = "MONTHLY REPORT"
+        label = _("MONTHLY REPORT")
         c.drawRightString(PAGE_W - MARGIN, PAGE_H - 34, label)
         if not (b.logo_path and self._logo(c, b.logo_path)) and not b.white_label:
             c.setFillColor(theme.on_brand)
@@ -268,8 +288,9 @@ class ReportDocument(BaseDocTemplate):
         c.drawString(MARGIN, top + 32, data.period_label)
         c.setFont(FONT, 8.5)
         last = data.last_day
-        c.drawString(MARGIN, top + 14, f"1–{last.day} {last:%B %Y} · {data.plan_label} plan · generated "
-                                       f"{format_date(data.generated_at.date())}")
+        c.drawString(MARGIN, top + 14, _("1–%(last_day)d %(month)s %(year)d · %(plan)s plan · generated %(date)s",
+                                         last_day=last.day, month=babel_format_date(last, "MMMM"), year=last.year,
+                                         plan=data.plan_label, date=format_date(data.generated_at.date())))
         c.restoreState()
         self._footer(c)
 
@@ -301,83 +322,98 @@ def _section(title: str, theme: Theme, subtitle: str | None = None) -> list:
 def _story(data, theme: Theme) -> list:
     k = data.kpis
     story = [NextPageTemplate("body")]
-    story += [Paragraph("Highlights", theme.h1),
-              Paragraph(escape(f"{data.period_label} compared with {data.previous_label}."), theme.muted),
+    month = data.period_label
+    story += [Paragraph(escape(_("Highlights")), theme.h1),
+              Paragraph(escape(_("%(month)s compared with %(previous)s.", month=month, previous=data.previous_label)),
+                        theme.muted),
               Spacer(1, 4)]
-    groups = (("Reliability", ["uptime", "incidents", "downtime", "sites"]),
-              ("Support", ["tickets_opened", "tickets_resolved", "sla", "breaches"]),
-              ("Advertising", ["spend", "conversions", "cpa", "roas"]))
+    groups = ((_("Reliability"), ["uptime", "incidents", "downtime", "sites"]),
+              (_("Support"), ["tickets_opened", "tickets_resolved", "sla", "breaches"]),
+              (_("Advertising"), ["spend", "conversions", "cpa", "roas"]))
     for title, keys in groups:
-        story += [Paragraph(title, theme.h2), KpiRow([k[key] for key in keys], data.previous_label, theme)]
+        story += [Paragraph(escape(title), theme.h2),
+                  KpiRow([k[key] for key in keys], data.period - dt.timedelta(days=1), theme)]
     if data.insights is not None:
-        story += [Spacer(1, 10), Paragraph("Insights", theme.h1)]
+        story += [Spacer(1, 10), Paragraph(escape(_("Insights")), theme.h1)]
         if data.insights:
-            story.append(Paragraph(escape(f"What stood out in {data.period_label}, most important first."),
+            story.append(Paragraph(escape(_("What stood out in %(month)s, most important first.", month=month)),
                                    theme.muted))
             for insight in data.insights:
                 story += [Spacer(1, 5), InsightBox(insight, theme)]
         else:
-            story.append(Paragraph(escape(f"Nothing needs your attention in {data.period_label}: no rule "
-                                          "flagged a problem."), theme.body))
+            story.append(Paragraph(escape(_("Nothing needs your attention in %(month)s: no rule flagged a problem.",
+                                            month=month)), theme.body))
 
     half = (CONTENT_W - 15) / 2
-    story += [PageBreak(), *_section("Advertising", theme, "Spend and results of every campaign, platform figures "
-                                                            "per day.")]
+    story += [PageBreak(), *_section(_("Advertising"), theme,
+                                     _("Spend and results of every campaign, platform figures per day."))]
     if data.campaigns:
         charts = Table([[spend_chart(data, theme, half), roas_chart(data, theme, half)]], colWidths=[half + 15, half])
         charts.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
                                     ("VALIGN", (0, 0), (-1, -1), "TOP")]))
-        story += [charts, Spacer(1, 10), Paragraph("Campaigns by spend", theme.h2), campaigns_table(data, theme)]
+        story += [charts, Spacer(1, 10), Paragraph(escape(_("Campaigns by spend")), theme.h2),
+                  campaigns_table(data, theme)]
     else:
-        story.append(Paragraph(escape(f"No ad campaign ran in {data.period_label}." if data.ads_included else
-                                      f"Ad platform figures are not part of the {data.plan_label} plan."), theme.body))
+        story.append(Paragraph(escape(_("No ad campaign ran in %(month)s.", month=month) if data.ads_included else
+                                      _("Ad platform figures are not part of the %(plan)s plan.",
+                                        plan=data.plan_label)), theme.body))
 
     story += [Spacer(1, 14), CondPageBreak(200),
-              *_section("Reliability", theme, "Outages come from the uptime monitors and incident records; "
-                                              "times in UTC."),
+              *_section(_("Reliability"), theme,
+                        _("Outages come from the uptime monitors and incident records; times in UTC.")),
               uptime_timeline(data, theme)]
     if data.incidents:
-        story += [Paragraph("Incidents", theme.h2), incidents_table(data, theme)]
+        story += [Paragraph(escape(_("Incidents")), theme.h2), incidents_table(data, theme)]
     else:
-        story += [Spacer(1, 6), Paragraph(escape(f"No incidents in {data.period_label}."), theme.body)]
+        story += [Spacer(1, 6), Paragraph(escape(_("No incidents in %(month)s.", month=month)), theme.body)]
 
-    support = [*_section("Support", theme, _support_line(data)), tickets_chart(data, theme)]
+    support = [*_section(_("Support"), theme, _support_line(data)), tickets_chart(data, theme)]
     story += [Spacer(1, 14), KeepTogether(support)]
 
     story += [Spacer(1, 14), CondPageBreak(260),
-              *_section("Sites", theme, "Performance, traffic, domains and certificates.")]
-    story.append(Paragraph("Performance grades (latest measurement per project)", theme.h2))
+              *_section(_("Sites"), theme, _("Performance, traffic, domains and certificates."))]
+    story.append(Paragraph(escape(_("Performance grades (latest measurement per project)")), theme.h2))
     if data.grades:
         story += [grades_table(data, theme), Spacer(1, 3),
-                  Paragraph("Grade: 40 % Lighthouse performance + 20 % each of accessibility, best practices and SEO "
-                            "(A from 90, B from 80, C from 70, D from 50); a poor Core Web Vital (LCP over 4 s, INP "
-                            "over 500 ms, CLS over 0.25) caps it at C.", theme.muted)]
+                  Paragraph(escape(_("Grade: 40 % Lighthouse performance + 20 % each of accessibility, best practices "
+                                     "and SEO (A from 90, B from 80, C from 70, D from 50); a poor Core Web Vital (LCP "
+                                     "over 4 s, INP over 500 ms, CLS over 0.25) caps it at C.")), theme.muted)]
     else:
-        story.append(Paragraph("No performance measurement yet.", theme.muted))
-    story.append(Paragraph("Network usage", theme.h2))
+        story.append(Paragraph(escape(_("No performance measurement yet.")), theme.muted))
+    story.append(Paragraph(escape(_("Network usage")), theme.h2))
     story.append(traffic_table(data, theme) if data.traffic else
-                 Paragraph(escape(f"No traffic figures for {data.period_label}."), theme.muted))
-    story.append(Paragraph(escape(f"Domains and certificates expiring by {format_date(data.expiry_horizon)}"), theme.h2))
+                 Paragraph(escape(_("No traffic figures for %(month)s.", month=month)), theme.muted))
+    horizon = format_date(data.expiry_horizon)
+    story.append(Paragraph(escape(_("Domains and certificates expiring by %(date)s", date=horizon)), theme.h2))
     if data.expiring:
         story += [expiring_table(data, theme), Spacer(1, 3),
-                  Paragraph(escape(f"60 days after the end of {data.period_label}; days counted from "
-                                   f"{format_date(data.generated_at.date())}, when this report was generated."),
-                            theme.muted)]
+                  Paragraph(escape(_("60 days after the end of %(month)s; days counted from %(date)s, when this "
+                                     "report was generated.", month=month,
+                                     date=format_date(data.generated_at.date()))), theme.muted)]
     else:
-        story.append(Paragraph(escape(f"Nothing expires before {format_date(data.expiry_horizon)}."), theme.muted))
+        story.append(Paragraph(escape(_("Nothing expires before %(date)s.", date=horizon)), theme.muted))
     return story
 
 
 def _support_line(data) -> str:
+    """One sentence: tickets opened and resolved, and the first-response SLA."""
     k = data.kpis
-    if data.sla_hours:
-        sla = (f"first-response SLA {data.sla_hours} h: {percent(k['sla'].value)} on time"
-               if k["sla"].value is not None else f"first-response SLA {data.sla_hours} h: no ticket fell due")
-    else:
-        sla = f"no first-response SLA on the {data.plan_label} plan"
-    opened = k["tickets_opened"].value
-    return (f"{count(opened)} ticket{'s' if opened != 1 else ''} opened, {count(k['tickets_resolved'].value)} "
-            f"resolved; {sla}.")
+    opened = k["tickets_opened"].value or 0
+    words = dict(opened=count(opened), resolved=count(k["tickets_resolved"].value), hours=data.sla_hours or 0,
+                 plan=data.plan_label)
+    if not data.sla_hours:
+        return ngettext("%(opened)s ticket opened, %(resolved)s resolved; no first-response SLA on the %(plan)s plan.",
+                        "%(opened)s tickets opened, %(resolved)s resolved; no first-response SLA on the %(plan)s "
+                        "plan.", opened, **words)
+    if k["sla"].value is None:
+        return ngettext("%(opened)s ticket opened, %(resolved)s resolved; first-response SLA %(hours)d h: no ticket "
+                        "fell due.",
+                        "%(opened)s tickets opened, %(resolved)s resolved; first-response SLA %(hours)d h: no ticket "
+                        "fell due.", opened, **words)
+    return ngettext("%(opened)s ticket opened, %(resolved)s resolved; first-response SLA %(hours)d h: %(percent)s on "
+                    "time.",
+                    "%(opened)s tickets opened, %(resolved)s resolved; first-response SLA %(hours)d h: %(percent)s on "
+                    "time.", opened, percent=percent(k["sla"].value), **words)
 
 
 def render(data, out) -> None:

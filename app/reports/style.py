@@ -1,17 +1,26 @@
 """The monthly report's look (``app.reports.pdf``): page geometry, colours, how numbers,
 dates and changes are written, text fitting, and the ``Theme`` (the agency's colours, or
-a client's brand on Enterprise)."""
+a client's brand on Enterprise).
+
+Figures and dates are written by ``app.i18n`` in the language in effect (the report is
+drawn inside ``force_locale`` with the client's language): ``R$ 1,234.56`` and
+``2026-12-07`` in English, ``R$ 1.234,56`` and ``07/12/2026`` in Portuguese."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 
+from flask_babel import format_date as babel_format_date
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.pdfbase.pdfmetrics import stringWidth
+
+from app import i18n
 
 PAGE_W, PAGE_H = A4
 MARGIN = 40
@@ -35,23 +44,26 @@ PLATFORMS = {"google_ads": "Google Ads", "meta_ads": "Meta Ads", "linkedin_ads":
 
 # --------------------------------------------------------------------------- formatting
 
-def money(value) -> str:
-    return "—" if value is None else f"R$ {Decimal(value):,.2f}"
+money = i18n.money  # R$ 1,234.56 / R$ 1.234,56
 
 
 def count(value) -> str:
-    if value is None:
-        return "—"
-    value = Decimal(value)
-    return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
+    """Whole numbers without decimals, others with two, grouped."""
+    return i18n.number(value)
+
+
+def places(value) -> int:
+    """The decimals ``value`` was rounded to: a figure is shown with its own precision."""
+    return max(0, -Decimal(value).as_tuple().exponent)
 
 
 def percent(value) -> str:
-    return "—" if value is None else f"{Decimal(value):,}%"
+    return i18n.EMPTY if value is None else i18n.percent(value, places(value))
 
 
 def ratio(value) -> str:
-    return "—" if value is None else f"{Decimal(value):.2f}x"
+    """ROAS and the like: two decimals and an x (``3.25x``)."""
+    return i18n.EMPTY if value is None else f"{i18n.number(value, 2)}x"
 
 
 FORMATS = {"money": money, "count": count, "minutes": count, "percent": percent, "ratio": ratio}
@@ -61,35 +73,42 @@ def kpi_value(kpi) -> str:
     return FORMATS[kpi.kind](kpi.value)
 
 
-def change_text(kpi, previous_label: str) -> str:
-    month = previous_label.split()[0]
+def month_name(value: dt.date) -> str:
+    """The month alone, in words (``September``, ``setembro``)."""
+    return babel_format_date(value, "LLLL")
+
+
+def change_text(kpi, previous_month: dt.date) -> str:
+    month = month_name(previous_month)
     if kpi.change is None:
         if kpi.previous is None:
-            return f"no figure for {month}"
+            return _("no figure for %(month)s", month=month)
         if Decimal(kpi.previous) == 0:
-            return f"same as {month}" if not kpi.value else f"up from 0 in {month}"
-        return f"no comparison with {month}"
+            return _("same as %(month)s", month=month) if not kpi.value else _("up from 0 in %(month)s", month=month)
+        return _("no comparison with %(month)s", month=month)
     if kpi.change == 0:
-        return f"same as {month}"
-    sign = "+" if kpi.change > 0 else "-"
-    unit = "%" if kpi.change_unit == "%" else " pp"
-    return f"{sign}{abs(kpi.change)}{unit} vs {month}"
+        return _("same as %(month)s", month=month)
+    change = ("+" if kpi.change > 0 else "-") + i18n.number(abs(kpi.change), places(kpi.change))
+    if kpi.change_unit == "%":
+        return _("%(change)s%% vs %(month)s", change=change, month=month)
+    return _("%(change)s pp vs %(month)s", change=change, month=month)
 
 
 def format_date(value: dt.date) -> str:
-    return f"{value.day} {value:%b %Y}"
+    return i18n.date(value)
 
 
 def format_when(value: dt.datetime | None) -> str:
-    return "—" if value is None else f"{value.day} {value:%b %H:%M}"
+    """A day and time (UTC): ``2026-12-07 14:05``, ``07/12/2026 14:05``."""
+    return i18n.EMPTY if value is None else f"{i18n.date(value)} {i18n.clock(value)}"
 
 
 def days_left_text(days: int) -> str:
     if days < 0:
-        return f"expired {-days} day{'s' if days != -1 else ''} ago"
+        return ngettext("expired %(num)d day ago", "expired %(num)d days ago", -days)
     if days == 0:
-        return "today"
-    return f"in {days} day{'s' if days != 1 else ''}"
+        return _("today")
+    return ngettext("in %(num)d day", "in %(num)d days", days)
 
 
 def _luminance(color) -> float:

@@ -45,6 +45,7 @@ from flask import abort, current_app, has_request_context, request
 from flask_appbuilder.api import BaseApi
 from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.sqla.models import Role, assoc_user_role
+from flask_babel import gettext as _, ngettext
 from flask_jwt_extended import decode_token
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -108,10 +109,12 @@ def retry_after_seconds() -> int | None:
     return None
 
 
-def _in_words(seconds: int | None) -> str:
+def _try_again() -> str:
+    """When the refused request may be tried again, as a sentence."""
+    seconds = retry_after_seconds()
     if seconds is None:
-        return "shortly"
-    return f"in {seconds} second{'s' if seconds != 1 else ''}"
+        return _("Try again shortly.")
+    return ngettext("Try again in %(num)d second.", "Try again in %(num)d seconds.", seconds)
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -124,8 +127,7 @@ def login_failed() -> None:
 
 
 def _login_message() -> str:
-    return (f"Too many failed sign-in attempts from your address. Try again "
-            f"{_in_words(retry_after_seconds())}.")
+    return " ".join((_("Too many failed sign-in attempts from your address."), _try_again()))
 
 
 def _storage_down(limiter: Limiter) -> bool:
@@ -192,7 +194,7 @@ def throttle_logins(security_manager) -> None:
 @dataclass(frozen=True)
 class Quota:
     key: str  # the counter: one per user, or per address without a valid token
-    holder: str  # who the budget is, in words: "your Free plan", "staff accounts"...
+    holder: str  # whose budget it is: "staff", "no plan", a plan's label ("Free"), "anonymous"
     per_minute: int
     anonymous: bool = False
 
@@ -226,11 +228,14 @@ def _lookup_plan(user_id: int) -> tuple[str, int]:
             connection.execute(sa.text("SELECT set_config('atrium.staff', 'on', true)"))
         is_staff, tier = connection.execute(statement).one()
     if is_staff:
-        return "staff accounts", int(current_app.config["API_RATE_LIMIT_STAFF"])
+        return STAFF, int(current_app.config["API_RATE_LIMIT_STAFF"])
     if tier is None:
-        return "accounts without a plan", PLANS[Tier.FREE].api_requests_per_minute
+        return NO_PLAN, PLANS[Tier.FREE].api_requests_per_minute
     plan = PLANS[Tier(tier)]
-    return f"your {plan.label} plan", plan.api_requests_per_minute
+    return plan.label, plan.api_requests_per_minute
+
+
+STAFF, NO_PLAN = "staff", "no plan"  # ``Quota.holder`` of staff, and of users of no client
 
 
 def _plan_of(user_id: int) -> tuple[str, int]:
@@ -252,7 +257,7 @@ def api_quota() -> Quota:
     if quota is None:
         user_id = _token_user_id()
         if user_id is None:
-            quota = Quota(f"address:{get_remote_address()}", "requests without a valid token",
+            quota = Quota(f"address:{get_remote_address()}", "anonymous",
                           PLANS[Tier.FREE].api_requests_per_minute, anonymous=True)
         else:
             holder, per_minute = _plan_of(user_id)
@@ -263,13 +268,19 @@ def api_quota() -> Quota:
 
 def _api_message() -> str:
     quota = api_quota()
-    when = _in_words(retry_after_seconds())
     if quota.anonymous:
-        return (f"Too many API requests without a valid token from your address (at most "
-                f"{quota.per_minute} a minute). Try again {when}.")
-    verb = "allows" if quota.holder.startswith("your ") else "are allowed"
-    return (f"API rate limit reached: {quota.holder} {verb} {quota.per_minute} requests per minute. "
-            f"Try again {when}.")
+        refusal = _("Too many API requests without a valid token from your address (at most %(num)d a minute).",
+                    num=quota.per_minute)
+    elif quota.holder == STAFF:
+        refusal = _("API rate limit reached: staff accounts are allowed %(num)d requests per minute.",
+                    num=quota.per_minute)
+    elif quota.holder == NO_PLAN:
+        refusal = _("API rate limit reached: accounts without a plan are allowed %(num)d requests per minute.",
+                    num=quota.per_minute)
+    else:
+        refusal = _("API rate limit reached: your %(plan)s plan allows %(num)d requests per minute.",
+                    plan=quota.holder, num=quota.per_minute)
+    return " ".join((refusal, _try_again()))
 
 
 def limit_apis(appbuilder) -> None:

@@ -30,7 +30,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Mapping
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
+from app import i18n
 from app.models import DailyAnalytics, Satisfaction, Ticket, Tier
 from app.models.base import utcnow
 from app.services import analytics, audit
@@ -78,8 +80,11 @@ def _date(text: str, label: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         shown = value if len(value) <= 40 else value[:40] + "…"
-        raise InvalidInput(f"The {label} date “{shown}” is not a date: use YYYY-MM-DD, e.g. 2025-03-31.",
-                           field=label) from None
+        if label == "end":
+            message = _("The end date “%(text)s” is not a date: use YYYY-MM-DD, e.g. 2025-03-31.", text=shown)
+        else:
+            message = _("The start date “%(text)s” is not a date: use YYYY-MM-DD, e.g. 2025-03-31.", text=shown)
+        raise InvalidInput(message, field=label) from None
 
 
 def parse_range(args: Mapping, today: dt.date | None = None) -> DateRange:
@@ -90,21 +95,24 @@ def parse_range(args: Mapping, today: dt.date | None = None) -> DateRange:
     start_text, end_text = (args.get("from") or "").strip(), (args.get("to") or "").strip()
     if start_text or end_text:
         if not (start_text and end_text):
-            raise InvalidInput("Enter both a start (from) and an end (to) date for a custom range.")
+            raise InvalidInput(_("Enter both a start (from) and an end (to) date for a custom range."))
         start, end = _date(start_text, "start"), _date(end_text, "end")
         if start > end:
-            raise InvalidInput(f"The start date ({start}) is after the end date ({end}): swap them.")
+            raise InvalidInput(_("The start date (%(start)s) is after the end date (%(end)s): swap them.",
+                                 start=i18n.date(start), end=i18n.date(end)))
         if end > end_limit:
-            raise InvalidInput(f"The end date ({end}) is not over yet: a day's figures are computed after it "
-                               f"ends (UTC). Choose {end_limit} or earlier.")
+            raise InvalidInput(_("The end date (%(end)s) is not over yet: a day's figures are computed after it "
+                                 "ends (UTC). Choose %(last)s or earlier.", end=i18n.date(end),
+                                 last=i18n.date(end_limit)))
         span = (end - start).days + 1
         if span > MAX_RANGE_DAYS:
-            raise InvalidInput(f"A range may span at most 3 years ({MAX_RANGE_DAYS:,} days); "
-                               f"{start} to {end} spans {span:,} days.")
+            raise InvalidInput(_("A range may span at most 3 years (%(most)s days); %(start)s to %(end)s spans "
+                                 "%(span)s days.", most=i18n.number(MAX_RANGE_DAYS), start=i18n.date(start),
+                                 end=i18n.date(end), span=i18n.number(span)))
         return DateRange(start, end)
     preset = (args.get("range") or str(DEFAULT_PRESET)).strip()
     if preset not in {str(p) for p in PRESETS}:
-        raise InvalidInput("Choose the last 30, 90 or 365 days, or enter a start and an end date.")
+        raise InvalidInput(_("Choose the last 30, 90 or 365 days, or enter a start and an end date."))
     return last_days(int(preset), today)
 
 

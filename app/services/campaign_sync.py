@@ -39,6 +39,7 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from flask_babel import ngettext
 
 from app.integrations import campaign_csv
 from app.integrations.campaign_sources import PLATFORM_LABELS, DailyMetrics, source_class, source_for
@@ -70,8 +71,10 @@ class CsvImportInvalid(InvalidInput):
 
     def __init__(self, errors: list[str]):
         count = len(errors)
-        super().__init__(f"Nothing was imported: {count} problem{'s' if count != 1 else ''} in the file. "
-                         "Fix the lines below and upload it again.", field="file")
+        super().__init__(ngettext("Nothing was imported: %(num)d problem in the file. Fix the lines below and "
+                                  "upload it again.",
+                                  "Nothing was imported: %(num)d problems in the file. Fix the lines below and "
+                                  "upload it again.", count), field="file")
         self.errors = errors
 
 

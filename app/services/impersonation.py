@@ -20,6 +20,7 @@ import datetime as dt
 import re
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from app.models import ClientMember, ImpersonationEnd, ImpersonationMode, ImpersonationSession, Ticket, User
 from app.models.base import utcnow
@@ -49,11 +50,12 @@ def _check_reason(session, reason: str, client_id: int | None) -> str:
         ticket = session.execute(sa.select(Ticket.id).where(Ticket.id == int(match.group(1)),
                                                             Ticket.client_id == client_id)).scalar_one_or_none()
         if ticket is None:
-            raise InvalidInput(f"Ticket #{match.group(1)} is not a ticket of this user's client.", field="reason")
+            raise InvalidInput(_("Ticket #%(id)s is not a ticket of this user's client.", id=match.group(1)),
+                               field="reason")
         return reason
     if len(reason) < MIN_REASON:
-        raise InvalidInput(f"Give a reason of at least {MIN_REASON} characters, or a ticket reference "
-                           "such as #123.", field="reason")
+        raise InvalidInput(_("Give a reason of at least %(least)d characters, or a ticket reference such as #123.",
+                             least=MIN_REASON), field="reason")
     return reason[:2000]
 
 
@@ -63,27 +65,28 @@ def start(session, staff_user, target_user_id: int, reason: str, mode: str = "re
     """Check every rule, then record the session and its audit event (not committed)."""
     now = now or utcnow()
     if already_active:
-        raise Forbidden("You are already viewing as another user. End that session first.")
+        raise Forbidden(_("You are already viewing as another user. End that session first."))
     if not may_impersonate(staff_user):
-        raise Forbidden("Only Admin and Operator staff may view as a client user.")
+        raise Forbidden(_("Only Admin and Operator staff may view as a client user."))
     target = session.get(User, target_user_id)
     if target is None:
-        raise NotFound("That user does not exist.")
+        raise NotFound(_("That user does not exist."))
     if target.id == staff_user.id:
-        raise Forbidden("You cannot view as yourself.")
+        raise Forbidden(_("You cannot view as yourself."))
     if tenancy.is_staff_user(target):
-        raise Forbidden(f"{target.username} is agency staff; staff users cannot be viewed as.")
+        raise Forbidden(_("%(username)s is agency staff; staff users cannot be viewed as.", username=target.username))
     if not target.active:
-        raise Forbidden(f"{target.username} is inactive and cannot be viewed as.")
+        raise Forbidden(_("%(username)s is inactive and cannot be viewed as.", username=target.username))
     membership = session.execute(  # through the scoped session: staff see every membership
         sa.select(ClientMember.client_id, ClientMember.role).where(ClientMember.user_id == target.id)).first()
     if CLIENT not in tenancy.role_names(target) or membership is None:
-        raise Forbidden(f"{target.username} is not a client user; only client users can be viewed as.")
+        raise Forbidden(_("%(username)s is not a client user; only client users can be viewed as.",
+                          username=target.username))
     mode = (mode or "read-only").strip()
     if mode not in MODES:
-        raise InvalidInput(f"Mode must be one of: {', '.join(MODES)}.", field="mode")
+        raise InvalidInput(_("Mode must be one of: %(modes)s.", modes=", ".join(MODES)), field="mode")
     if mode == ImpersonationMode.FULL and not may_use_full_mode(staff_user):
-        raise Forbidden("Full mode (changes allowed) is for Admins only; use read-only.")
+        raise Forbidden(_("Full mode (changes allowed) is for Admins only; use read-only."))
     reason = _check_reason(session, reason, membership[0])
     row = ImpersonationSession(
         staff_user_id=staff_user.id, target_user_id=target.id, client_id=membership[0], reason=reason,

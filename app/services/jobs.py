@@ -59,6 +59,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _, lazy_gettext as _l
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry, get_current_job
@@ -93,7 +94,7 @@ JOBS: dict[str, Job] = {}
 # What RQ runs, by dotted path (imported by the worker; this service imports no door).
 RQ_ENTRY_POINT = "workers.queues.run_job"
 
-QUEUE_UNAVAILABLE_MESSAGE = "The job queue (Redis) is unreachable; try again shortly."
+QUEUE_UNAVAILABLE_MESSAGE = _l("The job queue (Redis) is unreachable; try again shortly.")
 
 
 class QueueUnavailable(AtriumError):
@@ -125,7 +126,8 @@ def load_jobs() -> dict[str, Job]:
 def get_job(name: str) -> Job:
     spec = load_jobs().get(name)
     if spec is None:
-        raise NotFound(f"There is no job called {name!r}. Known jobs: {', '.join(sorted(JOBS)) or 'none'}.")
+        raise NotFound(_("There is no job called %(name)s. Known jobs: %(known)s.", name=repr(name),
+                         known=", ".join(sorted(JOBS)) or "none"))
     return spec
 
 
@@ -218,7 +220,7 @@ def enqueue(name: str, *, who=None, inline: bool = False, **kwargs):
                 error=f"Not queued: the job queue (Redis) was unreachable ({type(exc).__name__}: {exc})"[:2000])
                 .execution_options(atrium_audit_skip=True))
             db.session.commit()
-        raise QueueUnavailable(QUEUE_UNAVAILABLE_MESSAGE) from exc
+        raise QueueUnavailable(str(QUEUE_UNAVAILABLE_MESSAGE)) from exc
     with system_context(app, who):
         db.session.execute(sa.update(JobRun).where(JobRun.id == run_id).values(rq_job_id=queued.id)
                            .execution_options(atrium_audit_skip=True))
@@ -308,9 +310,10 @@ def requeue(run_id: int) -> int:
     enqueued as whoever asks; returns its id."""
     run = db.session.get(JobRun, run_id)
     if run is None:
-        raise NotFound(f"There is no job run {run_id}.")
+        raise NotFound(_("There is no job run %(id)s.", id=run_id))
     if run.status not in (JobStatus.FAILED, JobStatus.RUNNING):
-        raise InvalidInput(f"Job run {run_id} is {run.status}: only failed or stuck runs can be requeued.")
+        raise InvalidInput(_("Job run %(id)s is %(status)s: only failed or stuck runs can be requeued.", id=run_id,
+                             status=run.status))
     return enqueue(run.job_name, **(run.arguments or {}))
 
 
@@ -320,9 +323,10 @@ def cancel(run_id: int) -> None:
     on its queue and run once Redis is back, so the run must not be shown cancelled."""
     run = db.session.get(JobRun, run_id)
     if run is None:
-        raise NotFound(f"There is no job run {run_id}.")
+        raise NotFound(_("There is no job run %(id)s.", id=run_id))
     if run.status != JobStatus.QUEUED:
-        raise InvalidInput(f"Job run {run_id} is {run.status}: only queued jobs can be cancelled.")
+        raise InvalidInput(_("Job run %(id)s is %(status)s: only queued jobs can be cancelled.", id=run_id,
+                             status=run.status))
     connection = redis_connection()
     if connection is not None and run.rq_job_id:
         try:
@@ -331,7 +335,7 @@ def cancel(run_id: int) -> None:
             pass  # already gone from Redis: the row is all that is left to close
         except RedisError as exc:
             log.warning("run %s not cancelled, Redis unreachable: %s", run_id, exc)
-            raise QueueUnavailable(QUEUE_UNAVAILABLE_MESSAGE) from exc
+            raise QueueUnavailable(str(QUEUE_UNAVAILABLE_MESSAGE)) from exc
     who = identity.resolved(db.session)
     run.status, run.finished_at = JobStatus.FAILED, _now()
     run.error = f"Cancelled by user {who.true_user_id} before it ran."

@@ -7,14 +7,20 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
+from app import i18n
 from app.models import JobRun, JobStatus
 from app.models.base import utcnow
 from app.services.jobs import QUEUES, redis_connection, rq_queue
 
 
 def _fmt(value) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+    """A UTC time as the jobs console and ``flask jobs list`` show it (the locale's date)."""
+    if not value:
+        return _("never")
+    value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return f"{i18n.date(value)} {i18n.clock(value)} UTC"
 
 
 def schedule(session, schedules, jobs: dict) -> list[dict]:
@@ -34,8 +40,8 @@ def schedule(session, schedules, jobs: dict) -> list[dict]:
         rows.append({
             "name": plan.name, "when": plan.when, "job": plan.job,
             "queue": spec.queue if spec else "-",
-            "last_run": f"{_fmt(when)} ({status})" if when else "never",
-            "next_run": _fmt(plan.next_after(now)) if spec else "not built yet",
+            "last_run": f"{_fmt(when)} ({status})" if when else _("never"),
+            "next_run": _fmt(plan.next_after(now)) if spec else _("not built yet"),
             "built": spec is not None,
         })
     return rows

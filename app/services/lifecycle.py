@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import g, has_request_context
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from app.errors import InvalidInput
@@ -135,8 +136,8 @@ def _check_assignee(session: Session, ticket: Ticket) -> None:
         if assignee is None and ticket.assignee_id is not None:
             assignee = session.get(User, ticket.assignee_id)
         if assignee is not None and not tenancy.is_staff_user(assignee):
-            raise InvalidInput(f"Assignee: {assignee.username} is not on the agency's staff; "
-                               "a ticket is assigned to a staff member.", field="assignee")
+            raise InvalidInput(_("Assignee: %(username)s is not on the agency's staff; a ticket is assigned to a "
+                                 "staff member.", username=assignee.username), field="assignee")
 
 
 def _stamp_author(session: Session, message, *, required: bool = True) -> None:

@@ -47,7 +47,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
+from app import i18n
 from app.errors import InvalidInput, NotFound
 from app.integrations import http_check, rdap, tls
 from app.models import (
@@ -214,11 +217,15 @@ def _open_incident(session, monitor, failures: int, result, now):
     notifications.notify(
         session, kind="incident_opened", recipients=notifications.client_owners(session, monitor.client_id),
         client_id=monitor.client_id, dedupe_key=f"incident:{incident.id}:opened",
-        subject=f"[Atrium] {project}: {monitor.url} is down",
-        body=(f"Our uptime monitor could not reach {monitor.url} ({result.error or 'check failed'}) "
-              f"{failures} times in a row, starting {started_at:%Y-%m-%d %H:%M} UTC.\n\n"
-              f"We opened incident #{incident.id} and are investigating. You will hear from us "
-              f"when it is resolved."))
+        # Functions: each owner reads it in their language (``notifications.notify``).
+        subject=lambda: _("[Atrium] %(project)s: %(url)s is down", project=project, url=monitor.url),
+        body=lambda: ngettext(
+            "Our uptime monitor could not reach %(url)s (%(error)s) %(num)d time in a row, starting %(start)s UTC."
+            "\n\nWe opened incident #%(number)d and are investigating. You will hear from us when it is resolved.",
+            "Our uptime monitor could not reach %(url)s (%(error)s) %(num)d times in a row, starting %(start)s UTC."
+            "\n\nWe opened incident #%(number)d and are investigating. You will hear from us when it is resolved.",
+            failures, url=monitor.url, error=result.error or _("check failed"), start=_when(started_at),
+            number=incident.id))
     return incident
 
 
@@ -235,10 +242,18 @@ def _resolve_incident(session, monitor, successes: int, now):
     notifications.notify(
         session, kind="incident_resolved", recipients=notifications.client_owners(session, monitor.client_id),
         client_id=monitor.client_id, dedupe_key=f"incident:{incident.id}:resolved",
-        subject=f"[Atrium] {project}: {monitor.url} is back up",
-        body=(f"{monitor.url} answers again since {recovered_at:%Y-%m-%d %H:%M} UTC. Incident #{incident.id} "
-              f"is resolved; total downtime {minutes} minute{'s' if minutes != 1 else ''}."))
+        subject=lambda: _("[Atrium] %(project)s: %(url)s is back up", project=project, url=monitor.url),
+        body=lambda: ngettext(
+            "%(url)s answers again since %(since)s UTC. Incident #%(number)d is resolved; total downtime %(num)d "
+            "minute.",
+            "%(url)s answers again since %(since)s UTC. Incident #%(number)d is resolved; total downtime %(num)d "
+            "minutes.", minutes, url=monitor.url, since=_when(recovered_at), number=incident.id))
     return incident
+
+
+def _when(moment: dt.datetime) -> str:
+    """A UTC time in an e-mail, in its reader's locale: ``2026-12-07 14:05`` (``07/12/2026 14:05``)."""
+    return f"{i18n.date(moment)} {i18n.clock(moment)}"
 
 
 def prune_checks(session, now: dt.datetime | None = None, retention_days: int | None = None) -> int:
@@ -275,7 +290,7 @@ def warning_threshold(days_left: float | None, thresholds: Sequence[int]) -> int
     return min(reached) if reached else None
 
 
-def _warn_once(session, domain, *, field: str, threshold: int | None, date, kind: str, subject: str, body: str):
+def _warn_once(session, domain, *, field: str, threshold: int | None, date, kind: str, subject, body):
     """Email the owners when ``threshold`` differs from the last one warned on ``domain``."""
     if threshold is None:
         setattr(domain, field, None)
@@ -325,10 +340,13 @@ def apply_tls_result(session, domain, result: tls.CertificateResult, now: dt.dat
         whole = max(0, int(days))
         _warn_once(session, domain, field="ssl_warning_days", threshold=threshold,
                    date=result.not_after.date().isoformat(), kind="ssl_expiring",
-                   subject=f"[Atrium] The TLS certificate of {domain.name} expires in {whole} day{'s' if whole != 1 else ''}",
-                   body=(f"The certificate served for {domain.name} (issued by {result.issuer or 'unknown'}) expires "
-                         f"on {result.not_after:%Y-%m-%d %H:%M} UTC. Visitors will see a security error after that "
-                         f"unless it is renewed. We are on it; reply to this email if you manage the certificate."))
+                   subject=lambda: ngettext("[Atrium] The TLS certificate of %(domain)s expires in %(num)d day",
+                                            "[Atrium] The TLS certificate of %(domain)s expires in %(num)d days",
+                                            whole, domain=domain.name),
+                   body=lambda: _("The certificate served for %(domain)s (issued by %(issuer)s) expires on %(at)s UTC. "
+                                  "Visitors will see a security error after that unless it is renewed. We are on it; "
+                                  "reply to this email if you manage the certificate.", domain=domain.name,
+                                  issuer=result.issuer or _("unknown"), at=_when(result.not_after)))
         return
     domain.ssl_error = (result.error or "TLS check failed")[:2000]
     if result.error_kind == "expired":
@@ -337,8 +355,9 @@ def apply_tls_result(session, domain, result: tls.CertificateResult, now: dt.dat
             session, kind="ssl_expired", recipients=notifications.client_owners(session, domain.client_id),
             client_id=domain.client_id,
             dedupe_key=f"ssl_expired:{domain.id}:{(domain.ssl_expires_at or now).date().isoformat()}",
-            subject=f"[Atrium] The TLS certificate of {domain.name} has expired",
-            body=f"Visitors of {domain.name} now see a security error: {result.error}. We are renewing it.")
+            subject=lambda: _("[Atrium] The TLS certificate of %(domain)s has expired", domain=domain.name),
+            body=lambda: _("Visitors of %(domain)s now see a security error: %(error)s. We are renewing it.",
+                           domain=domain.name, error=result.error))
     elif result.error_kind in ("hostname", "untrusted", "handshake"):
         domain.ssl_status = SSLStatus.NONE
     # unreachable: a network problem says nothing about the certificate; status stays
@@ -366,8 +385,12 @@ def apply_registration(session, domain, registration: rdap.Registration, now: dt
     _warn_once(session, domain, field="registration_warning_days",
                threshold=warning_threshold(days, REGISTRATION_WARNING_DAYS), date=renewal.isoformat(),
                kind="domain_expiring",
-               subject=f"[Atrium] The domain {domain.name} expires in {shown} day{'s' if shown != 1 else ''}",
-               body=(f"The registration of {domain.name} expires on {renewal:%Y-%m-%d}"
-                     f"{' (auto-renew is on)' if domain.auto_renew else ' and auto-renew is off'}. "
-                     f"If it lapses, the site and email on it stop working. Reply to this email if you "
-                     f"want us to renew it."))
+               subject=lambda: ngettext("[Atrium] The domain %(domain)s expires in %(num)d day",
+                                        "[Atrium] The domain %(domain)s expires in %(num)d days", shown,
+                                        domain=domain.name),
+               body=lambda: (_("The registration of %(domain)s expires on %(date)s (auto-renew is on). If it lapses, "
+                               "the site and email on it stop working. Reply to this email if you want us to renew "
+                               "it.", domain=domain.name, date=i18n.date(renewal)) if domain.auto_renew else
+                             _("The registration of %(domain)s expires on %(date)s and auto-renew is off. If it "
+                               "lapses, the site and email on it stop working. Reply to this email if you want us "
+                               "to renew it.", domain=domain.name, date=i18n.date(renewal))))

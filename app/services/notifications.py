@@ -11,6 +11,13 @@ Recipients: ``client_owners(session, client_id)`` (incidents, warnings, reports)
 Sending: ``send_outbox(session, sender)`` sends queued emails oldest first; a refused
 message fails at once, an unreachable server leaves it queued (``MAX_ATTEMPTS`` tries
 across runs). SMTP itself is ``app.integrations.mail``.
+
+Language: each e-mail (and in-app alert) is written in its recipient's language
+(``preferences.recipient_languages``: their own choice, else their client's, else
+English). Callers pass the subject and body as functions that return the text
+(``lambda: _("...", ...)``); they are called inside ``flask_babel.force_locale`` once per
+language among the recipients, so a message to several people is written once per
+language, not once per person. A plain string is sent as it is to everyone.
 """
 
 from __future__ import annotations
@@ -18,11 +25,15 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 import sqlalchemy as sa
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from app.integrations.mail import MailRejected, MailUnavailable
 from app.models import ClientMember, EmailStatus, MemberRole, OutboxEmail, Role, StaffAlert, User
 from app.models.base import utcnow
 from app import tenancy
+from app.i18n import DEFAULT_LANGUAGE
+from app.services import preferences
 from app.switches import switched
 
 MAX_ATTEMPTS = 5
@@ -55,16 +66,51 @@ def queue_email(session, *, kind: str, to: str, subject: str, body: str, client_
     return email
 
 
-def notify(session, *, kind: str, recipients, subject: str, body: str, client_id: int | None = None,
+def notify(session, *, kind: str, recipients, subject, body, client_id: int | None = None,
            dedupe_key: str | None = None) -> int:
-    """Queue the same message to several addresses (one dedupe key per address)."""
+    """Queue the same message to several addresses (one dedupe key per address), each in
+    its recipient's language: ``subject`` and ``body`` are functions returning the text
+    (or fixed strings), called once per language."""
+    addresses = list(dict.fromkeys(a for a in recipients if a))
+    if not addresses or not _telling.get():
+        return 0
+    languages = _languages_of_addresses(session, addresses)
+    written: dict[str, tuple[str, str]] = {}
     queued = 0
-    for address in dict.fromkeys(a for a in recipients if a):
+    for address in addresses:
+        language = languages.get(address.lower(), DEFAULT_LANGUAGE)
+        if language not in written:
+            written[language] = _written_in(language, subject, body)
         key = f"{dedupe_key}:{address}" if dedupe_key else None
-        if queue_email(session, kind=kind, to=address, subject=subject, body=body, client_id=client_id,
-                       dedupe_key=key) is not None:
+        if queue_email(session, kind=kind, to=address, subject=written[language][0], body=written[language][1],
+                       client_id=client_id, dedupe_key=key) is not None:
             queued += 1
     return queued
+
+
+def _written_in(language: str, *texts) -> tuple:
+    """``texts`` (functions returning text, or strings) written in ``language``."""
+    with force_locale(language):
+        return tuple(text() if callable(text) else text for text in texts)
+
+
+def _languages_of_addresses(session, addresses) -> dict[str, str]:
+    """lower-cased address -> its user's language (addresses of nobody: absent).
+
+    Read on the session's connection as the system: a client user's reply goes to staff,
+    whose settings rows the client's transaction cannot see (``atrium_own_row``). Only
+    the recipients' language codes are read, and the transaction's own settings are put
+    back at once (before the flush that may be under way writes anything)."""
+    condition = sa.func.lower(User.email).in_([a.lower() for a in addresses])
+    scope = tenancy.current_scope()
+    reader = scope if scope.is_staff else tenancy.SYSTEM
+    tenancy.apply_database_scope(session, reader)
+    try:
+        found = preferences.recipient_languages(session.connection(), condition)
+    finally:
+        if reader is not scope:
+            tenancy.apply_database_scope(session, scope)
+    return {email.lower(): language for email, language in found.values() if email}
 
 
 def ticket_reply(session, ticket, message, author) -> int:
@@ -79,9 +125,15 @@ def ticket_reply(session, ticket, message, author) -> int:
     else:
         recipients = staff_for_ticket(session, ticket)
     name = _name(author)
+    words = dict(number=ticket.id, subject=ticket.subject, name=name, message=message.body)
+    if ticket.id is None:  # a ticket written in the same flush (a follow-up): it has no number yet
+        subject = lambda: _("[Atrium] Re: %(subject)s", **words)  # noqa: E731
+        body = lambda: _("%(name)s wrote on ticket “%(subject)s”:\n\n%(message)s\n", **words)  # noqa: E731
+    else:
+        subject = lambda: _("[Atrium] Re: #%(number)d %(subject)s", **words)  # noqa: E731
+        body = lambda: _("%(name)s wrote on ticket #%(number)d:\n\n%(message)s\n", **words)  # noqa: E731
     return notify(session, kind="ticket_reply", recipients=[r for r in recipients if r != author.email],
-                  subject=f"[Atrium] Re: #{ticket.id} {ticket.subject}",
-                  body=f"{name} wrote on ticket #{ticket.id}:\n\n{message.body}\n", client_id=ticket.client_id)
+                  subject=subject, body=body, client_id=ticket.client_id)
 
 
 # A new ticket's number exists only once its row is written: the news of a new ticket
@@ -93,10 +145,12 @@ def ticket_opened(connection, ticket, opener) -> int:
     alert each (Free tickets have no SLA, so nobody would otherwise hear of them)."""
     operators = _operators(connection)
     name = _name(opener)
+    words = dict(number=ticket.id, name=name, subject=ticket.subject)
     _write(connection, [u.id for u in operators], ticket, "new_ticket",
-           f"New ticket #{ticket.id} from {name}: {ticket.subject}",
-           [u.email for u in operators], subject=f"[Atrium] New ticket #{ticket.id}: {ticket.subject}",
-           body=f"{name} opened ticket #{ticket.id} \"{ticket.subject}\":\n\n{ticket.description}\n",
+           lambda: _("New ticket #%(number)d from %(name)s: %(subject)s", **words),
+           subject=lambda: _("[Atrium] New ticket #%(number)d: %(subject)s", **words),
+           body=lambda: _("%(name)s opened ticket #%(number)d \"%(subject)s\":\n\n%(description)s\n",
+                          description=ticket.description, **words),
            dedupe=f"ticket:{ticket.id}:opened")
     return len(operators)
 
@@ -106,21 +160,32 @@ def ticket_assigned(connection, ticket, assignee, by_user_id: int | None) -> int
     the ticket themselves."""
     if assignee is None or assignee.id == by_user_id or not assignee.active:
         return 0
-    _write(connection, [assignee.id], ticket, "assigned", f"Ticket #{ticket.id} was assigned to you: {ticket.subject}",
-           [assignee.email], subject=f"[Atrium] Assigned to you: #{ticket.id} {ticket.subject}",
-           body=f"Ticket #{ticket.id} \"{ticket.subject}\" is now yours.\n", dedupe=None)
+    words = dict(number=ticket.id, subject=ticket.subject)
+    _write(connection, [assignee.id], ticket, "assigned",
+           lambda: _("Ticket #%(number)d was assigned to you: %(subject)s", **words),
+           subject=lambda: _("[Atrium] Assigned to you: #%(number)d %(subject)s", **words),
+           body=lambda: _("Ticket #%(number)d \"%(subject)s\" is now yours.\n", **words), dedupe=None)
     return 1
 
 
-def _write(connection, user_ids, ticket, kind, message, addresses, *, subject, body, dedupe) -> None:
+def _write(connection, user_ids, ticket, kind, message, *, subject, body, dedupe) -> None:
+    """An in-app alert and an e-mail to each of ``user_ids``, in their languages
+    (``message``, ``subject`` and ``body``: functions returning the text). The
+    connection carries the system's settings (``lifecycle.announce``)."""
     if not _telling.get():
         return
     now = utcnow()
-    alerts = [dict(user_id=u, ticket_id=ticket.id, kind=kind, message=message[:300], created_at=now)
-              for u in dict.fromkeys(user_ids)]
-    emails = [dict(kind=f"ticket_{kind}", to_address=a, subject=subject[:300], body=body, client_id=ticket.client_id,
-                   dedupe_key=f"{dedupe}:{a}" if dedupe else None, created_at=now, updated_at=now)
-              for a in dict.fromkeys(a for a in addresses if a)]
+    user_ids = list(dict.fromkeys(user_ids))
+    found = preferences.recipient_languages(connection, User.id.in_(user_ids))
+    recipients = [(u, *found[u]) for u in user_ids if u in found]  # (user id, e-mail, language)
+    written = {language: _written_in(language, message, subject, body) for _u, _a, language in recipients}
+    alerts = [dict(user_id=u, ticket_id=ticket.id, kind=kind, message=written[language][0][:300], created_at=now)
+              for u, _a, language in recipients]
+    addresses = dict((a, language) for _u, a, language in recipients if a)
+    emails = [dict(kind=f"ticket_{kind}", to_address=a, subject=written[language][1][:300], body=written[language][2],
+                   client_id=ticket.client_id, dedupe_key=f"{dedupe}:{a}" if dedupe else None, created_at=now,
+                   updated_at=now)
+              for a, language in addresses.items()]
     if alerts:
         connection.execute(sa.insert(StaffAlert.__table__), alerts)
     if emails:

@@ -36,6 +36,7 @@ Switches are context variables, not process-wide flags: ``audit.disabled()``,
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app import tenancy
@@ -43,8 +44,8 @@ from app.models import TENANT_MODELS
 from app.services import audit, identity, lifecycle
 from app.tenancy import guard
 
-READ_ONLY_MESSAGE = ("Read-only view: you are viewing as a client user and cannot make changes. "
-                     "End the session to make changes as yourself.")
+READ_ONLY_MESSAGE = _l("Read-only view: you are viewing as a client user and cannot make changes. "
+                       "End the session to make changes as yourself.")
 
 # Steps 2-4: (step, whose write its added rows are: the acting scope's or the system's).
 ACTING, SYSTEM = "acting", "system"
@@ -61,7 +62,7 @@ def _writes(session: Session) -> bool:
 
 def before_flush(session: Session, flush_context, instances) -> None:
     if identity.current().read_only and _writes(session):
-        raise tenancy.Forbidden(READ_ONLY_MESSAGE)  # a read-only "view as" session writes nothing
+        raise tenancy.Forbidden(str(READ_ONLY_MESSAGE))  # a read-only "view as" session writes nothing
     scope = tenancy.current_scope()
     tenancy.apply_database_scope(session, scope)  # the flush's statements run as the actor
     new, dirty = list(session.new), _changed(session)

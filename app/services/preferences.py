@@ -1,24 +1,45 @@
 """A user's own settings (``models.UserPreference``): their language, and for staff the
 timezone times are shown in. Each user reads and writes only their own row (the session
-guard and the table's policy)."""
+guard and the table's policy). Whom a PDF or an e-mail is written for: ``recipient_language``."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from app.errors import InvalidInput
-from app.models import UserPreference
+from app.i18n import DEFAULT_LANGUAGE, known_language
+from app.models import Client, ClientMember, User, UserPreference
 
 
 def saved_language(session, user_id: int) -> str | None:
     return session.execute(sa.select(UserPreference.language).where(UserPreference.user_id == user_id)).scalar()
 
 
+def recipient_languages(executor, condition) -> dict[int, tuple[str, str]]:
+    """user id -> (e-mail, language) of the users ``condition`` (on ``User``) selects, in
+    the language to write to each: their own choice, else their client's default, else
+    English. ``executor``: a session or a connection; it must see those users' rows."""
+    rows = executor.execute(
+        sa.select(User.id, User.email, UserPreference.language, Client.language)
+        .outerjoin(UserPreference, UserPreference.user_id == User.id)
+        .outerjoin(ClientMember, ClientMember.user_id == User.id)
+        .outerjoin(Client, Client.id == ClientMember.client_id)
+        .where(condition))
+    return {user_id: (email, known_language(own) or known_language(client) or DEFAULT_LANGUAGE)
+            for user_id, email, own, client in rows}
+
+
+def recipient_language(session, user_id: int) -> str:
+    """The language to write to ``user_id`` in (``recipient_languages``)."""
+    return recipient_languages(session, User.id == user_id).get(user_id, ("", DEFAULT_LANGUAGE))[1]
+
+
 def save_language(session, user_id: int, code: str | None, known) -> None:
     """``code`` (one of ``known``, or None for "as my organisation/browser") as the user's
     language. The caller commits."""
     if code is not None and code not in known:
-        raise InvalidInput("Choose one of the languages offered.", field="language")
+        raise InvalidInput(_("Choose one of the languages offered."), field="language")
     row = session.get(UserPreference, user_id)
     if row is None:
         row = UserPreference(user_id=user_id)

@@ -11,14 +11,14 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from flask_babel import gettext as _
 
+from app import i18n
 from app.models.base import utcnow
 from app.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-               "October", "November", "December")
 EXPIRY_HORIZON_DAYS = 60
 CERTIFICATE_WARNING_DAYS = 14
 ROAS_DROP = Decimal("0.20")
@@ -35,7 +35,8 @@ def parse_month(text) -> dt.date:
     """``"2026-10"`` → ``date(2026, 10, 1)``; anything else: ``InvalidInput``."""
     match = _MONTH_RE.match(str(text or "").strip())
     if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
-        raise InvalidInput(f"The month must be written YYYY-MM (e.g. 2026-10), not {text!r}.", field="month")
+        raise InvalidInput(_("The month must be written YYYY-MM (e.g. 2026-10), not %(text)r.", text=text),
+                           field="month")
     return dt.date(int(match.group(1)), int(match.group(2)), 1)
 
 
@@ -54,16 +55,18 @@ def last_complete_month(now: dt.datetime | None = None) -> dt.date:
 def check_reportable(period: dt.date, now: dt.datetime | None = None) -> dt.date:
     """A report covers a whole month that is over: the current or a future month is refused."""
     if period.day != 1:
-        raise InvalidInput("A report period is a month: give its first day.", field="period")
+        raise InvalidInput(_("A report period is a month: give its first day."), field="period")
     latest = last_complete_month(now)
     if period > latest:
-        raise InvalidInput(f"{month_label(period)} is not over yet: reports cover whole months. The latest "
-                           f"month you can report on is {latest:%Y-%m}.", field="month")
+        raise InvalidInput(_("%(month)s is not over yet: reports cover whole months. The latest month you can "
+                             "report on is %(latest)s.", month=month_label(period), latest=latest.strftime("%Y-%m")),
+                           field="month")
     return period
 
 
 def month_label(period: dt.date) -> str:
-    return f"{MONTH_NAMES[period.month - 1]} {period.year}"
+    """``October 2026`` / ``outubro 2026``: the month in the language in effect."""
+    return i18n.month(period)
 
 
 def month_bounds(period: dt.date) -> tuple[dt.datetime, dt.datetime]:

@@ -1,7 +1,8 @@
 """A monthly client report's figures, read from the database
 (``gather`` -> ``report_data.ReportData``), and the insights drawn from them
 (``insights``). Reads only; the Report row, its file and its mail are
-``services.reports``'."""
+``services.reports``'. Its words (KPI names, notes, insights) and figures are written in
+the language in effect: ``services.reports`` gathers inside ``force_locale``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import re
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from app import models as m
+from app.i18n import date, money, number, percent
 from app.errors import InvalidInput
 from app.models.base import utcnow
 from app.models.kpis import CENT, as_decimal, cpa, roas
@@ -145,7 +149,7 @@ def gather(session, client, period: dt.date, config=None, now: dt.datetime | Non
     now = now or utcnow()
     start, end = month_bounds(period)
     prev_period = previous_month(period)
-    prev_start, _ = month_bounds(prev_period)
+    prev_start = month_bounds(prev_period)[0]
     first_day, last_day = period, next_month(period) - dt.timedelta(days=1)
     prev_last = period - dt.timedelta(days=1)
     cid = client.id
@@ -195,28 +199,29 @@ def gather(session, client, period: dt.date, config=None, now: dt.datetime | Non
                         resolved_by_day.get(day, 0)))
         day += dt.timedelta(days=1)
 
-    no_sla = None if plan.first_response_sla_hours else f"No first-response SLA on the {plan.label} plan"
+    no_sla = None if plan.first_response_sla_hours else _("No first-response SLA on the %(plan)s plan",
+                                                          plan=plan.label)
     kpis = {k.key: k for k in (
-        _kpi("uptime", "Uptime", "percent", down["uptime"], down["uptime_prev"], True,
-             None if down["uptime"] is not None else "No monitored sites"),
-        _kpi("incidents", "Incidents", "count", counts["incidents"], counts["incidents_prev"], False),
-        _kpi("downtime", "Downtime (min)", "minutes", down["minutes"], down["minutes_prev"], False),
-        _kpi("tickets_opened", "Tickets opened", "count", opened, p_opened, None),
-        _kpi("tickets_resolved", "Tickets resolved", "count", resolved, p_resolved, True),
-        _kpi("sla", "First-response SLA", "percent", sla if not no_sla else None,
-             sla_prev if not no_sla else None, True, no_sla or (None if sla is not None else "No ticket fell due")),
-        _kpi("spend", "Ad spend", "money", ads["cost"], ads_prev["cost"], None),
-        _kpi("conversions", "Conversions", "count", ads["conversions"], ads_prev["conversions"], True),
-        _kpi("cpa", "Cost per conversion (CPA)", "money", ads["cpa"], ads_prev["cpa"], False,
-             None if ads["cpa"] is not None else "No conversions"),
-        _kpi("roas", "Return on ad spend (ROAS)", "ratio", ads["roas"], ads_prev["roas"], True,
-             None if ads["roas"] is not None else "No ad spend"),
+        _kpi("uptime", _("Uptime"), "percent", down["uptime"], down["uptime_prev"], True,
+             None if down["uptime"] is not None else _("No monitored sites")),
+        _kpi("incidents", _("Incidents"), "count", counts["incidents"], counts["incidents_prev"], False),
+        _kpi("downtime", _("Downtime (min)"), "minutes", down["minutes"], down["minutes_prev"], False),
+        _kpi("tickets_opened", _("Tickets opened"), "count", opened, p_opened, None),
+        _kpi("tickets_resolved", _("Tickets resolved"), "count", resolved, p_resolved, True),
+        _kpi("sla", _("First-response SLA"), "percent", sla if not no_sla else None,
+             sla_prev if not no_sla else None, True, no_sla or (None if sla is not None else _("No ticket fell due"))),
+        _kpi("spend", _("Ad spend"), "money", ads["cost"], ads_prev["cost"], None),
+        _kpi("conversions", _("Conversions"), "count", ads["conversions"], ads_prev["conversions"], True),
+        _kpi("cpa", _("Cost per conversion (CPA)"), "money", ads["cpa"], ads_prev["cpa"], False,
+             None if ads["cpa"] is not None else _("No conversions")),
+        _kpi("roas", _("Return on ad spend (ROAS)"), "ratio", ads["roas"], ads_prev["roas"], True,
+             None if ads["roas"] is not None else _("No ad spend")),
     )}
     # The rules of insights read these two as well.
-    kpis["breaches"] = _kpi("breaches", "SLA breaches", "count", (due - in_time) if not no_sla else 0,
+    kpis["breaches"] = _kpi("breaches", _("SLA breaches"), "count", (due - in_time) if not no_sla else 0,
                             (p_due - p_in_time) if not no_sla else 0, False)
-    kpis["sites"] = Kpi("sites", "Sites monitored", "count", len(sites), None, None, "%", None)
-    kpis["revenue"] = _kpi("revenue", "Ad revenue", "money", ads["revenue"], ads_prev["revenue"], True)
+    kpis["sites"] = Kpi("sites", _("Sites monitored"), "count", len(sites), None, None, "%", None)
+    kpis["revenue"] = _kpi("revenue", _("Ad revenue"), "money", ads["revenue"], ads_prev["revenue"], True)
 
     horizon = last_day + dt.timedelta(days=EXPIRY_HORIZON_DAYS)
     traffic, traffic_total = _traffic(session, cid, first_day, last_day)
@@ -386,7 +391,7 @@ def _traffic(session, cid, first_day, last_day) -> tuple[list[TrafficRow], Traff
     if not result:
         return [], None
     peaks = [r.peak_rps for r in result if r.peak_rps is not None]
-    total = row("All sites", max(r.days for r in result), sum(r.bandwidth_gb for r in result),
+    total = row(_("All sites"), max(r.days for r in result), sum(r.bandwidth_gb for r in result),
                 sum(r.requests for r in result), sum(r.requests_2xx for r in result),
                 sum(r.requests_4xx for r in result), sum(r.requests_5xx for r in result), max(peaks) if peaks else None)
     return result, total
@@ -394,8 +399,13 @@ def _traffic(session, cid, first_day, last_day) -> tuple[list[TrafficRow], Traff
 
 # --------------------------------------------------------------------------- insights
 
-def _money(value: Decimal) -> str:
-    return f"R$ {value:,.2f}"
+def _places(value: Decimal) -> int:
+    """The decimals ``value`` was rounded to (a percentage keeps its own precision)."""
+    return max(0, -Decimal(value).as_tuple().exponent)
+
+
+def _times(value: Decimal) -> str:
+    return f"{number(value, 2)}x"
 
 
 def insights(data: ReportData) -> list[Insight]:
@@ -405,16 +415,23 @@ def insights(data: ReportData) -> list[Insight]:
     roas, roas_prev = k["roas"].value, k["roas"].previous
     if roas is not None and roas_prev and roas < roas_prev * (1 - ROAS_DROP):
         drop = ((roas_prev - roas) * 100 / roas_prev).quantize(Decimal("1"), ROUND_HALF_UP)
-        found.append(Insight("roas_drop", "high", f"Return on ad spend fell {drop}% against {data.previous_label}",
-                             f"ROAS went from {roas_prev:.2f}x to {roas:.2f}x. Review the campaigns with the lowest "
-                             f"ROAS below and move budget to the ones that convert."))
+        found.append(Insight("roas_drop", "high",
+                             _("Return on ad spend fell %(drop)s against %(month)s", drop=percent(drop, 0),
+                               month=data.previous_label),
+                             _("ROAS went from %(before)s to %(after)s. Review the campaigns with the lowest ROAS "
+                               "below and move budget to the ones that convert.", before=_times(roas_prev),
+                               after=_times(roas))))
     breaches = k["breaches"].value or 0
     if data.sla_hours and breaches:
+        sla = k["sla"].value
         found.append(Insight("sla_breach", "high",
-                             f"{breaches} ticket{'s' if breaches != 1 else ''} missed the {data.sla_hours}-hour "
-                             f"first-response SLA",
-                             f"First-response compliance was {k['sla'].value}% in {data.period_label}. Your account "
-                             f"manager will review what delayed the replies."))
+                             ngettext("%(num)d ticket missed the %(hours)d-hour first-response SLA",
+                                      "%(num)d tickets missed the %(hours)d-hour first-response SLA", breaches,
+                                      hours=data.sla_hours),
+                             _("First-response compliance was %(percent)s in %(month)s. Your account manager will "
+                               "review what delayed the replies.",
+                               percent=percent(sla, _places(sla)) if sla is not None else "—",
+                               month=data.period_label)))
     per_site = {}
     for row in data.incidents:
         if row.started_at.date() >= data.first_day:
@@ -422,28 +439,43 @@ def insights(data: ReportData) -> list[Insight]:
     for site, count in sorted(per_site.items()):
         if count >= REPEATED_INCIDENTS:
             minutes = sum(r.downtime_minutes for r in data.incidents if r.project == site)
-            found.append(Insight("repeated_incidents", "high", f"{site} had {count} incidents this month",
-                                 f"{minutes} minutes of downtime in total. Repeated outages on one site point to a "
-                                 f"common cause worth a root-cause review."))
+            found.append(Insight("repeated_incidents", "high",
+                                 ngettext("%(site)s had %(num)d incident this month",
+                                          "%(site)s had %(num)d incidents this month", count, site=site),
+                                 ngettext("%(minutes)s minute of downtime in total. Repeated outages on one site "
+                                          "point to a common cause worth a root-cause review.",
+                                          "%(minutes)s minutes of downtime in total. Repeated outages on one site "
+                                          "point to a common cause worth a root-cause review.", minutes,
+                                          minutes=number(minutes))))
     for row in data.campaigns:
         if row.pacing_percent is not None and row.pacing_percent > 100:
-            found.append(Insight("budget_pacing", "medium", f"{row.name} spent above its budget",
-                                 f"{_money(row.spend)} against a budget of {_money(row.budget_for_month)} for the days "
-                                 f"it ran ({row.pacing_percent:,}% of budget). Check the platform's daily budget and "
-                                 f"bid settings."))
+            found.append(Insight("budget_pacing", "medium", _("%(campaign)s spent above its budget", campaign=row.name),
+                                 _("%(spend)s against a budget of %(budget)s for the days it ran (%(percent)s of "
+                                   "budget). Check the platform's daily budget and bid settings.",
+                                   spend=money(row.spend), budget=money(row.budget_for_month),
+                                   percent=percent(row.pacing_percent, _places(row.pacing_percent)))))
     cutoff = data.last_day + dt.timedelta(days=CERTIFICATE_WARNING_DAYS)
     for item in data.expiring:
         if item.what == "certificate" and item.expires_on <= cutoff:
-            expired = item.days_left < 0
-            found.append(Insight("certificate_expiring", "high",
-                                 f"The TLS certificate of {item.domain} {'has expired' if expired else 'expires soon'}",
-                                 f"It {'expired' if expired else 'expires'} on {item.expires_on:%d %b %Y}. Visitors see "
-                                 f"a security warning once it lapses; we will renew it before then."))
+            on = date(item.expires_on)
+            if item.days_left < 0:
+                title = _("The TLS certificate of %(domain)s has expired", domain=item.domain)
+                detail = _("It expired on %(date)s. Visitors see a security warning once it lapses; we will renew "
+                           "it before then.", date=on)
+            else:
+                title = _("The TLS certificate of %(domain)s expires soon", domain=item.domain)
+                detail = _("It expires on %(date)s. Visitors see a security warning once it lapses; we will renew "
+                           "it before then.", date=on)
+            found.append(Insight("certificate_expiring", "high", title, detail))
     uptime = k["uptime"].value
     if uptime is not None and uptime < UPTIME_TARGET:
-        found.append(Insight("uptime_below_target", "medium", f"Uptime was {uptime}%, below the {UPTIME_TARGET}% target",
-                             f"{k['downtime'].value} minutes of downtime across {len(data.sites)} "
-                             f"site{'s' if len(data.sites) != 1 else ''}."))
+        found.append(Insight("uptime_below_target", "medium",
+                             _("Uptime was %(uptime)s, below the %(target)s target",
+                               uptime=percent(uptime, _places(uptime)),
+                               target=percent(UPTIME_TARGET, _places(UPTIME_TARGET))),
+                             ngettext("%(minutes)s minutes of downtime across %(num)d site.",
+                                      "%(minutes)s minutes of downtime across %(num)d sites.", len(data.sites),
+                                      minutes=number(k["downtime"].value))))
     order = ["roas_drop", "sla_breach", "repeated_incidents", "certificate_expiring", "uptime_below_target",
              "budget_pacing"]
     return sorted(found, key=lambda i: (SEVERITY_ORDER[i.severity], order.index(i.rule)))

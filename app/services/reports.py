@@ -14,6 +14,10 @@ here.
 - The ``Report`` row's lifecycle (``request_report`` → queued, ``generate`` → running →
   done/failed with the error), the PDF file under ``REPORT_DIR`` (the row keeps the
   path relative to it), and the "your report is ready" email to the client's owners.
+- Language: the PDF is written in the client's language (``Client.language``, else
+  English: ``report_language``), its figures gathered and drawn inside
+  ``flask_babel.force_locale``; each owner's e-mail is in that owner's own language
+  (``notifications``).
 
 What does not: drawing (``app.reports.pdf`` only draws what ``gather`` returns), doors
 (CLI, views, jobs call the functions here).
@@ -65,9 +69,12 @@ import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from app import models as m
 from app.errors import NotFound
+from app.i18n import DEFAULT_LANGUAGE, known_language, month
 from app.services import notifications
 from app.services.report_data import ReportData, check_reportable
 from app.services.report_gathering import gather
@@ -80,7 +87,7 @@ log = logging.getLogger(__name__)
 def client_by_slug(session, slug: str) -> m.Client:
     client = session.execute(sa.select(m.Client).where(m.Client.slug == (slug or "").strip())).scalar_one_or_none()
     if client is None:
-        raise NotFound(f"There is no client with the slug {slug!r}.", field="client")
+        raise NotFound(_("There is no client with the slug %(slug)r.", slug=slug), field="client")
     return client
 
 
@@ -121,8 +128,20 @@ def pdf_to_send(session, report, config) -> tuple[Path, str]:
     (staff console, portal); ``NotFound`` saying why when there is none to send."""
     path = file_of(report, config) if report.status == m.ReportStatus.DONE else None
     if path is None:
-        raise NotFound(f"The report for {report.period:%Y-%m} has no PDF yet (status: {report.status}).")
+        raise NotFound(_("The report for %(month)s has no PDF yet (status: %(status)s).",
+                         month=report.period.strftime("%Y-%m"), status=_status_word(report.status)))
     return path, download_name(session, report)
+
+
+def _status_word(status) -> str:
+    words = {m.ReportStatus.QUEUED: _("queued"), m.ReportStatus.RUNNING: _("running"), m.ReportStatus.DONE: _("done"),
+             m.ReportStatus.FAILED: _("failed")}
+    return words.get(status, str(status))
+
+
+def report_language(client) -> str:
+    """The language a client's PDF report is written in: the client's, else English."""
+    return known_language(client.language) or DEFAULT_LANGUAGE
 
 
 def download_name(session, report) -> str:
@@ -143,20 +162,22 @@ def generate(session, client_id: int, period: dt.date, config, now: dt.datetime 
 
     client = session.get(m.Client, client_id)
     if client is None:
-        raise NotFound(f"There is no client with id {client_id}.", field="client")
+        raise NotFound(_("There is no client with id %(id)s.", id=client_id), field="client")
     check_reportable(period, now)
     report = request_report(session, client.id, period)
     report.status = m.ReportStatus.RUNNING
     session.commit()
     report_id, old_path = report.id, report.file_path
     try:
-        data = gather(session, client, period, config, now)
+        language = report_language(client)
+        with force_locale(language):  # KPI names and insights in the client's language
+            data = gather(session, client, period, config, now)
         relative = _relative_path(client, period)
         target = _report_dir(config) / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".render-", suffix=".pdf")
         try:
-            with os.fdopen(handle, "wb") as out:
+            with os.fdopen(handle, "wb") as out, force_locale(language):
                 pdf.render(data, out)
             os.replace(temporary, target)
         except BaseException:
@@ -182,12 +203,18 @@ def generate(session, client_id: int, period: dt.date, config, now: dt.datetime 
 
 def _notify_ready(session, client, report, data: ReportData) -> int:
     # White label: the email names no agency either.
-    prefix = "" if data.branding.white_label else f"[{data.branding.name}] "
+    agency, period, name = data.branding.name, report.period, client.name
+
+    def subject():
+        if data.branding.white_label:
+            return _("Your %(month)s report is ready", month=month(period))
+        return _("[%(agency)s] Your %(month)s report is ready", agency=agency, month=month(period))
+
     return notifications.notify(
         session, kind="report_ready", recipients=notifications.client_owners(session, client.id),
-        subject=f"{prefix}Your {data.period_label} report is ready",
-        body=(f"Hello,\n\nThe monthly report of {client.name} for {data.period_label} is ready. "
-              f"Download it from the Reports page of your portal.\n"),
+        subject=subject,
+        body=lambda: _("Hello,\n\nThe monthly report of %(client)s for %(month)s is ready. "
+                       "Download it from the Reports page of your portal.\n", client=name, month=month(period)),
         client_id=client.id, dedupe_key=f"report:{report.id}:{report.period:%Y-%m}")
 
 

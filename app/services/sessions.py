@@ -32,6 +32,7 @@ import hashlib
 import secrets
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from app.models.base import utcnow
 from app.models.sessions import SessionEnd, SessionKind, UserSession
@@ -118,18 +119,25 @@ class Verdict:
     reason: str = ""
 
 
+# The reasons, lazy: a verdict is reached while the user is being loaded, before the
+# page's language can be known (it depends on who the user is); read when shown.
+ENDED = _l("Your session has ended. Please sign in again.")
+SIGNED_OUT = _l("You signed out of that session. Please sign in again.")
+INACTIVE = _l("Your account is inactive.")
+EXPIRED = _l("Your session expired. Please sign in again.")
+
+
 def judge(row: UserSession | None, user_id: int, *, active: bool, now: dt.datetime | None = None) -> Verdict:
     if row is None:
-        return Verdict(False, "Your session has ended. Please sign in again.")
+        return Verdict(False, ENDED)
     if row.ended_at is not None:
-        return Verdict(False, "Your session has ended. Please sign in again." if row.end_reason != SessionEnd.LOGOUT
-                       else "You signed out of that session. Please sign in again.")
+        return Verdict(False, ENDED if row.end_reason != SessionEnd.LOGOUT else SIGNED_OUT)
     if row.user_id != user_id:
-        return Verdict(False, "Your session has ended. Please sign in again.")
+        return Verdict(False, ENDED)
     if not active:
-        return Verdict(False, "Your account is inactive.")
+        return Verdict(False, INACTIVE)
     if (now or utcnow()) >= row.expires_at and row.kind == SessionKind.SIGN_IN:
-        return Verdict(False, "Your session expired. Please sign in again.")
+        return Verdict(False, EXPIRED)
     return Verdict(True)
 
 

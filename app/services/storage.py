@@ -27,6 +27,8 @@ import secrets
 from pathlib import Path
 
 import puremagic
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.utils import secure_filename
 
 from app import models as m
@@ -54,16 +56,16 @@ TEXT_KINDS = {".txt", ".csv", ".md"}
 _ZIP = {".zip", ".docx", ".xlsx", ".pptx"}
 _OLE = {".doc", ".xls", ".ppt"}
 CONTENT_KINDS = {
-    ".pdf": ("a PDF document", {".pdf"}),
-    ".png": ("a PNG image", {".png"}),
-    ".jpg": ("a JPEG image", {".jpg", ".jpeg", ".jfif", ".jpe"}),
-    ".jpeg": ("a JPEG image", {".jpg", ".jpeg", ".jfif", ".jpe"}),
-    ".gif": ("a GIF image", {".gif"}),
-    ".webp": ("a WebP image", {".webp"}),
-    ".doc": ("a Word document", _OLE), ".xls": ("an Excel spreadsheet", _OLE),
-    ".ppt": ("a PowerPoint presentation", _OLE),
-    ".docx": ("a Word document", _ZIP), ".xlsx": ("an Excel spreadsheet", _ZIP),
-    ".pptx": ("a PowerPoint presentation", _ZIP), ".zip": ("a ZIP archive", _ZIP),
+    ".pdf": (_l("a PDF document"), {".pdf"}),
+    ".png": (_l("a PNG image"), {".png"}),
+    ".jpg": (_l("a JPEG image"), {".jpg", ".jpeg", ".jfif", ".jpe"}),
+    ".jpeg": (_l("a JPEG image"), {".jpg", ".jpeg", ".jfif", ".jpe"}),
+    ".gif": (_l("a GIF image"), {".gif"}),
+    ".webp": (_l("a WebP image"), {".webp"}),
+    ".doc": (_l("a Word document"), _OLE), ".xls": (_l("an Excel spreadsheet"), _OLE),
+    ".ppt": (_l("a PowerPoint presentation"), _OLE),
+    ".docx": (_l("a Word document"), _ZIP), ".xlsx": (_l("an Excel spreadsheet"), _ZIP),
+    ".pptx": (_l("a PowerPoint presentation"), _ZIP), ".zip": (_l("a ZIP archive"), _ZIP),
 }
 FULL_SCAN = TEXT_KINDS | {".png", ".jpg", ".jpeg", ".gif", ".webp"}
 
@@ -83,13 +85,14 @@ _OVERLAP = 1100  # bytes carried between chunks so a tag split by a chunk bounda
 def check_name(filename: str) -> tuple[str, str]:
     """The safe file name and its MIME type, or ``InvalidInput`` naming what is accepted."""
     if len(filename or "") > MAX_NAME_CHARS:
-        raise InvalidInput(f"The file name is too long: at most {MAX_NAME_CHARS} characters. "
-                           "Rename the file and upload it again.", field="file")
+        raise InvalidInput(_("The file name is too long: at most %(most)d characters. Rename the file and upload it "
+                             "again.", most=MAX_NAME_CHARS), field="file")
     safe = secure_filename(filename or "")
     ext = os.path.splitext(safe)[1].lower()
     if not safe or ext not in ALLOWED_TYPES:
         accepted = ", ".join(sorted(e.lstrip(".") for e in ALLOWED_TYPES))
-        raise InvalidInput(f"Files of this type cannot be uploaded. Accepted: {accepted}.", field="file")
+        raise InvalidInput(_("Files of this type cannot be uploaded. Accepted: %(accepted)s.", accepted=accepted),
+                           field="file")
     return safe, ALLOWED_TYPES[ext]
 
 
@@ -108,12 +111,12 @@ def store_upload(session, client, user, filename: str, stream, upload_dir: str, 
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise InvalidInput(f"The file is larger than the {tiers.human_bytes(max_bytes)} "
-                                       "allowed per upload.", field="file")
+                    raise InvalidInput(_("The file is larger than the %(most)s allowed per upload.",
+                                         most=tiers.human_bytes(max_bytes)), field="file")
                 digest.update(chunk)
                 out.write(chunk)
         if size == 0:
-            raise InvalidInput("The file is empty.", field="file")
+            raise InvalidInput(_("The file is empty."), field="file")
         check_content(safe, target)
         tiers.check_can_add(session, client, "storage_bytes", adding=size)
         row = m.StorageFile(client_id=client.id, project_id=project_id, folder_id=folder_id, file_name=safe,
@@ -145,7 +148,7 @@ def check_content(name: str, path: Path) -> None:
 
 
 def _refuse_markup():
-    raise InvalidInput("Web pages, SVG and scripts cannot be uploaded: this file contains HTML or script markup.",
+    raise InvalidInput(_("Web pages, SVG and scripts cannot be uploaded: this file contains HTML or script markup."),
                        field="file")
 
 
@@ -156,8 +159,8 @@ def _check_text(head: bytes, data) -> None:
         if b"\x00" in chunk or bom:
             # UTF-16/32 text or binary content: markup hides there from byte scans.
             _scan_markup_bytes(_squeeze_utf16(chunk), text=True)
-            raise InvalidInput("This is not a plain text file (it is binary or UTF-16 encoded). "
-                               "Save text as UTF-8, or upload a document, image or archive.", field="file")
+            raise InvalidInput(_("This is not a plain text file (it is binary or UTF-16 encoded). "
+                                 "Save text as UTF-8, or upload a document, image or archive."), field="file")
 
 
 def _squeeze_utf16(chunk: bytes) -> bytes:
@@ -172,9 +175,12 @@ def _check_magic(name: str, ext: str, head: bytes) -> None:
         found = []
     if not any(match.extension.lower() in accepted for match in found):
         looks = next((m.name or m.extension for m in found if m.confidence >= 0.5), None)
-        seen = f" (its content looks like {looks})" if looks else ""
-        raise InvalidInput(f"{name} is not {kind}{seen}: files are accepted by what they contain, and "
-                           "the content must match the name's type.", field="file")
+        if looks:
+            raise InvalidInput(_("%(name)s is not %(kind)s (its content looks like %(looks)s): files are accepted by "
+                                 "what they contain, and the content must match the name's type.", name=name,
+                                 kind=kind, looks=looks), field="file")
+        raise InvalidInput(_("%(name)s is not %(kind)s: files are accepted by what they contain, and the content "
+                             "must match the name's type.", name=name, kind=kind), field="file")
 
 
 def _scan_markup_bytes(data: bytes, text: bool) -> None:
@@ -197,7 +203,7 @@ def path_of(stored_path: str, upload_dir: str) -> Path:
     root = Path(upload_dir).resolve()
     path = (root / stored_path).resolve()
     if root not in path.parents:
-        raise InvalidInput("The stored file path is invalid.")
+        raise InvalidInput(_("The stored file path is invalid."))
     return path
 
 

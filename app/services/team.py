@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import gettext as _
+
 from app import models as m
 from app.roles import CLIENT
 from app.services import tiers
@@ -33,22 +35,22 @@ def add_member(session, sm, scope, *, username: str, email: str, first_name: str
     tiers.check_can_add(session, client, "team_members")
     username, email = username.strip().lower(), email.strip().lower()
     if not _USERNAME.match(username):
-        raise InvalidInput("Usernames are 3–64 lower-case letters, digits, dots, hyphens or underscores.",
+        raise InvalidInput(_("Usernames are 3–64 lower-case letters, digits, dots, hyphens or underscores."),
                            field="username")
     if not _EMAIL.match(email):
-        raise InvalidInput("Enter a valid email address.", field="email")
+        raise InvalidInput(_("Enter a valid email address."), field="email")
     if not first_name.strip() or not last_name.strip():
-        raise InvalidInput("Enter the person's first and last name.", field="first_name")
+        raise InvalidInput(_("Enter the person's first and last name."), field="first_name")
     if role not in INVITABLE_ROLES:
-        raise InvalidInput(f"Choose a role: {', '.join(INVITABLE_ROLES)}.", field="role")
+        raise InvalidInput(_("Choose a role: %(roles)s.", roles=", ".join(INVITABLE_ROLES)), field="role")
     if len(password) < 10:
-        raise InvalidInput("The first password needs at least 10 characters.", field="password")
+        raise InvalidInput(_("The first password needs at least 10 characters."), field="password")
     if sm.find_user(username=username) is not None or sm.find_user(email=email) is not None:
-        raise InvalidInput("Someone already uses this username or email.", field="username")
+        raise InvalidInput(_("Someone already uses this username or email."), field="username")
     user = sm.add_user(username, first_name.strip(), last_name.strip(), email, sm.find_role(CLIENT),
                        password=password, commit=False)  # committed with the membership, or not at all
     if not user:
-        raise InvalidInput("The user could not be created.", field="username")
+        raise InvalidInput(_("The user could not be created."), field="username")
     member = m.ClientMember(client_id=client.id, user=user, role=role)
     session.add(member)
     return member
@@ -67,23 +69,27 @@ def find_member(session, client_slug: str, username: str) -> m.ClientMember:
     return member
 
 
-def _refuse_owner(member: m.ClientMember, doing: str) -> None:
+def _refuse_owner(member: m.ClientMember, refusal) -> None:
+    """``refusal(username, client)``: the sentence saying what the owner cannot be."""
     if member.role == m.MemberRole.OWNER:
-        raise InvalidInput(f"{member.user.username} is the owner of {member.client.name}; the owner cannot be "
-                           f"{doing}. Make another member the owner in the console first.", field="role")
+        raise InvalidInput(refusal(member.user.username, member.client.name), field="role")
 
 
 def change_role(session, scope, member: m.ClientMember, role: str) -> m.ClientMember:
     tenancy.check_write(scope, "ClientMember", "update")
     if role not in INVITABLE_ROLES:
-        raise InvalidInput(f"Choose a role: {', '.join(INVITABLE_ROLES)}.", field="role")
-    _refuse_owner(member, "given another role")
+        raise InvalidInput(_("Choose a role: %(roles)s.", roles=", ".join(INVITABLE_ROLES)), field="role")
+    _refuse_owner(member, lambda username, client: _(
+        "%(username)s is the owner of %(client)s; the owner cannot be given another role. Make another member the "
+        "owner in the console first.", username=username, client=client))
     member.role = role
     return member
 
 
 def remove_member(session, scope, member: m.ClientMember) -> None:
     tenancy.check_write(scope, "ClientMember", "delete")
-    _refuse_owner(member, "removed")
+    _refuse_owner(member, lambda username, client: _(
+        "%(username)s is the owner of %(client)s; the owner cannot be removed. Make another member the owner in "
+        "the console first.", username=username, client=client))
     member.user.active = False
     session.delete(member)

@@ -12,14 +12,17 @@ from __future__ import annotations
 import re
 import string
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 from app.errors import InvalidInput
 from app.models import LABELS, TicketPriority, TicketStatus
 
 PLACEHOLDERS = {
-    "client_name": "the client's name",
-    "requester_first_name": "the first name of whoever opened the ticket",
-    "ticket_number": "the ticket's number (#123)",
-    "agent_name": "your full name",
+    "client_name": _l("the client's name"),
+    "requester_first_name": _l("the first name of whoever opened the ticket"),
+    "ticket_number": _l("the ticket's number (#123)"),
+    "agent_name": _l("your full name"),
 }
 _BRACES = re.compile(r"[{}]")
 
@@ -27,14 +30,15 @@ _BRACES = re.compile(r"[{}]")
 def check_body(body: str) -> str:
     """``body`` if its placeholders are all known; else ``InvalidInput`` naming them."""
     try:
-        names = [name for _, name, spec, conversion in string.Formatter().parse(body or "") if name is not None]
+        names = [name for _text, name, _spec, _conversion in string.Formatter().parse(body or "") if name is not None]
     except ValueError:
-        raise InvalidInput("body: a brace is not closed; write placeholders as {client_name} "
-                           "(a literal brace is written twice: {{ or }}).", field="body") from None
+        raise InvalidInput(_("body: a brace is not closed; write placeholders as {client_name} "
+                             "(a literal brace is written twice: {{ or }})."), field="body") from None
     unknown = sorted({n for n in names if n not in PLACEHOLDERS})
     if unknown:
-        raise InvalidInput(f"body: unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
-                           f"known: {', '.join('{' + n + '}' for n in PLACEHOLDERS)}.", field="body")
+        raise InvalidInput(_("body: unknown placeholder(s) %(unknown)s; known: %(known)s.",
+                             unknown=", ".join("{" + n + "}" for n in unknown),
+                             known=", ".join("{" + n + "}" for n in PLACEHOLDERS)), field="body")
     return body
 
 
@@ -53,8 +57,8 @@ def apply(macro, ticket, agent) -> dict:
     body = check_body(macro.body).format(**values_for(ticket, agent))
     return {"body": body, "set_status": macro.set_status, "set_priority": macro.set_priority,
             "summary": ", ".join(filter(None, [
-                f"status → {LABELS[macro.set_status]}" if macro.set_status else "",
-                f"priority → {LABELS[macro.set_priority]}" if macro.set_priority else ""]))}
+                _("status → %(status)s", status=LABELS[macro.set_status]) if macro.set_status else "",
+                _("priority → %(priority)s", priority=LABELS[macro.set_priority]) if macro.set_priority else ""]))}
 
 
 def apply_moves(ticket, status: str | None, priority: str | None) -> None:
@@ -62,9 +66,9 @@ def apply_moves(ticket, status: str | None, priority: str | None) -> None:
     (values the reply box carried: checked like any other input)."""
     if status:
         if status not in {s.value for s in TicketStatus}:
-            raise InvalidInput("The macro's status is not a ticket status.", field="set_status")
+            raise InvalidInput(_("The macro's status is not a ticket status."), field="set_status")
         ticket.status = status
     if priority:
         if priority not in {p.value for p in TicketPriority}:
-            raise InvalidInput("The macro's priority is not a ticket priority.", field="set_priority")
+            raise InvalidInput(_("The macro's priority is not a ticket priority."), field="set_priority")
         ticket.priority = priority

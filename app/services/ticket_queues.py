@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.errors import InvalidInput
 from app.models import SLAState, Ticket, TicketStatus
@@ -48,19 +50,20 @@ def _oldest():
 
 
 QUEUES = {q.slug: q for q in (
-    Queue("mine", "My open tickets", lambda me: sa.and_(_open(), Ticket.assignee_id == me), _newest),
-    Queue("unassigned", "Unassigned", lambda me: sa.and_(_open(), Ticket.assignee_id.is_(None)), _oldest),
-    Queue("at-risk", "At risk and breached",
+    Queue("mine", _l("My open tickets"), lambda me: sa.and_(_open(), Ticket.assignee_id == me), _newest),
+    Queue("unassigned", _l("Unassigned"), lambda me: sa.and_(_open(), Ticket.assignee_id.is_(None)), _oldest),
+    Queue("at-risk", _l("At risk and breached"),
           lambda me: sa.and_(_open(), Ticket.sla_state.in_([SLAState.AT_RISK.value, SLAState.BREACHED.value])),
           lambda: (Ticket.first_response_due_at.asc().nulls_last(), Ticket.id.asc())),
-    Queue("waiting", "Waiting on client", lambda me: Ticket.status == TicketStatus.WAITING_CLIENT.value, _oldest),
-    Queue("open", "All open", lambda me: _open(), _newest),
+    Queue("waiting", _l("Waiting on client"), lambda me: Ticket.status == TicketStatus.WAITING_CLIENT.value, _oldest),
+    Queue("open", _l("All open"), lambda me: _open(), _newest),
 )}
 
 
 def queue(slug: str) -> Queue:
     if slug not in QUEUES:
-        raise InvalidInput(f"No queue “{slug}”: one of {', '.join(QUEUES)}.", field="queue")
+        raise InvalidInput(_("No queue “%(slug)s”: one of %(queues)s.", slug=slug, queues=", ".join(QUEUES)),
+                           field="queue")
     return QUEUES[slug]
 
 

@@ -18,7 +18,9 @@ import datetime as dt
 import sqlalchemy as sa
 
 from flask import current_app, has_app_context
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 
+from app import i18n
 from app.errors import InvalidInput
 from app.models import LABELS, Client, Satisfaction, SLAState, Ticket, TicketMessage, TicketStatus, User
 from app.models.base import utcnow
@@ -44,8 +46,8 @@ def open_for_client(ticket, opener) -> None:
     another status is refused with a message on ``status`` (``InvalidInput``), not
     silently replaced: the client learns that what they sent was not what was stored."""
     if ticket.status not in (None, "", TicketStatus.OPEN):
-        raise InvalidInput("status: a new ticket always starts as “open” (the agency moves it on); leave status "
-                           "out or send “open”.", field="status")
+        raise InvalidInput(_("status: a new ticket always starts as “open” (the agency moves it on); leave status "
+                             "out or send “open”."), field="status")
     ticket.status = TicketStatus.OPEN
     ticket.opened_by_id = opener.id
 
@@ -104,19 +106,28 @@ def sla_summary(ticket, now=None) -> tuple[str, str]:
     it is, paused, met (and how fast), or no SLA on the plan."""
     now = now or utcnow()
     if not ticket.sla_hours or ticket.first_response_due_at is None:
-        return "none", "No first-response SLA on this plan"
+        return "none", _("No first-response SLA on this plan")
     due = ticket.first_response_due_at
     if ticket.first_response_at is not None:
         took = _span(ticket.first_response_at - ticket.created_at)
         if ticket.first_response_at <= due:
-            return SLAState.OK, f"First response in {took} (SLA {ticket.sla_hours} h: met)"
-        return SLAState.BREACHED, f"First response in {took} (SLA {ticket.sla_hours} h: breached)"
+            return SLAState.OK, _("First response in %(took)s (SLA %(hours)s h: met)", took=took,
+                                  hours=ticket.sla_hours)
+        return SLAState.BREACHED, _("First response in %(took)s (SLA %(hours)s h: breached)", took=took,
+                                    hours=ticket.sla_hours)
     state = sla_state(ticket, now)
     if ticket.sla_paused_since is not None:
-        return state, f"SLA paused while waiting on the client ({_span(due - ticket.sla_paused_since)} left)"
+        return state, _("SLA paused while waiting on the client (%(left)s left)",
+                        left=_span(due - ticket.sla_paused_since))
     if due <= now:
-        return SLAState.BREACHED, f"First response overdue by {_span(now - due)}"
-    return state, f"First response due in {_span(due - now)}"
+        return SLAState.BREACHED, _("First response overdue by %(late)s", late=_span(now - due))
+    return state, _("First response due in %(left)s", left=_span(due - now))
+
+
+def _sla_words(state) -> str:
+    """An SLA state in an e-mail's words (``at risk``, ``breached``)."""
+    return {SLAState.OK: _("ok"), SLAState.AT_RISK: _("at risk"), SLAState.BREACHED: _("breached")}.get(
+        state, str(state).replace("_", " "))
 
 
 def watch_sla(session, now=None) -> list:
@@ -136,12 +147,15 @@ def watch_sla(session, now=None) -> list:
         if state != ticket.sla_state:
             ticket.sla_state = state
             changed.append(ticket)
-            due = ticket.first_response_due_at.strftime("%Y-%m-%d %H:%M UTC")
-            notifications.notify(
+            due = ticket.first_response_due_at
+            notifications.notify(  # in each recipient's language (``notifications``)
                 session, kind=f"sla_{state}", recipients=notifications.staff_for_ticket(session, ticket),
-                subject=f"[Atrium] Ticket #{ticket.id} SLA {state.replace('_', ' ')}: {ticket.subject}",
-                body=(f"Ticket #{ticket.id} \"{ticket.subject}\" has no first reply yet; its first response "
-                      f"is due {due}. SLA state: {state.replace('_', ' ')}."),
+                subject=lambda t=ticket, s=state: _("[Atrium] Ticket #%(number)d SLA %(state)s: %(subject)s",
+                                                    number=t.id, state=_sla_words(s), subject=t.subject),
+                body=lambda t=ticket, s=state, d=due: _(
+                    "Ticket #%(number)d \"%(subject)s\" has no first reply yet; its first response is due %(date)s "
+                    "%(time)s UTC. SLA state: %(state)s.", number=t.id, subject=t.subject, date=i18n.date(d),
+                    time=i18n.clock(d), state=_sla_words(s)),
                 client_id=ticket.client_id, dedupe_key=f"sla:ticket:{ticket.id}:{state}")
     return changed
 
@@ -159,13 +173,13 @@ MAX_RATING_COMMENT = 2000
 
 # move -> (label, the status it sets, the statuses it may leave)
 MOVES = {
-    "start": ("Start work", TicketStatus.IN_PROGRESS, (TicketStatus.OPEN, TicketStatus.WAITING_CLIENT)),
-    "wait": ("Waiting on client", TicketStatus.WAITING_CLIENT, (TicketStatus.OPEN, TicketStatus.IN_PROGRESS)),
-    "resolve": ("Resolve", TicketStatus.RESOLVED,
+    "start": (_l("Start work"), TicketStatus.IN_PROGRESS, (TicketStatus.OPEN, TicketStatus.WAITING_CLIENT)),
+    "wait": (_l("Waiting on client"), TicketStatus.WAITING_CLIENT, (TicketStatus.OPEN, TicketStatus.IN_PROGRESS)),
+    "resolve": (_l("Resolve"), TicketStatus.RESOLVED,
                 (TicketStatus.OPEN, TicketStatus.IN_PROGRESS, TicketStatus.WAITING_CLIENT)),
-    "close": ("Close", TicketStatus.CLOSED,
+    "close": (_l("Close"), TicketStatus.CLOSED,
               (TicketStatus.OPEN, TicketStatus.IN_PROGRESS, TicketStatus.WAITING_CLIENT, TicketStatus.RESOLVED)),
-    "reopen": ("Reopen", TicketStatus.OPEN, CLOSED_STATUSES),
+    "reopen": (_l("Reopen"), TicketStatus.OPEN, CLOSED_STATUSES),
 }
 
 
@@ -185,11 +199,12 @@ def moves_for(ticket) -> list[tuple[str, str]]:
 def move(ticket, name: str, now=None) -> None:
     """Staff: move ``ticket`` (``MOVES``); a move its status does not allow is refused."""
     if name not in MOVES:
-        raise InvalidInput(f"Unknown move “{name}”: one of {', '.join(MOVES)}.", field="move")
+        raise InvalidInput(_("Unknown move “%(move)s”: one of %(moves)s.", move=name, moves=", ".join(MOVES)),
+                           field="move")
     label, status, leaves = MOVES[name]
     if ticket.status not in leaves:
-        raise InvalidInput(f"“{label}” is not possible while the ticket is {LABELS[ticket.status].lower()}.",
-                           field="move")
+        raise InvalidInput(_("“%(move)s” is not possible while the ticket is %(status)s.", move=label,
+                             status=str(LABELS[ticket.status]).lower()), field="move")
     ticket.status = status
 
 
@@ -201,16 +216,16 @@ def assign(session, ticket, assignee_id: int | None) -> None:
         return
     assignee = session.get(User, assignee_id)
     if assignee is None or not assignee.active or not tenancy.is_staff_user(assignee):
-        raise InvalidInput("Choose an active staff member as the assignee.", field="assignee")
+        raise InvalidInput(_("Choose an active staff member as the assignee."), field="assignee")
     ticket.assignee = assignee
 
 
 def _checked_body(body: str) -> str:
     body = (body or "").strip()
     if not body:
-        raise InvalidInput("Write a message before sending.", field="body")
+        raise InvalidInput(_("Write a message before sending."), field="body")
     if len(body) > MAX_BODY:
-        raise InvalidInput(f"Messages are limited to {MAX_BODY:,} characters.", field="body")
+        raise InvalidInput(_("Messages are limited to %(most)s characters.", most=i18n.number(MAX_BODY)), field="body")
     return body
 
 
@@ -228,10 +243,10 @@ def reply(session, ticket, author, body: str, internal: bool = False, attachment
     body = _checked_body(body)
     staff = tenancy.is_staff_user(author)
     if not staff and internal:
-        raise InvalidInput("Internal notes are written by the agency.", field="internal")
+        raise InvalidInput(_("Internal notes are written by the agency."), field="internal")
     if ticket.status in CLOSED_STATUSES and not internal:
         if staff:
-            raise InvalidInput("This ticket is resolved: reopen it before replying, or add an internal note.",
+            raise InvalidInput(_("This ticket is resolved: reopen it before replying, or add an internal note."),
                                field="body")
         if not may_reopen(ticket, now):
             ticket = _follow_up(session, ticket, author)
@@ -245,10 +260,13 @@ def reply(session, ticket, author, body: str, internal: bool = False, attachment
 
 
 def _follow_up(session, old, author):
-    subject = f"Follow-up to #{old.id}: {old.subject}"
+    # Written in the language of whoever replied (the new ticket is theirs).
+    subject = _("Follow-up to #%(id)d: %(subject)s", id=old.id, subject=old.subject)
     ticket = Ticket(client_id=old.client_id, project_id=old.project_id, subject=subject[:200],
-                    description=f"Follow-up to ticket #{old.id} “{old.subject}”, resolved more than "
-                                f"{reopen_days()} days before this reply.",
+                    description=ngettext("Follow-up to ticket #%(id)d “%(subject)s”, resolved more than %(num)d day "
+                                         "before this reply.",
+                                         "Follow-up to ticket #%(id)d “%(subject)s”, resolved more than %(num)d days "
+                                         "before this reply.", reopen_days(), id=old.id, subject=old.subject),
                     priority=old.priority, status=TicketStatus.OPEN, opened_by_id=author.id, follows=old)
     session.add(ticket)
     return ticket
@@ -264,17 +282,18 @@ def reopen(ticket, now=None) -> None:
     """A client reopens a resolved or closed ticket, within ``reopen_days()`` of its
     resolution (``on_status_change`` clears the resolution time on flush)."""
     if ticket.status not in CLOSED_STATUSES:
-        raise InvalidInput("This ticket is still open.")
+        raise InvalidInput(_("This ticket is still open."))
     if not may_reopen(ticket, now):
-        raise InvalidInput(f"This ticket was resolved more than {reopen_days()} days ago. Open a new ticket to "
-                           "continue.")
+        raise InvalidInput(ngettext("This ticket was resolved more than %(num)d day ago. Open a new ticket to continue.",
+                                    "This ticket was resolved more than %(num)d days ago. Open a new ticket to "
+                                    "continue.", reopen_days()))
     ticket.status = TicketStatus.OPEN
 
 
 def close(ticket) -> None:
     """Close ``ticket`` (the resolution time is stamped by ``on_status_change`` on flush)."""
     if ticket.status == TicketStatus.CLOSED:
-        raise InvalidInput("This ticket is already closed.")
+        raise InvalidInput(_("This ticket is already closed."))
     ticket.status = TicketStatus.CLOSED
 
 
@@ -286,14 +305,15 @@ def rate(ticket, user, satisfaction: str, comment: str | None = None, now=None) 
     """The requester rates a resolved (or closed) ticket: satisfied or not, an optional
     comment; rating again replaces the rating."""
     if ticket.status not in CLOSED_STATUSES:
-        raise InvalidInput("A ticket is rated once it is resolved.", field="satisfaction")
+        raise InvalidInput(_("A ticket is rated once it is resolved."), field="satisfaction")
     if user is None or ticket.opened_by_id != user.id:
-        raise InvalidInput("Only the person who opened the ticket rates it.", field="satisfaction")
+        raise InvalidInput(_("Only the person who opened the ticket rates it."), field="satisfaction")
     if satisfaction not in {s.value for s in Satisfaction}:
-        raise InvalidInput("satisfaction: “satisfied” or “unsatisfied”.", field="satisfaction")
+        raise InvalidInput(_("satisfaction: “satisfied” or “unsatisfied”."), field="satisfaction")
     comment = (comment or "").strip()
     if len(comment) > MAX_RATING_COMMENT:
-        raise InvalidInput(f"The comment is limited to {MAX_RATING_COMMENT:,} characters.", field="comment")
+        raise InvalidInput(_("The comment is limited to %(most)s characters.", most=i18n.number(MAX_RATING_COMMENT)),
+                           field="comment")
     ticket.satisfaction, ticket.satisfaction_comment = satisfaction, comment or None
     ticket.rated_at = now or utcnow()
 

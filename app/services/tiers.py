@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
+from babel.dates import format_date
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
 
+from app import i18n
 from app import models as m
 from app.errors import AtriumError, InvalidInput
 from app.models import AdPlatform, Tier
@@ -85,11 +89,20 @@ class LimitReached(AtriumError):
     status = 403
 
 
-# What each limited resource counts, in words for the messages.
+# The message of each counted resource at its limit, in words (``limit`` is the count).
 _WORDS = {
-    "projects": ("project", "projects", "Upgrade or archive one."),
-    "domains": ("domain", "domains", "Upgrade or remove one."),
-    "team_members": ("team member", "team members", "Upgrade or remove a member."),
+    "projects": lambda plan, limit, used: ngettext(
+        "Your %(plan)s plan allows %(num)d project; you have %(used)d. Upgrade or archive one.",
+        "Your %(plan)s plan allows %(num)d projects; you have %(used)d. Upgrade or archive one.",
+        limit, plan=plan, used=used),
+    "domains": lambda plan, limit, used: ngettext(
+        "Your %(plan)s plan allows %(num)d domain; you have %(used)d. Upgrade or remove one.",
+        "Your %(plan)s plan allows %(num)d domains; you have %(used)d. Upgrade or remove one.",
+        limit, plan=plan, used=used),
+    "team_members": lambda plan, limit, used: ngettext(
+        "Your %(plan)s plan allows %(num)d team member; you have %(used)d. Upgrade or remove a member.",
+        "Your %(plan)s plan allows %(num)d team members; you have %(used)d. Upgrade or remove a member.",
+        limit, plan=plan, used=used),
 }
 
 
@@ -129,27 +142,33 @@ def usage(session, client_id: int, resource: str, now: dt.datetime | None = None
 
 
 def human_bytes(n: int) -> str:
+    """``n`` bytes in words, in the locale: ``5 GB``, ``1.5 MB`` (``1,5 MB``), ``12 bytes``."""
     for unit, size in (("GB", GB), ("MB", 1024 ** 2), ("KB", 1024)):
         if n >= size:
             value = n / size
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{n} bytes"
+            return f"{i18n.number(value, 0 if value == int(value) else 1)} {unit}"
+    return ngettext("%(num)d byte", "%(num)d bytes", n)
 
 
 def limit_message(client, resource: str, used: int, adding: int = 1, now=None) -> str:
     plan = plan_for(client).label
     limit = limit_for(client, resource)
     if resource in _WORDS:
-        one, many, way_out = _WORDS[resource]
-        return (f"Your {plan} plan allows {limit} {one if limit == 1 else many}; you have {used}. {way_out}")
+        return _WORDS[resource](plan, limit, used)
     if resource == "tickets_per_month":
         start = month_start(now)
         next_month = (start + dt.timedelta(days=32)).replace(day=1)
-        return (f"Your {plan} plan allows {limit} tickets per month; {used} were opened this month. "
-                f"Upgrade, or open it on {next_month:%B} 1 (UTC).")
-    upload = f" and this upload is {human_bytes(adding)}" if adding > 1 else ""  # 1: "any more" (the portal's button)
-    return (f"Your {plan} plan includes {human_bytes(limit)} of storage; you use {human_bytes(used)}{upload}. "
-            "Upgrade or delete files to make room.")
+        month = format_date(next_month, "MMMM", locale=get_locale() or i18n.DEFAULT_LANGUAGE)
+        return ngettext("Your %(plan)s plan allows %(num)d ticket per month; %(used)d were opened this month. "
+                        "Upgrade, or open it on %(month)s 1 (UTC).",
+                        "Your %(plan)s plan allows %(num)d tickets per month; %(used)d were opened this month. "
+                        "Upgrade, or open it on %(month)s 1 (UTC).", limit, plan=plan, used=used, month=month)
+    if adding > 1:  # 1: "any more" (the portal's button)
+        return _("Your %(plan)s plan includes %(limit)s of storage; you use %(used)s and this upload is %(upload)s. "
+                 "Upgrade or delete files to make room.", plan=plan, limit=human_bytes(limit),
+                 used=human_bytes(used), upload=human_bytes(adding))
+    return _("Your %(plan)s plan includes %(limit)s of storage; you use %(used)s. Upgrade or delete files to make "
+             "room.", plan=plan, limit=human_bytes(limit), used=human_bytes(used))
 
 
 def check_can_add(session, client, resource: str, adding: int = 1, now=None) -> None:
@@ -170,10 +189,11 @@ def check_ad_platform(client, platform: str) -> None:
              AdPlatform.LINKEDIN_ADS: "LinkedIn Ads", AdPlatform.TIKTOK_ADS: "TikTok Ads"}
     upgrade = next((p.label for p in PLANS.values() if AdPlatform(platform) in p.ad_platforms), "Enterprise")
     if not plan.ad_platforms:
-        raise LimitReached(f"Your {plan.label} plan does not sync ad platforms. Upgrade to {upgrade} "
-                           f"to sync {names[AdPlatform(platform)]}.")
-    raise LimitReached(f"Your {plan.label} plan syncs {', '.join(sorted(names[p] for p in plan.ad_platforms))} "
-                       f"only. Upgrade to {upgrade} to sync {names[AdPlatform(platform)]}.")
+        raise LimitReached(_("Your %(plan)s plan does not sync ad platforms. Upgrade to %(upgrade)s to sync "
+                             "%(platform)s.", plan=plan.label, upgrade=upgrade, platform=names[AdPlatform(platform)]))
+    raise LimitReached(_("Your %(plan)s plan syncs %(platforms)s only. Upgrade to %(upgrade)s to sync %(platform)s.",
+                         plan=plan.label, platforms=", ".join(sorted(names[p] for p in plan.ad_platforms)),
+                         upgrade=upgrade, platform=names[AdPlatform(platform)]))
 
 
 def validate_overrides(value) -> dict | None:
@@ -181,16 +201,17 @@ def validate_overrides(value) -> dict | None:
     if value in (None, {}, ""):
         return None
     if not isinstance(value, dict):
-        raise InvalidInput('Overrides are a JSON object, e.g. {"projects": 5}.', field="limit_overrides")
+        raise InvalidInput(_('Overrides are a JSON object, e.g. {"projects": 5}.'), field="limit_overrides")
     for key, limit in value.items():
         if key not in LIMITED_RESOURCES:
-            raise InvalidInput(f"Unknown limit {key!r}; use one of: {', '.join(sorted(LIMITED_RESOURCES))}.",
-                               field="limit_overrides")
+            raise InvalidInput(_("Unknown limit %(key)s; use one of: %(keys)s.", key=repr(key),
+                                 keys=", ".join(sorted(LIMITED_RESOURCES))), field="limit_overrides")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-            raise InvalidInput(f"The {key} limit must be a whole number ≥ 0, or null for unlimited.",
+            raise InvalidInput(_("The %(key)s limit must be a whole number ≥ 0, or null for unlimited.", key=key),
                                field="limit_overrides")
         if limit is not None and limit > MAX_OVERRIDES[key]:
-            most = f"{MAX_OVERRIDES[key] // GB:,} GB" if key == "storage_bytes" else f"{MAX_OVERRIDES[key]:,}"
-            raise InvalidInput(f"The {key.replace('_', ' ')} limit can be at most {most}; for more, make it "
-                               f"unlimited.", field="limit_overrides")
+            most = (f"{i18n.number(MAX_OVERRIDES[key] // GB)} GB" if key == "storage_bytes"
+                    else i18n.number(MAX_OVERRIDES[key]))
+            raise InvalidInput(_("The %(limit)s limit can be at most %(most)s; for more, make it unlimited.",
+                                 limit=key.replace("_", " "), most=most), field="limit_overrides")
     return value

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session, with_loader_criteria
 
 from app import models as m
@@ -148,7 +149,7 @@ def _check_references(session: Session, obj, scope: Scope) -> None:
         with session.no_autoflush:
             visible = session.execute(sa.select(target.id).where(target.id == value)).scalar_one_or_none()
         if visible is None:
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
 
 
 def _changed_attributes(obj) -> set[str]:
@@ -237,7 +238,7 @@ def _client_name(session, client_id) -> str:
     with session.no_autoflush:
         name = session.execute(sa.select(m.Client.name).where(m.Client.id == client_id),
                                execution_options={"atrium_scope_lookup": True}).scalar_one_or_none()
-    return name or f"client #{client_id}"
+    return name or _("client #%(id)s", id=client_id)
 
 
 def check_same_client(session: Session, obj, cache: dict | None = None) -> None:
@@ -279,10 +280,11 @@ def check_same_client(session: Session, obj, cache: dict | None = None) -> None:
                 if row_client is None:
                     return  # a row without a client yet: its parent decides (checked there)
             if other_client != row_client:
+                own = _client_name(session, row_client)
                 raise InvalidInput(
-                    f"{_label(key)}: that {target.__name__.lower()} belongs to {_client_name(session, other_client)}, "
-                    f"not to {_client_name(session, row_client)}. Choose one of "
-                    f"{_client_name(session, row_client)}'s.", field=key)
+                    _("%(field)s: that %(record)s belongs to %(other)s, not to %(own)s. Choose one of %(own)s's.",
+                      field=_label(key), record=target.__name__.lower(), other=_client_name(session, other_client),
+                      own=own), field=key)
 
 
 def check_flush(session: Session, scope: Scope, new, dirty, deleted) -> None:
@@ -301,12 +303,12 @@ def check_flush(session: Session, scope: Scope, new, dirty, deleted) -> None:
         operation = _operation(session, obj)
         if isinstance(obj, OWN_ROW_MODELS):  # any client user's own settings, viewers' too
             if obj.user_id != scope.user_id or sa.inspect(obj).attrs.user_id.history.deleted:
-                raise NotFound("Not found.")
+                raise NotFound(_("Not found."))
             continue
         check_write(scope, type(obj).__name__, operation)
         if isinstance(obj, m.Client):
             if obj.id != scope.client_id:
-                raise NotFound("Not found.")
+                raise NotFound(_("Not found."))
             continue
         if operation != "delete":
             _check_references(session, obj, scope)
@@ -314,11 +316,11 @@ def check_flush(session: Session, scope: Scope, new, dirty, deleted) -> None:
         if owner is None and operation == "create":
             obj.client_id = owner = scope.client_id  # the client comes from the session, never a form
         if owner != scope.client_id:
-            raise NotFound("Not found.")
+            raise NotFound(_("Not found."))
         if operation != "create":
             history = sa.inspect(obj).attrs.client_id.history
             if history.deleted and history.deleted[0] != scope.client_id:
-                raise NotFound("Not found.")
+                raise NotFound(_("Not found."))
     # Field allowlist, over every changed row (collection-only changes included: a
     # project's team is a many-to-many link written on the project's behalf).
     for obj in dirty:

@@ -9,6 +9,8 @@ client may touch (projects and domains: their contact data only), also on every 
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.errors import AtriumError
 from app.roles import STAFF_ROLES as _STAFF_ROLE_NAMES
@@ -40,10 +42,16 @@ MEMBER_WRITES = {"owner": _OWNER, "admin": _ADMIN, "member": _MEMBER, "viewer": 
 CONTACT_FIELDS = ("contact_name", "contact_email", "contact_phone")  # models.base.ContactMixin
 CLIENT_EDITABLE_FIELDS = {"Project": frozenset(CONTACT_FIELDS), "Domain": frozenset(CONTACT_FIELDS)}
 
-_ACTION_WORDS = {"create": "add", "update": "change", "delete": "delete"}
-_NOUNS = {"Ticket": "tickets", "TicketMessage": "ticket replies", "StorageFile": "files",
-          "StorageFolder": "folders", "Project": "projects", "Domain": "domains",
-          "ClientMember": "team members", "User": "team members"}
+# The refusal of each operation, a whole sentence with the role and what is refused.
+_REFUSALS = {
+    "create": lambda role, things: _("Your role (%(role)s) may not add %(things)s.", role=role, things=things),
+    "update": lambda role, things: _("Your role (%(role)s) may not change %(things)s.", role=role, things=things),
+    "delete": lambda role, things: _("Your role (%(role)s) may not delete %(things)s.", role=role, things=things),
+}
+_ROLE_WORDS = {"owner": _l("owner"), "admin": _l("admin"), "member": _l("member"), "viewer": _l("viewer")}
+_NOUNS = {"Ticket": _l("tickets"), "TicketMessage": _l("ticket replies"), "StorageFile": _l("files"),
+          "StorageFolder": _l("folders"), "Project": _l("projects"), "Domain": _l("domains"),
+          "ClientMember": _l("team members"), "User": _l("team members")}
 
 
 def may_write(scope: Scope, model_name: str, operation: str) -> bool:
@@ -59,11 +67,11 @@ def check_write(scope: Scope, model_name: str, operation: str) -> None:
     if may_write(scope, model_name, operation):
         return
     if scope.is_client and (scope.member_role or "viewer") == "viewer":
-        raise Forbidden("Your access is read-only (viewer). Ask your organisation's owner for a "
-                        "member role to make changes.")
+        raise Forbidden(_("Your access is read-only (viewer). Ask your organisation's owner for a "
+                          "member role to make changes."))
     role = scope.member_role or "no"
-    raise Forbidden(f"Your role ({role}) may not {_ACTION_WORDS.get(operation, operation)} "
-                    f"{_NOUNS.get(model_name, model_name)}.")
+    role, things = _ROLE_WORDS.get(role, role), _NOUNS.get(model_name, model_name)
+    raise Forbidden(_REFUSALS.get(operation, _REFUSALS["update"])(role, things))
 
 
 def check_fields(scope: Scope, model_name: str, changed: set[str]) -> None:
@@ -75,8 +83,8 @@ def check_fields(scope: Scope, model_name: str, changed: set[str]) -> None:
     refused = set(changed) - editable
     if refused:
         names = ", ".join(sorted(name.replace("_", " ") for name in refused))
-        raise Forbidden(f"You may change only the contact details of {_NOUNS.get(model_name, model_name)} "
-                        f"(not: {names}). Ask your account manager for other changes.")
+        raise Forbidden(_("You may change only the contact details of %(things)s (not: %(fields)s). Ask your account "
+                          "manager for other changes.", things=_NOUNS.get(model_name, model_name), fields=names))
 
 
 def role_names(user) -> set[str]:

@@ -35,21 +35,27 @@ from flask import (
     url_for,
 )
 from flask_appbuilder import ModelView, expose, has_access
+from flask_babel import gettext as _
+from flask_babel.speaklater import LazyString
 from flask_appbuilder.exceptions import DatabaseException
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.errors import AtriumError
+from app.i18n import N_
 from app.extensions import db
 from app.models.base import UTCDateTime
 from app.services import exports, tiers
 from app import tenancy
 from app.views import relation_picker
+from app.views.audit_words import record_type_words
+from app.views.labels import column_label
 from app.views.forms import (
     LiteralErrorsForm,
     bound_numbers,
     enum_words,
+    format_date,
     format_time,
     generated_fields,
     literal_message,
@@ -116,20 +122,21 @@ def _integrity_refusal(exc, form, labels) -> tuple[str | None, str]:
         if name != "csrf_token" and re.search(rf"(\b|_){re.escape(name)}\b", text):
             field = name
             break
-    label = str(labels.get(field, field.replace("_", " ").capitalize())) if field else None
+    label = str(labels.get(field) or column_label(field)) if field else None
     if "unique" in lowered or "duplicate" in lowered:
-        message = f"{label}: another record already has this value." if label else \
-            "Another record already has the same values; change one of them."
+        message = _("%(label)s: another record already has this value.", label=label) if label else \
+            _("Another record already has the same values; change one of them.")
     elif "foreign key" in lowered:
-        message = f"{label}: the chosen record does not exist any more." if label else \
-            "A chosen record does not exist any more, or other records still depend on this one."
+        message = _("%(label)s: the chosen record does not exist any more.", label=label) if label else \
+            _("A chosen record does not exist any more, or other records still depend on this one.")
     elif "not null" in lowered or "null value" in lowered:
-        message = f"{label}: this field is required." if label else "A required field is missing."
+        message = _("%(label)s: this field is required.", label=label) if label else \
+            _("A required field is missing.")
     elif "check" in lowered:
-        message = f"{label}: the value is outside its allowed range." if label else \
-            "A value is outside its allowed range."
+        message = _("%(label)s: the value is outside its allowed range.", label=label) if label else \
+            _("A value is outside its allowed range.")
     else:
-        message = "The change conflicts with existing data; nothing was written."
+        message = _("The change conflicts with existing data; nothing was written.")
     return field, message
 
 
@@ -155,6 +162,15 @@ def _refused_form(response):
 # The column that names a record in a list, in this order of preference: its cell is the
 # link to the record (the magnifier stays, for those who know it).
 NAME_COLUMNS = ("name", "subject", "title", "file_name", "username", "url", "path")
+
+
+def _titled(message: str, thing) -> str:
+    """``message`` in the page's language with ``thing`` (a record type's words) inside
+    it, its first letter lower-cased unless it is an acronym: "Add team member"."""
+    word = str(thing)
+    if len(word) > 1 and not word[1].isupper():
+        word = word[0].lower() + word[1:]
+    return _(message, thing=word)
 
 
 class AtriumModelView(ModelView):
@@ -231,11 +247,11 @@ class AtriumModelView(ModelView):
             # driver cannot take, such as an integer beyond 64 bits, is refused, not a 500.)
             self.datamodel.session.rollback()
             log.exception("Form save failed")
-            self._refuse_on_form(form, None, "The change could not be saved; nothing was written. "
-                                             "Check the values (numbers within range).")
+            self._refuse_on_form(form, None, _("The change could not be saved; nothing was written. "
+                                               "Check the values (numbers within range)."))
             return False
         g.atrium_saved_pk = self.datamodel.get_pk_value(item)
-        flash(self.add_row_message if is_add else self.edit_row_message, "success")
+        flash(str(self.add_row_message if is_add else self.edit_row_message), "success")  # str: a lazy string would be kept as markup
         return True
 
     def _refusal_text(self, exc, item) -> str:
@@ -244,11 +260,13 @@ class AtriumModelView(ModelView):
         message = exc.message
         if isinstance(exc, tiers.LimitReached) and tenancy.current_scope().is_staff:
             client_id = getattr(item, "client_id", None) or getattr(getattr(item, "client", None), "id", None)
-            where = ""
             if client_id is not None and "ClientView.edit" in current_app.view_functions:
-                where = f" ({url_for('ClientView.edit', pk=client_id)})"
-            message += (" As staff you can let this client past it: set a limit override on the client's "
-                        f"page{where}, field Limit overrides.")
+                way = _("As staff you can let this client past it: set a limit override on the client's "
+                        "page (%(url)s), field Limit overrides.", url=url_for("ClientView.edit", pk=client_id))
+            else:
+                way = _("As staff you can let this client past it: set a limit override on the client's "
+                        "page, field Limit overrides.")
+            message = f"{message} {way}"
         return message
 
     @staticmethod
@@ -409,13 +427,13 @@ class AtriumModelView(ModelView):
         if spec is None or form in (self.exclude_route_methods or ()):
             abort(404)
         if not self._may_use_form(form):
-            return jsonify({"error": "You may not change these records."}), 403
+            return jsonify({"error": _("You may not change these records.")}), 403
         try:
             page = int(request.args.get("page") or 1)
         except ValueError:
             page = 0
         if not 1 <= page <= 10_000:
-            return jsonify({"error": "page must be a whole number from 1."}), 400
+            return jsonify({"error": _("page must be a whole number from 1.")}), 400
         client_id = request.args.get("client", "")
         client_id = int(client_id) if client_id.isascii() and client_id.isdigit() and len(client_id) < 10 else None
         rows, more = relation_picker.search_choices(self.datamodel.session, spec, request.args.get("q", ""), page,
@@ -444,9 +462,11 @@ class AtriumModelView(ModelView):
         if datamodel is None:
             inherited = getattr(cls, "datamodel", None)
             if inherited is not None:  # a variant of a view: its forms' pickers are its own
+                cls.label_columns = cls._column_labels(inherited.obj)
                 cls._form_fields(inherited.obj, cls.validators_columns or {})
             return
         model = datamodel.obj
+        cls.label_columns = cls._column_labels(model)
         if model.__name__ not in ("AuditEvent", "ImpersonationSession"):
             cls.extra_args = {**(getattr(cls, "extra_args", None) or {}), "audit_resource": model.__name__}
         formatters = dict(getattr(cls, "formatters_columns", None) or {})
@@ -455,6 +475,8 @@ class AtriumModelView(ModelView):
                 continue
             if isinstance(column.type, UTCDateTime):
                 formatters[column.key] = format_time
+            elif isinstance(column.type, sa.Date) and not isinstance(column.type, sa.DateTime):
+                formatters[column.key] = format_date
             elif isinstance(column.type, sa.Enum):
                 formatters[column.key] = enum_words(column.type.enums)
         cls.formatters_columns = formatters
@@ -471,6 +493,41 @@ class AtriumModelView(ModelView):
                                              getattr(cls, "label_columns", None) or {}))
         cls.search_form_extra_fields = search_extra or None
         cls._form_fields(model, validators)
+
+    # Column labels: one table for every view (``app.views.labels.COLUMN_LABELS``), lazy
+    # translations read in the page's language; a view's own ``label_columns`` win.
+    COLUMN_LISTS = ("list_columns", "show_columns", "add_columns", "edit_columns", "search_columns",
+                    "order_columns", "export_columns")
+
+    @classmethod
+    def _column_labels(cls, model) -> dict:
+        """The view's ``label_columns``: every column and relationship of ``model`` and
+        every name the view lists, shows, edits, searches, orders or exports, labelled by
+        ``column_label``, then the view's own labels (a new dict per view: FAB adds to it)."""
+        names = list(sa.inspect(model).attrs.keys())
+        for attr in cls.COLUMN_LISTS:
+            names.extend(name for name in getattr(cls, attr, None) or () if isinstance(name, str))
+        labels = {name: column_label(name) for name in names}
+        labels.update(getattr(cls, "label_columns", None) or {})
+        return labels
+
+    def _prettify_column(self, name):
+        """What FAB calls a column it has no label for: its ``column_label`` too."""
+        return column_label(name)
+
+    def _init_titles(self):
+        """Titles the view does not set, in the reader's language: the record's type as
+        the audit screens name it (``audit_words.record_type_words``): "Team member",
+        "Add team member", "Edit team member", "Team members" (FAB's were "Show Client
+        Member", "Add Client Member"... in English whatever the language)."""
+        thing = record_type_words(self.datamodel.obj.__name__)
+        for attr, message in (("list_title", N_("List of %(thing)s records")), ("add_title", N_("Add %(thing)s")),
+                              ("edit_title", N_("Edit %(thing)s"))):
+            if not getattr(self, attr, None):
+                setattr(self, attr, LazyString(_titled, message, thing))
+        if not self.show_title:
+            self.show_title = thing
+        super()._init_titles()
 
     @classmethod
     def _form_fields(cls, model, validators) -> None:

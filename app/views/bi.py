@@ -14,9 +14,11 @@ import json
 
 from flask import flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext as _, ngettext
 from markupsafe import Markup
 
 from app.extensions import db
+from app.i18n import date, number
 from app.services import bi
 from app.errors import InvalidInput
 
@@ -60,11 +62,20 @@ class AnalyticsView(BaseView):
         result = bi.recompute_missing(db.session, period)
         db.session.commit()
         if result["computed"]:
-            more = (f" {result['remaining']:,} more remain: click Recompute again." if result["remaining"] else "")
-            flash(f"Computed the figures of {result['computed']:,} missing day(s), {result['first']} to "
-                  f"{result['last']}.{more}", "success")
+            words = {"count": number(result["computed"]), "first": date(result["first"]),
+                     "last": date(result["last"]), "remaining": number(result["remaining"])}
+            if result["remaining"]:
+                flash(ngettext("Computed the figures of %(count)s missing day(s), %(first)s to %(last)s. "
+                               "%(remaining)s more remain: click Recompute again.",
+                               "Computed the figures of %(count)s missing day(s), %(first)s to %(last)s. "
+                               "%(remaining)s more remain: click Recompute again.", result["computed"], **words),
+                      "success")
+            else:
+                flash(ngettext("Computed the figures of %(count)s missing day(s), %(first)s to %(last)s.",
+                               "Computed the figures of %(count)s missing day(s), %(first)s to %(last)s.",
+                               result["computed"], **words), "success")
         else:
-            flash("Nothing to recompute: every day of this range has its figures.", "info")
+            flash(_("Nothing to recompute: every day of this range has its figures."), "info")
         args = {"from": period.start.isoformat(), "to": period.end.isoformat()}
         if period.preset:
             args = {"range": period.preset}

@@ -13,8 +13,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext as _, ngettext
 
 from app.extensions import db
+from app.i18n import date
 from app.integrations import campaign_csv
 from app.models import Campaign, Client
 from app.services import campaign_sync
@@ -54,11 +56,11 @@ class CampaignImportView(BaseView):
         campaign = db.session.get(Campaign, int(raw_id)) if valid_id else None
         selected = campaign.id if campaign else None
         if campaign is None:
-            flash("Choose the campaign these figures belong to.", "danger")
+            flash(_("Choose the campaign these figures belong to."), "danger")
             return self._render(422)
         upload = request.files.get("file")
         if upload is None or not upload.filename:
-            flash("Choose the CSV file to import.", "danger")
+            flash(_("Choose the CSV file to import."), "danger")
             return self._render(422, selected=selected)
         data = upload.read(campaign_csv.MAX_BYTES + 1)
         try:
@@ -72,9 +74,12 @@ class CampaignImportView(BaseView):
             db.session.rollback()
             flash(exc.message, "danger")
             return self._render(exc.status if 400 <= exc.status < 500 else 422, selected=selected)
-        flash(f"Imported {summary['rows']} day(s) of {campaign.name} ({summary['from']:%Y-%m-%d} to "
-              f"{summary['to']:%Y-%m-%d}): {summary['created']} new, {summary['updated']} updated, "
-              f"{summary['unchanged']} unchanged.", "success")
+        flash(ngettext("Imported %(num)d day(s) of %(campaign)s (%(first)s to %(last)s): %(created)d new, "
+                       "%(updated)d updated, %(unchanged)d unchanged.",
+                       "Imported %(num)d day(s) of %(campaign)s (%(first)s to %(last)s): %(created)d new, "
+                       "%(updated)d updated, %(unchanged)d unchanged.", summary["rows"], campaign=campaign.name,
+                       first=date(summary["from"]), last=date(summary["to"]), created=summary["created"],
+                       updated=summary["updated"], unchanged=summary["unchanged"]), "success")
         return redirect(url_for("CampaignView.show", pk=campaign.id))
 
 

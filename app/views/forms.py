@@ -14,25 +14,29 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request, session
+from flask import current_app, has_app_context, has_request_context, request, session
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_appbuilder.fieldwidgets import (
     BS3TextAreaFieldWidget,
     BS3TextFieldWidget,
     DateTimePickerWidget,
     Select2Widget,
 )
+from flask_babel.speaklater import LazyString
 from markupsafe import Markup
 from wtforms import BooleanField, Field, SelectField, StringField, TextAreaField, ValidationError
 from wtforms.utils import unset_value
 from wtforms.validators import InputRequired, Optional
 from wtforms.widgets import html_params
 
+from app import i18n
 from app.errors import InvalidInput
 from app.extensions import db
-from app.models import Client, UserPreference, value_labels
+from app.models import LABELS, Client, UserPreference, value_labels
 from app.models.base import UTCDateTime, number_bounds
 from app.services import tiers, validation
 from app import tenancy
+from app.views.labels import column_label
 
 
 def service_validator(rule, **kwargs):
@@ -78,7 +82,8 @@ class JSONTextField(TextAreaField):
             self.data = json.loads(text)
         except json.JSONDecodeError as exc:
             self.data = None
-            raise ValueError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+            raise ValueError(_("Not valid JSON: %(problem)s (line %(line)d, column %(column)d).",
+                               problem=exc.msg, line=exc.lineno, column=exc.colno)) from None
 
 
 def json_list_field(label: str, rule, description: str = ""):
@@ -104,21 +109,22 @@ def contact_fields() -> dict:
 
         return StringField(label, validators=[_normalise], description=description, widget=BS3TextFieldWidget())
 
-    return {"contact_name": field("Contact name", validation.contact_name, "Who the client talks to about this."),
-            "contact_email": field("Contact email", validation.email, "e.g. ana@example.com"),
-            "contact_phone": field("Contact phone", validation.phone, "e.g. +55 11 91234-5678")}
+    return {"contact_name": field(_l("Contact name"), validation.contact_name,
+                                  _l("Who the client talks to about this.")),
+            "contact_email": field(_l("Contact email"), validation.email, _l("e.g. ana@example.com")),
+            "contact_phone": field(_l("Contact phone"), validation.phone, _l("e.g. +55 11 91234-5678"))}
 
 
 # The inputs of ``LimitOverridesField``: (resource of ``tiers.LIMITED_RESOURCES``, label, unit).
-LIMIT_INPUTS = (("projects", "Projects", 1), ("domains", "Domains", 1), ("team_members", "Team members", 1),
-                ("tickets_per_month", "Tickets per month", 1), ("storage_bytes", "Storage (GB)", tiers.GB))
+LIMIT_INPUTS = (("projects", _l("Projects"), 1), ("domains", _l("Domains"), 1), ("team_members", _l("Team members"), 1),
+                ("tickets_per_month", _l("Tickets per month"), 1), ("storage_bytes", _l("Storage (GB)"), tiers.GB))
 _WHOLE = re.compile(r"^\d+$")
 
 
 def format_limit_overrides(value) -> str:
     """An override document in words: ``Projects: 2 · Storage (GB): 10``; empty: plan limits."""
     if not value:
-        return "None (the plan's limits apply)"
+        return _("None (the plan's limits apply)")
     parts = []
     for key, label, unit in LIMIT_INPUTS:
         if key in value:
@@ -130,7 +136,7 @@ def _limit_text(limit, unit) -> str:
     """A stored limit in words, whatever is stored (a page showing it never fails): a
     number of GB to three decimals for storage, or the stored value as it is."""
     if limit is None:
-        return "unlimited"
+        return _("unlimited")
     if isinstance(limit, bool) or not isinstance(limit, int):
         return str(limit)
     if unit == 1:
@@ -146,11 +152,12 @@ class LimitOverridesWidget:
 
     INPUT = Markup('<div class="form-group col-sm-4 col-md-2"><label for="{name}">{label}</label>'
                    '<input class="form-control" type="text" id="{name}" name="{name}" value="{value}" '
-                   'placeholder="plan limit"></div>')
+                   'placeholder="{placeholder}"></div>')
 
     def __call__(self, field, **kwargs):
-        inputs = Markup("").join(self.INPUT.format(name=f"{field.name}-{key}", label=label, value=field.text_for(key))
-                                 for key, label, _ in LIMIT_INPUTS)
+        inputs = Markup("").join(self.INPUT.format(name=f"{field.name}-{key}", label=label, value=field.text_for(key),
+                                                   placeholder=_("plan limit"))
+                                 for key, label, _unit in LIMIT_INPUTS)
         return Markup('<div class="row" id="{}">{}</div>').format(field.id, inputs)
 
 
@@ -169,15 +176,16 @@ class LimitOverridesField(Field):
         super().process(None, data, extra_filters)
         self.typed: dict[str, str] = {}
         self.submitted = formdata is not None and any(
-            f"{self.name}-{key}" in formdata for key, _, _ in LIMIT_INPUTS)
+            f"{self.name}-{key}" in formdata for key, _label, _unit in LIMIT_INPUTS)
         if self.submitted:
-            self.typed = {key: (formdata.get(f"{self.name}-{key}") or "").strip() for key, _, _ in LIMIT_INPUTS}
+            self.typed = {key: (formdata.get(f"{self.name}-{key}") or "").strip()
+                          for key, _label, _unit in LIMIT_INPUTS}
 
     def text_for(self, key: str) -> str:
         if self.submitted:
             return self.typed.get(key, "")
         document = self.data or {}
-        unit = next(u for k, _, u in LIMIT_INPUTS if k == key)
+        unit = next(u for k, _label, u in LIMIT_INPUTS if k == key)
         return _limit_text(document[key], unit) if key in document else ""
 
     def pre_validate(self, form):
@@ -188,7 +196,7 @@ class LimitOverridesField(Field):
             text = self.typed.get(key, "")
             if not text:
                 continue
-            if text.lower() == "unlimited":
+            if text.lower() in ("unlimited", _("unlimited").lower()):  # as shown, in English too
                 document[key] = None
                 continue
             try:
@@ -196,13 +204,16 @@ class LimitOverridesField(Field):
             except InvalidOperation:
                 number = None
             if number is None or not number.is_finite() or number < 0:
-                what = "a number of GB" if unit != 1 else "a whole number"
-                problems.append(f"{label}: enter {what} (0 or more), “unlimited”, or leave it empty for the "
-                                f"plan's limit.")
+                problems.append(
+                    _("%(label)s: enter a number of GB (0 or more), “unlimited”, or leave it empty for the "
+                      "plan's limit.", label=label) if unit != 1 else
+                    _("%(label)s: enter a whole number (0 or more), “unlimited”, or leave it empty for the "
+                      "plan's limit.", label=label))
                 continue
             most = tiers.MAX_OVERRIDES[key]
             if number > Decimal(most) / unit:  # compared before multiplying: 1e999999 stays cheap
-                problems.append(f"{label}: at most {_limit_text(most, unit)}, or “unlimited”.")
+                problems.append(_("%(label)s: at most %(most)s, or “unlimited”.", label=label,
+                                  most=_limit_text(most, unit)))
                 continue
             document[key] = int(number * unit)
         if problems:
@@ -270,8 +281,12 @@ class UniqueTogether:
         if current is not None:
             query = query.where(self.model.id != current.id)
         if db.session.execute(query.limit(1)).first() is not None:
-            labels = " and ".join(column_label(_form_name(self.model, c)) for c in self.columns)
-            raise ValidationError(f"Another record already has this {labels.lower()}.")
+            names = [str(column_label(_form_name(self.model, c))).lower() for c in self.columns]
+            if len(names) == 2:
+                raise ValidationError(_("Another record already has this %(first)s and %(second)s.",
+                                        first=names[0], second=names[1]))
+            raise ValidationError(_("Another record already has these values: %(fields)s.",
+                                    fields=", ".join(names)))
 
 
 def _form_name(model, column) -> str:
@@ -301,11 +316,22 @@ def format_time(value) -> str:
         return ""
     zone = viewer_timezone()
     local = value.astimezone(zone)
+    # The day in the locale's format (``i18n.date``: 2026-12-07 in English, 07/12/2026
+    # in pt-BR), then the 24-hour time and the zone, the same in every language.
+    day = i18n.date(local) if has_app_context() else local.strftime("%Y-%m-%d")
     if zone is dt.UTC:
-        return local.strftime("%Y-%m-%d %H:%M UTC")
+        return f"{day} {local:%H:%M} UTC"
     offset = local.utcoffset() or dt.timedelta(0)
     sign, minutes = ("-" if offset < dt.timedelta(0) else "+"), abs(int(offset.total_seconds())) // 60
-    return local.strftime("%Y-%m-%d %H:%M") + f" (UTC{sign}{minutes // 60:02d}:{minutes % 60:02d})"
+    return f"{day} {local:%H:%M} (UTC{sign}{minutes // 60:02d}:{minutes % 60:02d})"
+
+
+def format_date(value) -> str:
+    """A calendar date (a ``Date`` column) in the locale's format (``i18n.date``):
+    ``2026-12-07`` in English, ``07/12/2026`` in pt-BR. An export keeps the ISO date."""
+    if value is None:
+        return ""
+    return i18n.date(value) if has_app_context() else value.isoformat()
 
 
 def bound_numbers(model, columns, validators) -> None:
@@ -321,13 +347,33 @@ def bound_numbers(model, columns, validators) -> None:
                 validation.bounded_number, minimum=minimum, maximum=maximum, whole=whole, field=name))
 
 
-def column_label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
-
-
-# Stored values people have other words for (beyond the ticket ones, ``models.LABELS``).
-VALUE_WORDS = {"google_ads": "Google Ads", "meta_ads": "Meta Ads", "linkedin_ads": "LinkedIn Ads",
-               "tiktok_ads": "TikTok Ads", "ok": "OK", "cdn": "CDN", "ssl": "SSL"}
+# Stored values in words (beyond the ticket ones, ``models.LABELS``): every value of the
+# models' enumerations but those shown as written (GET, A+). Lazy translations, read in
+# the language of the page; an export keeps the stored value (``display_only``).
+VALUE_WORDS = {
+    "google_ads": _l("Google Ads"), "meta_ads": _l("Meta Ads"), "linkedin_ads": _l("LinkedIn Ads"),
+    "tiktok_ads": _l("TikTok Ads"), "ok": _l("OK"), "cdn": _l("CDN"), "ssl": _l("SSL"),
+    # states and statuses
+    "active": _l("Active"), "paused": _l("Paused"), "ended": _l("Ended"), "suspended": _l("Suspended"),
+    "churned": _l("Churned"), "trialing": _l("Trialing"), "past_due": _l("Past due"), "canceled": _l("Canceled"),
+    "expired": _l("Expired"), "pending": _l("Pending"), "none": _l("None"), "up": _l("Up"), "down": _l("Down"),
+    "unknown": _l("Unknown"), "investigating": _l("Investigating"), "identified": _l("Identified"),
+    "monitoring": _l("Monitoring"), "resolved": _l("Resolved"), "queued": _l("Queued"), "running": _l("Running"),
+    "done": _l("Done"), "failed": _l("Failed"), "succeeded": _l("Succeeded"), "sent": _l("Sent"),
+    "discovery": _l("Discovery"), "development": _l("Development"), "testing": _l("Testing"),
+    "staging": _l("Staging"), "live": _l("Live"), "maintenance": _l("Maintenance"), "online": _l("Online"),
+    "offline": _l("Offline"),
+    # severities (a ticket's priorities are ``models.LABELS``)
+    "low": _l("Low"), "medium": _l("Medium"), "high": _l("High"), "critical": _l("Critical"),
+    # plans and roles
+    "free": _l("Free"), "basic": _l("Basic"), "pro": _l("Pro"), "enterprise": _l("Enterprise"),
+    "owner": _l("Owner"), "admin": _l("Admin"), "member": _l("Member"), "viewer": _l("Viewer"),
+    # where things come from, and sessions
+    "manual": _l("Manual"), "monitor": _l("Monitor"), "read-only": _l("Read-only"), "full": _l("Full"),
+    "logout": _l("Logout"), "sign-in": _l("Sign-in"), "view-as": _l("View-as"),
+    "view-as ended": _l("View-as ended"), "password changed": _l("Password changed"),
+    "deactivated": _l("Deactivated"), "sign-in ended": _l("Sign-in ended"),
+}
 
 
 def display_only(formatter):
@@ -338,13 +384,18 @@ def display_only(formatter):
 
 def shown_value(value):
     """A list cell as a person reads it: "—" for nothing, ✓ / ✗ for yes and no, numbers
-    grouped with two decimals; anything else as it is."""
+    with two decimals grouped in the page's locale (``i18n.number``: 1,234.56 in English,
+    1.234,56 in pt-BR); words in the page's language; anything else as it is."""
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
         return "✓" if value else "✗"
     if isinstance(value, (Decimal, float)):
-        return f"{value:,.2f}"
+        if not has_request_context() or not Decimal(value).is_finite():  # NaN, infinity: as Python writes them
+            return f"{value:,.2f}"
+        return i18n.number(value, 2)  # grouped in the locale: 1,234.56 / 1.234,56
+    if isinstance(value, LazyString):
+        return str(value)  # a word, in this request's language (then escaped as any text)
     return value
 
 
@@ -354,13 +405,18 @@ def enum_words(values):
     labels = value_labels(values)
 
     def words(value):
-        if value is None:
-            return "—"
-        text = str(value)
-        return labels.get(value) or VALUE_WORDS.get(value) or (text if text.isupper() else  # GET, HEAD: as written
-                                                               text.replace("_", " ").capitalize())
+        return "—" if value is None else value_words(value, labels)
 
     return display_only(words)
+
+
+def value_words(value, labels=None):
+    """A stored value as a person reads it: its word in ``labels`` (the column's,
+    ``models.value_labels``) or ``VALUE_WORDS`` (lazy, in the page's language), upper-case
+    values as written (GET, A+), anything else capitalised ("Waiting on client")."""
+    text = str(value)
+    return (labels or {}).get(value) or VALUE_WORDS.get(value) or LABELS.get(value) or (
+        text if text.isupper() else text.replace("_", " ").capitalize())
 
 
 STAFF_TIMEZONE_KEY = "atrium_tz"  # the signed session cookie: a staff member's zone, as saved
@@ -472,7 +528,8 @@ class UTCDateTimeField(Field):
             self.data = parsed.replace(tzinfo=zone).astimezone(dt.UTC)
             return
         self.data = None
-        raise ValueError(f"{text!r} is not a time: write it as YYYY-MM-DD HH:MM (seconds optional).")
+        raise ValueError(_("%(value)s is not a time: write it as YYYY-MM-DD HH:MM (seconds optional).",
+                           value=repr(text)))
 
     def populate_obj(self, obj, name):
         current = getattr(obj, name, None)
@@ -506,7 +563,7 @@ def generated_fields(model, columns, existing, validators=None) -> dict:
             fields[name] = BooleanField(column_label(name))
         elif isinstance(column.type, sa.Enum):
             labels = value_labels(column.type.enums)
-            choices = [(v, labels.get(v) or v.replace("_", " ")) for v in column.type.enums]
+            choices = [(v, value_words(v, labels)) for v in column.type.enums]
             if column.nullable:
                 fields[name] = SelectField(column_label(name), choices=[("", "—"), *choices],
                                            validators=[Optional()], filters=[lambda v: v or None],

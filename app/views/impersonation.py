@@ -24,10 +24,11 @@ import logging
 import sqlalchemy as sa
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext as _
 from markupsafe import Markup
 
 from app.extensions import db
-from app.models import ClientMember, ImpersonationEnd, SessionEnd, SessionKind, User
+from app.models import ClientMember, ImpersonationEnd, ImpersonationMode, SessionEnd, SessionKind, User
 from app.models.base import utcnow
 from app.services import audit, identity, sessions
 from app.services import impersonation as service
@@ -109,7 +110,7 @@ class ImpersonationView(BaseView):
             target = row.target_user
             parent = g.get("atrium_user_session")
             if parent is None or parent.kind != SessionKind.SIGN_IN:
-                raise AtriumError("Sign in again before viewing as another user.")
+                raise AtriumError(_("Sign in again before viewing as another user."))
             view_as, token = sessions.view_as(db.session, parent, row)
             sessions.rotate(db.session, parent)  # the cookie from before the start stops working
             db.session.commit()
@@ -121,7 +122,8 @@ class ImpersonationView(BaseView):
             return redirect(safe_return(request.form.get("return_to"))), exc.status
         new_cookie(**{RETURN_KEY: safe_return(request.form.get("return_to"))})
         switch_user(target, token)
-        flash(f"You are viewing Atrium as {target.username} ({row.mode}).", "info")
+        flash(_("You are viewing Atrium as %(user)s (full).", user=target.username) if row.mode == ImpersonationMode.FULL
+              else _("You are viewing Atrium as %(user)s (read-only).", user=target.username), "info")
         return redirect(url_for("PortalDashboardView.show"))
 
 
@@ -136,12 +138,13 @@ class ImpersonationEndView(BaseView):
     def end(self):
         view_as = g.get("atrium_user_session")
         if view_as is None or view_as.kind != SessionKind.VIEW_AS:
-            flash("There is no view-as session to end.", "warning")
+            flash(_("There is no view-as session to end."), "warning")
             return redirect(current_app.appbuilder.get_url_for_index)
         row = view_as.impersonation_session
-        target = row.target_user.username if row.target_user else "the user"
+        target = row.target_user.username if row.target_user else None
         destination = _finish(view_as, row, ImpersonationEnd.ENDED)
-        flash(f"You stopped viewing as {target}.", "info")
+        flash(_("You stopped viewing as %(user)s.", user=target) if target else _("You stopped viewing as the user."),
+              "info")
         return redirect(destination or current_app.appbuilder.get_url_for_login)
 
 
@@ -166,12 +169,12 @@ def _before_request():
         sessions.end(db.session, view_as, _SESSION_END.get(row.end_reason, SessionEnd.VIEW_AS_ENDED))
         db.session.commit()
         new_cookie()
-        flash("Your view-as session has ended. Please sign in again.", "warning")
+        flash(_("Your view-as session has ended. Please sign in again."), "warning")
         return redirect(current_app.appbuilder.get_url_for_login)
     if service.is_expired(row) or utcnow() >= view_as.expires_at:
         target = row.target_user.username
         destination = _finish(view_as, row, ImpersonationEnd.EXPIRED)
-        flash(f"Your view-as session of {target} expired and was ended.", "warning")
+        flash(_("Your view-as session of %(user)s expired and was ended.", user=target), "warning")
         return redirect(destination or current_app.appbuilder.get_url_for_login)
     who = identity.bind_request(row)
     g.atrium_impersonation = row
@@ -179,10 +182,10 @@ def _before_request():
         _finish(view_as, row, ImpersonationEnd.LOGOUT)
         return redirect(current_app.appbuilder.get_url_for_index)
     if _endpoint_view(endpoint) in BLOCKED_VIEWS and endpoint not in ALWAYS_ALLOWED:
-        abort(403, description="This screen is not available while viewing as another user.")
+        abort(403, description=_("This screen is not available while viewing as another user."))
     if who.read_only and request.method not in ("GET", "HEAD", "OPTIONS") and endpoint not in ALWAYS_ALLOWED:
-        abort(403, description=f"Read-only view: you are viewing as {row.target_user.username} and cannot make "
-                               "changes. End the session to make changes as yourself.")
+        abort(403, description=_("Read-only view: you are viewing as %(user)s and cannot make changes. End the "
+                                 "session to make changes as yourself.", user=row.target_user.username))
     return None
 
 
@@ -221,9 +224,9 @@ def view_as_button(user_id=None, member_id=None) -> Markup:
                                      ).scalar_one_or_none()
     if user_id is None:
         return Markup("")
-    return Markup('<a class="btn btn-sm btn-default atrium-view-as" href="{}" title="View Atrium as this user">'
-                  '<i class="fa fa-user-secret"></i> View as</a>').format(
-        url_for("ImpersonationView.new", user_id=int(user_id)))
+    return Markup('<a class="btn btn-sm btn-default atrium-view-as" href="{}" title="{}">'
+                  '<i class="fa fa-user-secret"></i> {}</a>').format(
+        url_for("ImpersonationView.new", user_id=int(user_id)), _("View Atrium as this user"), _("View as"))
 
 
 def init_app(app) -> None:

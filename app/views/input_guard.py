@@ -33,6 +33,7 @@ import urllib.parse
 
 from flask import abort, current_app, request
 from flask_appbuilder.baseviews import BaseModelView
+from flask_babel import gettext as _
 
 from app.models.base import integer_range
 
@@ -50,31 +51,32 @@ def _name(raw) -> str:
     return text[:60] + ("…" if len(text) > 60 else "")
 
 
-def _refuse_text(field, problem: str):
-    abort(400, description=f"“{_name(field)}” {problem} Remove it and try again.")
-
-
 def _check_string(field, value: str) -> None:
     if "\x00" in value:
-        _refuse_text(field, "contains a NUL character (\\0), which is not text.")
+        abort(400, description=_("“%(field)s” contains a NUL character (\\0), which is not text. Remove it and "
+                                 "try again.", field=_name(field)))
     if any(ord(ch) in _SURROGATES for ch in value):
-        _refuse_text(field, "contains an unpaired UTF-16 surrogate (\\ud800–\\udfff), which is not text.")
+        abort(400, description=_("“%(field)s” contains an unpaired UTF-16 surrogate (\\ud800–\\udfff), which is "
+                                 "not text. Remove it and try again.", field=_name(field)))
 
 
-def _check_urlencoded(raw: bytes, where: str) -> None:
+def _check_urlencoded(raw: bytes, in_form: bool) -> None:
     """Each ``name=value`` pair of a query string or URL-encoded body: valid UTF-8 once
     percent-decoded, and no NUL."""
     for part in raw.split(b"&"):
         if not part:
             continue
-        key, _, value = part.partition(b"=")
+        key, _eq, value = part.partition(b"=")
         key = urllib.parse.unquote_to_bytes(key.replace(b"+", b" "))
         value = urllib.parse.unquote_to_bytes(value.replace(b"+", b" "))
         for chunk in (key, value):
             try:
                 text = chunk.decode("utf-8")
             except UnicodeDecodeError:
-                _refuse_text(key, f"({where}) is not valid UTF-8 text.")
+                abort(400, description=_("“%(field)s” (in the form) is not valid UTF-8 text. Remove it and try "
+                                         "again.", field=_name(key)) if in_form else
+                      _("“%(field)s” (in the address) is not valid UTF-8 text. Remove it and try again.",
+                        field=_name(key)))
             _check_string(key, text)
 
 
@@ -84,16 +86,18 @@ def _check_json(raw: bytes) -> None:
     try:
         document = json.loads(raw)
     except RecursionError:
-        abort(400, description=f"The JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels).")
+        abort(400, description=_("The JSON body is nested too deeply (at most %(num)d levels).", num=MAX_JSON_DEPTH))
     except UnicodeDecodeError:
-        abort(400, description="The request body is not valid UTF-8 text.")
+        abort(400, description=_("The request body is not valid UTF-8 text."))
     except ValueError as exc:
-        abort(400, description=f"The request body is not valid JSON: {getattr(exc, 'msg', 'unreadable')}.")
+        abort(400, description=_("The request body is not valid JSON: %(problem)s.",
+                                 problem=getattr(exc, "msg", "unreadable")))
     stack = [(document, 1, "body")]
     while stack:
         value, depth, field = stack.pop()
         if depth > MAX_JSON_DEPTH:
-            abort(400, description=f"The JSON body is nested too deeply (at most {MAX_JSON_DEPTH} levels).")
+            abort(400, description=_("The JSON body is nested too deeply (at most %(num)d levels).",
+                                     num=MAX_JSON_DEPTH))
         if isinstance(value, str):
             _check_string(field, value)
         elif isinstance(value, dict):
@@ -107,14 +111,14 @@ def _check_json(raw: bytes) -> None:
 def check_text() -> None:
     """Refuse text no field may hold (see the module docstring)."""
     if "\x00" in request.path:
-        abort(400, description="The address contains a NUL character.")
+        abort(400, description=_("The address contains a NUL character."))
     if request.query_string:
-        _check_urlencoded(request.query_string, "in the address")
+        _check_urlencoded(request.query_string, in_form=False)
     if request.method in ("GET", "HEAD", "OPTIONS") or request.path.startswith(RAW_BODY_DOORS):
         return
     mimetype = request.mimetype
     if mimetype == "application/x-www-form-urlencoded":
-        _check_urlencoded(request.get_data(cache=True), "in the form")
+        _check_urlencoded(request.get_data(cache=True), in_form=True)
     elif mimetype == "multipart/form-data":  # text parts are decoded leniently (U+FFFD); NUL stays
         for key, value in request.form.items(multi=True):
             _check_string(key, key)
@@ -131,7 +135,7 @@ def check_text() -> None:
 def _view_and_method():
     """The registered view serving this request and the name of its method."""
     endpoint = request.endpoint or ""
-    blueprint, _, method = endpoint.rpartition(".")
+    blueprint, _dot, method = endpoint.rpartition(".")
     if not blueprint:
         return None, None
     views = current_app.extensions.get("atrium_views_by_endpoint")
@@ -175,7 +179,7 @@ def _check_ids(view, values) -> None:
     for value in values:
         text = str(value).strip()
         if not (text.isascii() and text.lstrip("-").isdigit()) or int(text) not in allowed or int(text) < 1:
-            abort(400, description=f"“{_name(value)}” is not the id of a record.")
+            abort(400, description=_("“%(value)s” is not the id of a record.", value=_name(value)))
 
 
 def _may_use_actions(view) -> bool:
@@ -203,7 +207,7 @@ def check_orderings_and_actions() -> None:
         # FAB reads the action's own permission from the action, so an unknown name used to
         # fail before any check: the permission of the actions form comes first here.
         if not _may_use_actions(view):
-            abort(403, description="You may not change these records.")
+            abort(403, description=_("You may not change these records."))
         _check_action(view, method)
         return
     if not _permitted(view, method):
@@ -218,19 +222,21 @@ def check_orderings_and_actions() -> None:
         offered = [c for c in (getattr(ordered, "order_columns", None) or []) if c in shown] \
             if ordered is not None else []
         if column not in offered:
-            choices = ", ".join(offered) or "none"
-            abort(400, description=f"This list cannot be ordered by “{_name(column)}” (choose one of: {choices}).")
+            choices = ", ".join(offered) or _("none")
+            abort(400, description=_("This list cannot be ordered by “%(column)s” (choose one of: %(choices)s).",
+                                     column=_name(column), choices=choices))
         direction = request.args.get("_od_" + key[4:], "asc")
         if direction not in ("asc", "desc"):
-            abort(400, description="The order direction is “asc” or “desc”.")
+            abort(400, description=_("The order direction is “asc” or “desc”."))
 
 
 def _check_action(view, method: str) -> None:
     name = request.form.get("action", "") if method == "action_post" else (request.view_args or {}).get("name", "")
     actions = getattr(view, "actions", None) or {}
     if name not in actions:
-        choices = ", ".join(sorted(actions)) or "none"
-        abort(400, description=f"There is no action “{_name(name)}” here (actions: {choices}).")
+        choices = ", ".join(sorted(actions)) or _("none")
+        abort(400, description=_("There is no action “%(action)s” here (actions: %(choices)s).", action=_name(name),
+                                 choices=choices))
     rows = request.form.getlist("rowid") if method == "action_post" else [(request.view_args or {}).get("pk")]
     _check_ids(view, rows)
 

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 
 from flask import abort, current_app
+from flask_babel import gettext as _
 from flask_appbuilder.models.filters import Filters
 from flask_appbuilder.models.sqla.filters import (
     FilterEqualFunction, FilterIn, FilterInFunction, FilterNotIn, FilterRelation, FilterRelationOneToManyEqual,
@@ -23,6 +24,7 @@ from sqlalchemy.orm import joinedload, lazyload, load_only
 from app.tenancy import estimates
 from app.models.base import integer_range
 from app.errors import AtriumError
+from app.i18n import number
 
 _MAX_ID = 2**31 - 1  # an INTEGER key
 
@@ -80,8 +82,8 @@ MAX_FILTER_VALUES = 1000
 MAX_FILTER_NUMBER = Decimal(10) ** 15  # beyond every Numeric column (12 digits)
 
 
-def _filter_value_error(label: str, problem: str):
-    abort(400, description=f"The “{label}” filter {problem}")
+def _filter_value_error(message: str):
+    abort(400, description=message)
 
 
 def typed_filter_value(datamodel, column_name: str, value):
@@ -92,7 +94,7 @@ def typed_filter_value(datamodel, column_name: str, value):
     digits). Dates are left to FAB's parser (unreadable: no condition)."""
     label = column_name.replace("_", " ")
     if isinstance(value, (list, dict, tuple)):
-        _filter_value_error(label, "takes one value, not a list or an object.")
+        _filter_value_error(_("The “%(filter)s” filter takes one value, not a list or an object.", filter=label))
     column = datamodel.list_columns.get(column_name)
     column_type = getattr(column, "type", None)
     if value is None or column_type is None:
@@ -103,10 +105,11 @@ def typed_filter_value(datamodel, column_name: str, value):
             return "y"
         if text in ("n", "no", "false", "0", ""):
             return False
-        _filter_value_error(label, "takes y (yes) or n (no).")
+        _filter_value_error(_("The “%(filter)s” filter takes y (yes) or n (no).", filter=label))
     if isinstance(column_type, sa.Enum):
         if str(value) not in column_type.enums:
-            _filter_value_error(label, f"is one of: {', '.join(column_type.enums)}.")
+            _filter_value_error(_("The “%(filter)s” filter is one of: %(values)s.", filter=label,
+                                  values=", ".join(column_type.enums)))
         return str(value)
     allowed = integer_range(column_type)
     if (allowed is not None or isinstance(column_type, sa.Numeric)) and str(value).strip() == "":
@@ -114,7 +117,8 @@ def typed_filter_value(datamodel, column_name: str, value):
     if allowed is not None:
         text = str(value).strip()
         if isinstance(value, bool) or not (text.isascii() and text.lstrip("-").isdigit()) or int(text) not in allowed:
-            _filter_value_error(label, "takes a whole number within its column's range.")
+            _filter_value_error(_("The “%(filter)s” filter takes a whole number within its column's range.",
+                                  filter=label))
         return int(text)
     if isinstance(column_type, (sa.Numeric, sa.Float)):
         try:
@@ -122,7 +126,7 @@ def typed_filter_value(datamodel, column_name: str, value):
         except InvalidOperation:
             number = None
         if isinstance(value, bool) or number is None or not number.is_finite() or abs(number) >= MAX_FILTER_NUMBER:
-            _filter_value_error(label, "takes a number.")
+            _filter_value_error(_("The “%(filter)s” filter takes a number.", filter=label))
         return value
     if isinstance(column_type, sa.String) and not isinstance(value, str):
         return str(value)
@@ -139,7 +143,8 @@ class TypedValueFilter:
         if isinstance(self, _LIST_FILTERS):
             values = value if isinstance(value, list) else [value]
             if len(values) > MAX_FILTER_VALUES:
-                _filter_value_error(self.column_name.replace("_", " "), f"takes at most {MAX_FILTER_VALUES} values.")
+                _filter_value_error(_("The “%(filter)s” filter takes at most %(num)d values.",
+                                      filter=self.column_name.replace("_", " "), num=MAX_FILTER_VALUES))
             value = [typed_filter_value(self.datamodel, self.column_name, v) for v in values]
         else:
             value = typed_filter_value(self.datamodel, self.column_name, value)
@@ -216,7 +221,7 @@ class AboutCount(int):
     significant figures. Pages compute with it like any count; it reads "about 200,000"."""
 
     def __str__(self) -> str:
-        return f"about {int(self):,}"
+        return _("about %(count)s", count=number(int(self)))
 
     @classmethod
     def of(cls, estimate: float, floor: int) -> AboutCount:
@@ -240,7 +245,7 @@ def list_load_options(model, columns) -> tuple:
     mapper = sa.inspect(model)
     own, leaves, plain = [], {}, True  # leaves: relation -> its columns shown (None: the whole row)
     for name in columns:
-        root, _, leaf = name.partition(".")
+        root, _dot, leaf = name.partition(".")
         rel = mapper.relationships.get(root)
         if rel is not None:
             if rel.uselist:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -31,9 +32,16 @@ RUN_NOW = {
     "report": ("reports.generate", "report_id", "Report"),
     "client_report": ("reports.generate", "client_id", "Report"),
 }
-RUN_NOW_LABELS = {"monitor": "Check now", "domain_tls": "Check certificate now",
-                  "domain_expiry": "Check registration now", "campaign": "Sync now",
-                  "report": "Generate report", "client_report": "Generate last month's report"}
+RUN_NOW_LABELS = {"monitor": _l("Check now"), "domain_tls": _l("Check certificate now"),
+                  "domain_expiry": _l("Check registration now"), "campaign": _l("Sync now"),
+                  "report": _l("Generate report"), "client_report": _l("Generate last month's report")}
+# What "Run now" needs: permission to change the record's kind (by resource).
+RUN_NOW_REFUSALS = {
+    "Monitor": _l("Running this needs permission to change monitors."),
+    "Domain": _l("Running this needs permission to change domains."),
+    "Campaign": _l("Running this needs permission to change campaigns."),
+    "Report": _l("Running this needs permission to change reports."),
+}
 
 
 def _from_door(action, back: str):
@@ -51,12 +59,13 @@ def _from_door(action, back: str):
         db.session.rollback()
         if exc.status < 500:  # refused: the error page (in the layout, with "Go back") says why
             abort(exc.status, description=exc.message)
-        flash(f"The job ran and failed: {exc.message}. Its run is on the jobs page.", "danger")
+        flash(_("The job ran and failed: %(error)s. Its run is on the jobs page.", error=exc.message), "danger")
         return None, redirect(back)
     except Exception as exc:  # noqa: BLE001 - an inline run failed: its JobRun has the traceback
         db.session.rollback()
         current_app.logger.warning("job from %s failed: %s", request.path, exc)
-        flash(f"The job ran and failed: {type(exc).__name__}: {exc}. Its run is on the jobs page.", "danger")
+        error = f"{type(exc).__name__}: {exc}"
+        flash(_("The job ran and failed: %(error)s. Its run is on the jobs page.", error=error), "danger")
         return None, redirect(back)
 
 
@@ -77,7 +86,7 @@ class JobsView(BaseView):
             if connection is not None:
                 queue_rows = jobs_overview.queues(connection)
         except Exception as exc:  # noqa: BLE001 - the console still shows the durable history
-            problem = f"Redis unavailable: {exc}"
+            problem = _("Redis unavailable: %(error)s", error=exc)
         search = request.args.get("q", "").strip()[:100]
         return self.render_template(
             "jobs/index.html", queues=queue_rows, redis=connection is not None, problem=problem,
@@ -92,7 +101,7 @@ class JobsView(BaseView):
     def run(self, run_id):
         row = db.session.get(JobRun, run_id)
         if row is None:
-            abort(404, description=f"There is no job run {run_id}.")
+            abort(404, description=_("There is no job run %(id)s.", id=run_id))
         return self.render_template("jobs/run.html", run=row,
                                     can_write=self.appbuilder.sm.has_access("can_write", "Jobs"))
 
@@ -100,13 +109,13 @@ class JobsView(BaseView):
         new_id, refused = _from_door(action, target)
         if refused is not None:
             return refused
-        flash(success.format(new_id=new_id), "success")
+        flash(success % {"new_id": new_id}, "success")
         return redirect(url_for("JobsView.run", run_id=new_id) if new_id else target)
 
     @expose("/run/<int:run_id>/requeue", methods=["POST"])
     @has_access
     def requeue(self, run_id):
-        return self._act(lambda: jobs.requeue(run_id), "Queued again as run {new_id}.",
+        return self._act(lambda: jobs.requeue(run_id), _("Queued again as run %(new_id)s."),
                          url_for("JobsView.run", run_id=run_id))
 
     @expose("/run/<int:run_id>/cancel", methods=["POST"])
@@ -116,7 +125,7 @@ class JobsView(BaseView):
             jobs.cancel(run_id)
             return run_id
 
-        return self._act(cancel_it, "Cancelled: it will not run.", url_for("JobsView.run", run_id=run_id))
+        return self._act(cancel_it, _("Cancelled: it will not run."), url_for("JobsView.run", run_id=run_id))
 
     @expose("/schedule/now", methods=["POST"])
     @has_access
@@ -126,8 +135,8 @@ class JobsView(BaseView):
         try:
             plan = schedule.by_name(name)
         except KeyError:
-            abort(404, description=f"There is no schedule called {name!r}.")
-        return self._act(lambda: jobs.enqueue(plan.job, **dict(plan.kwargs)), "Started {new_id}.",
+            abort(404, description=_("There is no schedule called %(name)r.", name=name))
+        return self._act(lambda: jobs.enqueue(plan.job, **dict(plan.kwargs)), _("Started %(new_id)s."),
                          url_for("JobsView.index"))
 
 
@@ -141,26 +150,28 @@ class RunNowView(BaseView):
     @expose("/<kind>/<int:record_id>", methods=["POST"])
     def now(self, kind, record_id):
         if kind not in RUN_NOW:
-            abort(404, description=f"Nothing to run for {kind!r}.")
+            abort(404, description=_("Nothing to run for %(kind)r.", kind=kind))
         job_name, argument, resource = RUN_NOW[kind]
         if not getattr(g.user, "is_authenticated", False):
             return redirect(self.appbuilder.get_url_for_login)
         if not self.appbuilder.sm.has_access("can_write", resource):
-            abort(403, description=f"Running this needs permission to change {resource.lower()}s.")
+            abort(403, description=str(RUN_NOW_REFUSALS[resource]))
         back = request.referrer or url_for("JobsView.index")
         run_id, refused = _from_door(lambda: jobs.enqueue(job_name, **{argument: record_id}), back)
         if refused is not None:
             return refused
         row = db.session.get(JobRun, run_id)
-        flash(Markup('{} {}: <a href="{}">run {}</a>.').format(
-            job_name, "finished" if row.status == "succeeded" else "queued",
-            url_for("JobsView.run", run_id=run_id), run_id), "success")
+        done = row.status == "succeeded"
+        sentence = _('%(job)s finished: <a href="%(url)s">run %(id)s</a>.') if done else \
+            _('%(job)s queued: <a href="%(url)s">run %(id)s</a>.')
+        flash(Markup(sentence) % {"job": job_name, "url": url_for("JobsView.run", run_id=run_id), "id": run_id},
+              "success")
         return redirect(back)
 
 
 def run_now_button(kind: str, record_id) -> Markup:
     """A POST button for a record page; shown only to those who may run it."""
-    job_name, _, resource = RUN_NOW[kind]
+    resource = RUN_NOW[kind][2]
     if record_id is None or not current_app.appbuilder.sm.has_access("can_write", resource):
         return Markup("")
     return Markup('<form method="post" action="{}" class="atrium-inline-form atrium-run-now">'
@@ -175,6 +186,7 @@ def _csrf() -> str:
 
 
 def register(appbuilder) -> None:
-    appbuilder.add_view(JobsView, "Jobs", category="Audit", icon="fa-cogs")
+    appbuilder.add_view(JobsView, "Jobs", label=_l("Jobs"), category="Audit", category_label=_l("Audit"),
+                        icon="fa-cogs")
     appbuilder.add_view_no_menu(RunNowView)
     current_app.jinja_env.globals["run_now_button"] = run_now_button

@@ -16,15 +16,16 @@ read by the person debugging them. CLI output stays English (an operator's termi
 
 from __future__ import annotations
 
-from flask import Blueprint, g, has_request_context, redirect, request, session
+from flask import Blueprint, abort, g, has_request_context, redirect, request, session
+from flask_babel import gettext as _
 from flask_babel import get_translations
 from flask_login import current_user
 
-from app.errors import InvalidInput
 from app.extensions import db
+from app import i18n
 from app.i18n import DEFAULT_LANGUAGE, known_language, languages
 from app.services import preferences
-from app.views.forms import safe_return, viewer_client
+from app.views.forms import safe_return, value_words, viewer_client
 
 LANGUAGE_KEY = "language"  # the session's chosen language (kept across sign-out on this browser)
 
@@ -60,7 +61,7 @@ def choose():
     code = request.form.get("language") or None
     back = safe_return(request.form.get("next"))
     if code is not None and code not in languages():
-        raise InvalidInput("Choose one of the languages offered.", field="language")
+        abort(422, description=_("Choose one of the languages offered."))
     if current_user.is_authenticated and not g.get("atrium_impersonation"):
         preferences.save_language(db.session, current_user.id, code, languages())
         db.session.commit()
@@ -85,13 +86,15 @@ def init_app(app) -> None:
     app.extensions["babel"].locale_selector = select_locale
     app.jinja_env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)
     app.jinja_env.globals["language_menu"] = language_menu
+    app.jinja_env.globals["html_lang"] = lambda: i18n.language().replace("_", "-")
+    for name in ("money", "number", "percent", "ratio", "date", "month"):  # {{ value | money }}
+        app.jinja_env.filters[name] = getattr(i18n, name)
+    app.jinja_env.filters["words"] = value_words  # {{ project.status | words }}: "In testing", "Em testes"
 
 
 def language_menu() -> dict:
     """The navbar's menu: the language in effect and the others, each named in itself."""
-    from app.i18n import language
-
-    current = language()
+    current = i18n.language()
     return {"current": current, "names": {code: spec["name"] for code, spec in languages().items()},
             "flags": {code: spec["flag"] for code, spec in languages().items()}}
 

@@ -29,6 +29,7 @@ from dataclasses import field as dataclass_field
 
 import sqlalchemy as sa
 from flask import url_for
+from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy.orm import joinedload
 from wtforms import Field
@@ -39,6 +40,7 @@ from app.models import User
 from app import tenancy
 from app.tenancy import staff_users_condition
 from app.views.interface import AtriumInterface
+from app.views.labels import column_label
 
 PAGE_SIZE = 20
 _MAX_ID = 2**31 - 1  # an INTEGER key
@@ -60,7 +62,7 @@ class PickerSpec:
     form: str  # "add" or "edit"
     column: str  # the relationship's name on the view's model
     model: type  # the related model
-    label: str
+    label: str  # a lazy translation: read in the page's language
     nullable: bool
     text_columns: tuple[str, ...]
     rel_filters: tuple = dataclass_field(default=())  # FAB's [[column, FilterClass, value], ...]
@@ -69,8 +71,8 @@ class PickerSpec:
         return url_for(f"{self.view_endpoint}.picker", column=self.column, form=self.form)
 
     def placeholder(self) -> str:
-        words = ", ".join(c.replace("_", " ") for c in self.text_columns[:2])
-        return f"Search by {words} or #id" if words else "Search by #id"
+        words = ", ".join(str(column_label(c)).lower() for c in self.text_columns[:2])
+        return _("Search by %(columns)s or #id", columns=words) if words else _("Search by #id")
 
     def filters(self):
         """The view's ``*_form_query_rel_fields`` for this relation as FAB ``Filters``
@@ -227,8 +229,8 @@ class SearchedRelationField(Field):
         self.data = load_choice(db.session, self.spec, number) if number is not None else None
         if self.data is None:
             shown = text if len(text) <= 40 else text[:40] + "…"
-            self._problem = (f"There is no {self.spec.label.lower()} “{shown}” you can choose here: "
-                             f"search for it and pick it from the list.")
+            self._problem = _("There is no %(label)s “%(value)s” you can choose here: search for it and pick "
+                              "it from the list.", label=str(self.spec.label).lower(), value=shown)
 
     def pre_validate(self, form):
         if self._problem:
@@ -255,7 +257,7 @@ def picker_fields(view_cls, model, form: str, columns, existing, *, lookups, val
             continue
         target = rel.mapper.class_
         nullable = all(column.nullable for column in rel.local_columns)
-        label = str(labels.get(name) or name.replace("_", " ").capitalize())
+        label = labels.get(name) or column_label(name)
         spec = PickerSpec(view_endpoint=endpoint, form=form, column=name, model=target, label=label,
                           nullable=nullable,
                           text_columns=tuple(search_columns.get(name) or default_text_columns(target)),

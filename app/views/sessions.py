@@ -78,7 +78,7 @@ def _gate():
     new_cookie()
     if request.path.startswith("/api/"):
         return None  # the API answers with its own 401
-    flash(reason, "warning")
+    flash(str(reason), "warning")  # str: a lazy string would be kept in the cookie as markup
     if endpoint in _SIGN_IN_ENDPOINTS:
         return None
     appbuilder = current_app.appbuilder

@@ -8,9 +8,10 @@ import re
 
 
 from flask import (
-    current_app, request, session, url_for,
+    current_app, request, url_for,
 )
 from flask_appbuilder.fields import QuerySelectField
+from flask_babel import gettext as _, get_locale
 from flask_appbuilder.widgets import ListWidget, SearchWidget
 import sqlalchemy as sa
 from markupsafe import Markup, escape
@@ -153,7 +154,7 @@ class AtriumSearchWidget(SearchWidget):
 
     def __call__(self, **kwargs):
         form, dict_filters = self.template_args["form"], self.filters.get_search_filters()
-        locale = request.args.get("_l_") or session.get("locale")  # what FAB's locale selector reads
+        locale = str(get_locale())  # the page's language (``app.views.language``): labels are in it
         # Kept on the view's search form class: it lives as long as the view.
         cache = type(form).__dict__.get("_atrium_search_inputs")
         if cache is None:
@@ -204,7 +205,7 @@ class IdInputWidget(TextInput):
 
     def __call__(self, field, **kwargs):
         kwargs["class"] = "form-control"
-        kwargs.setdefault("placeholder", f"{field.label.text} id (#)")
+        kwargs.setdefault("placeholder", _("%(label)s id (#)", label=field.label.text))
         kwargs.setdefault("inputmode", "numeric")
         return super().__call__(field, **kwargs)
 
@@ -217,6 +218,6 @@ def id_search_fields(model, search_columns, existing, labels) -> dict:
         if (rel is None or rel.uselist or name in (existing or {})
                 or rel.mapper.class_.__name__ in DROPDOWN_LOOKUPS):
             continue
-        fields[name] = IntegerField(str(labels.get(name) or column_label(name)), validators=[Optional()],
+        fields[name] = IntegerField(labels.get(name) or column_label(name), validators=[Optional()],
                                     widget=IdInputWidget())
     return fields

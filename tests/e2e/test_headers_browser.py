@@ -149,7 +149,7 @@ def test_view_as_and_the_portal_run_under_the_csp(browser, live_url):  # noqa: F
     page.locator("tr", has_text="enterprise-co-owner").locator("a.atrium-view-as").click()
     page.wait_for_load_state("networkidle")
     page.fill("#reason", "Checking the dashboard for ticket #12")
-    page.click("button[type=submit]")
+    page.click("form:has(#reason) button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert page.locator("#impersonation-banner").is_visible()
     page.wait_for_selector("#chart-spend[data-drawn='1']", timeout=10000)
@@ -173,7 +173,7 @@ def test_view_as_and_the_portal_run_under_the_csp(browser, live_url):  # noqa: F
     watch.visit(f"{base}/portal/tickets/add", "portal-ticket-add")
     page.fill("#subject", "Images load slowly")
     page.fill("#description", "Product images take several seconds on mobile.")
-    page.click("button[type=submit], input[type=submit]")
+    page.click("form:not(.atrium-language-choice) [type=submit]")  # not the navbar's language buttons
     page.wait_for_load_state("networkidle")
     page.wait_for_selector("#reply-form")
     watch.check("portal-ticket")

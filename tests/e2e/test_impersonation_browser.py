@@ -24,7 +24,7 @@ def test_operator_views_as_a_client_and_ends(browser, live_url):  # noqa: F811 -
     page.wait_for_load_state("networkidle")
     assert "View Atrium as basic-co-owner" in page.content()
     page.fill("#reason", "Client reports an empty dashboard, ticket follow-up")
-    page.click("button[type=submit]")
+    page.click("form:has(#reason) button[type=submit]")
     page.wait_for_load_state("networkidle")
 
     banner = page.locator("#impersonation-banner")

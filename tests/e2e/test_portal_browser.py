@@ -55,7 +55,7 @@ def _login(page, base, username):
     page.goto(f"{base}/login/")
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
-    page.click("input[type=submit], button[type=submit]")
+    page.click("form:has(#password) [type=submit]")  # not the navbar's language buttons
     page.wait_for_load_state("networkidle")
 
 
@@ -82,7 +82,7 @@ def test_client_sees_charts_opens_a_ticket_and_replies(browser, live_url):
     page.fill("#subject", "Checkout page is slow")
     page.fill("#description", "Since Monday the checkout takes 8 seconds to load.")
     page.select_option("#priority", "high")
-    page.click("button[type=submit], input[type=submit]")
+    page.click("form:not(.atrium-language-choice) [type=submit]")  # not the navbar's language buttons
     page.wait_for_load_state("networkidle")
     page.wait_for_selector("#reply-form")  # opening a ticket lands on its page
     assert "Your ticket was opened." in page.content()

@@ -39,7 +39,7 @@ def test_admin_searches_a_ticket_and_adds_a_message_to_it(browser, live_url):  #
     assert chosen in page.inner_text("#ticket + .select2-container")
 
     page.fill("#body", "Certificate renewed; the warning is gone.")
-    page.click("button[type=submit], input[type=submit]")
+    page.click("form:not(.atrium-language-choice) [type=submit]")  # not the navbar's language buttons
     page.wait_for_load_state("networkidle")
     assert "Added Row" in page.inner_text(".alert-success")
 

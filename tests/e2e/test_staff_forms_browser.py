@@ -43,7 +43,7 @@ def test_operator_message_form_and_ticket_project_picker(browser, live_url):  # 
 
     for path in ("/domainview/edit/1", "/incidentview/edit/1"):
         watch.visit(f"{base}{path}")
-        page.click("button[type=submit], input[type=submit]")
+        page.click("form:not(.atrium-language-choice) [type=submit]")  # not the navbar's language buttons
         page.wait_for_load_state("networkidle")
         assert "Not a valid datetime value" not in page.inner_text("body"), path
         assert re.search(r"/show/1$", page.url), (path, page.url)

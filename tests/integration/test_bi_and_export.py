@@ -225,7 +225,7 @@ def test_staff_export_of_the_filtered_ticket_list_has_exactly_the_matching_rows_
     before = len(_exports())
     rows = _csv(client.get(link))
     assert rows[0] == ["#", "Client", "Subject", "Priority", "Status", "SLA", "First response due", "Assignee",
-                       "Created At"]
+                       "Created at"]
     assert [int(r[0]) for r in rows[1:]] == expected  # every page, in the list's order
     assert {r[4] for r in rows[1:]} == {"closed"}  # the stored value: the list's "Closed" is for the screen
     events = _exports()

@@ -50,6 +50,8 @@ class FormParser(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if tag == "form" and (a.get("action") or "").endswith("/language"):
+            return  # the navbar's language menu, on every page
         if tag == "form":
             self._in_form = True
             self.fields, self.empty = [], set()

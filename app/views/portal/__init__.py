@@ -22,6 +22,7 @@ import re
 
 from flask import abort, current_app, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from app.extensions import db
@@ -45,8 +46,22 @@ def portal_brand():
     if client is None or not tiers.PLANS[Tier(client.tier)].white_label:
         return None
     color = client.brand_primary_color if re.match(r"^#[0-9a-fA-F]{6}$", client.brand_primary_color or "") else None
-    return {"name": client.name, "color": color,
+    return {"name": client.name, "color": color, "text": readable_text_on(color) if color else None,
             "logo_url": url_for("PortalDashboardView.logo") if client.brand_logo_path else None}
+
+
+def readable_text_on(color: str) -> str:
+    """White or black, whichever reads better on ``color`` ("#rrggbb"): the navbar's text
+    on a client's own colour (WCAG 2 contrast: the better of the two is 4.58:1 or more
+    for any colour, above the 4.5:1 that text needs)."""
+    def channel(hex_pair: str) -> float:
+        c = int(hex_pair, 16) / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(color[i:i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    on_white, on_black = 1.05 / (luminance + 0.05), (luminance + 0.05) / 0.05
+    return "#ffffff" if on_white >= on_black else "#000000"
 
 
 class PortalDashboardView(BaseView):
@@ -75,21 +90,23 @@ class PortalDashboardView(BaseView):
         return self.render_template("portal/dashboard.html", d=data, chart_json=chart)
 
 
-# (view, label, icon, menu group or None). Grouped so the portal's navbar is one row at
-# 1280 px for every plan: Overview, Tickets, Files, Sites ▾, Marketing ▾, Team ▾.
-SITES, MARKETING, PEOPLE = ("Portal sites", "Sites", "fa-sitemap"), ("Portal marketing", "Marketing", "fa-bullhorn"), \
-    ("Portal people", "Team", "fa-users")
+# (view, name, label, icon, menu group or None): the English ``name`` is the menu entry's
+# identifier (a permission name, "Portal <name>"), the label what people read. Grouped so
+# the portal's navbar is one row at 1280 px for every plan: Overview, Tickets, Files,
+# Sites ▾, Marketing ▾, Team ▾.
+SITES, MARKETING, PEOPLE = ("Portal sites", _l("Sites"), "fa-sitemap"), \
+    ("Portal marketing", _l("Marketing"), "fa-bullhorn"), ("Portal people", _l("Team"), "fa-users")
 PORTAL_MENU = (
-    (PortalDashboardView, "Overview", "fa-home", None),
-    (PortalTicketView, "Tickets", "fa-life-ring", None),
-    (PortalFileView, "Files", "fa-file", None),
-    (PortalProjectView, "Projects", "fa-folder-open", SITES),
-    (PortalDomainView, "Domains", "fa-globe", SITES),
-    (PortalInfrastructureView, "Infrastructure", "fa-server", SITES),
-    (PortalIncidentView, "Incidents", "fa-exclamation-triangle", SITES),
-    (PortalCampaignView, "Campaigns", "fa-line-chart", MARKETING),
-    (PortalReportView, "Reports", "fa-file-pdf-o", MARKETING),
-    (PortalTeamView, "Team", "fa-users", PEOPLE),
+    (PortalDashboardView, "Overview", _l("Overview"), "fa-home", None),
+    (PortalTicketView, "Tickets", _l("Tickets"), "fa-life-ring", None),
+    (PortalFileView, "Files", _l("Files"), "fa-file", None),
+    (PortalProjectView, "Projects", _l("Projects"), "fa-folder-open", SITES),
+    (PortalDomainView, "Domains", _l("Domains"), "fa-globe", SITES),
+    (PortalInfrastructureView, "Infrastructure", _l("Infrastructure"), "fa-server", SITES),
+    (PortalIncidentView, "Incidents", _l("Incidents"), "fa-exclamation-triangle", SITES),
+    (PortalCampaignView, "Campaigns", _l("Campaigns"), "fa-line-chart", MARKETING),
+    (PortalReportView, "Reports", _l("Reports"), "fa-file-pdf-o", MARKETING),
+    (PortalTeamView, "Team", _l("Team"), "fa-users", PEOPLE),
 )
 PORTAL_HIDDEN = (PortalMilestoneView, PortalCampaignMetricView, PortalIncidentUpdateView)
 
@@ -98,13 +115,13 @@ def register(appbuilder) -> None:
     current_app.jinja_env.globals["portal_brand"] = portal_brand
     for view in PORTAL_HIDDEN:
         appbuilder.add_view_no_menu(view)
-    # Menu entries are named "Portal <label>": FAB shows an entry to whoever holds
+    # Menu entries are named "Portal <name>": FAB shows an entry to whoever holds
     # ``menu_access`` on its name, and the staff console has entries labelled the same
     # ("Projects", "Tickets" ...); one shared name showed the portal's to staff.
-    for view, label, icon, group in PORTAL_MENU:
+    for view, name, label, icon, group in PORTAL_MENU:
         if group is None:
-            appbuilder.add_view(view, f"Portal {label}", label=label, icon=icon)
+            appbuilder.add_view(view, f"Portal {name}", label=label, icon=icon)
         else:
-            name, group_label, group_icon = group
-            appbuilder.add_view(view, f"Portal {label}", label=label, icon=icon, category=name,
+            category, group_label, group_icon = group
+            appbuilder.add_view(view, f"Portal {name}", label=label, icon=icon, category=category,
                                 category_label=group_label, category_icon=group_icon)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 
 from flask import abort, flash, g, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_appbuilder.urltools import get_filter_args
 from markupsafe import Markup
 
@@ -156,7 +157,7 @@ class PortalModelView(AtriumModelView):
                 flash(exc.message, "danger")
             else:
                 self.post_add(item)
-                flash(self.add_row_message, "success")
+                flash(str(self.add_row_message), "success")  # str: a lazy text would be kept as markup
                 return None
         return self._get_add_widget(form=form, exclude_cols=exclude_cols)
 
@@ -211,8 +212,8 @@ class PortalModelView(AtriumModelView):
 
 
 def download_link(view_name: str, pk) -> Markup:
-    return Markup('<a href="{}"><i class="fa fa-download"></i> Download</a>').format(
-        url_for(f"{view_name}.download", pk=pk))
+    return Markup('<a href="{}"><i class="fa fa-download"></i> {}</a>').format(
+        url_for(f"{view_name}.download", pk=pk), _("Download"))
 
 
 def int_or_404(value) -> int:

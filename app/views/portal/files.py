@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, flash, g, redirect, request, url_for
 from flask_appbuilder import expose, has_access
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from app import models as m
 from app.extensions import db
@@ -19,7 +20,8 @@ class PortalFileView(PortalModelView):
     class_permission_name = "PortalFile"
     route_base = "/portal/files"
     base_permissions = ["can_read", "can_write"]
-    list_title = "Files"
+    list_title = _l("Files")
+    show_title = _l("Show Storage File")
     list_columns = ["file_name", "project.name", "mime_type", "size_bytes", "uploaded_by", "created_at", "id"]
     show_columns = ["file_name", "project", "folder", "mime_type", "size_bytes", "sha256", "uploaded_by",
                     "created_at", "id"]
@@ -29,9 +31,10 @@ class PortalFileView(PortalModelView):
     # upload; FAB's add/edit routes do not exist here.
     add_columns = edit_columns = ["file_name"]  # no route serves these forms
     portal_routes = frozenset({"delete"})
-    portal_add = ("upload", "Upload a file", "StorageFile", "storage_bytes")
-    label_columns = {"project.name": "Project", "mime_type": "Type", "created_at": "Uploaded at",
-                     "size_bytes": "Size", "id": "File"}
+    portal_add = ("upload", _l("Upload a file"), "StorageFile", "storage_bytes")
+    label_columns = {"file_name": _l("File Name"), "project.name": _l("Project"), "project": _l("Project"),
+                     "folder": _l("Folder"), "mime_type": _l("Type"), "size_bytes": _l("Size"), "sha256": _l("Sha256"),
+                     "uploaded_by": _l("Uploaded By"), "created_at": _l("Uploaded at"), "id": _l("File")}
     formatters_columns = {"size_bytes": lambda n: tiers.human_bytes(int(n or 0)),
                           "id": lambda pk: download_link("PortalFileView", pk)}
     base_order = ("created_at", "desc")
@@ -49,14 +52,14 @@ class PortalFileView(PortalModelView):
             try:
                 upload = request.files.get("file")
                 if upload is None or not upload.filename:
-                    raise storage.InvalidInput("Choose a file to upload.", field="file")
+                    raise storage.InvalidInput(_("Choose a file to upload."), field="file")
                 project_id = validation.record_id(request.form.get("project_id"), field="project_id", what="project")
                 if project_id is not None and db.session.get(m.Project, project_id) is None:  # scoped
-                    raise storage.InvalidInput("Choose one of your projects (or none).", field="project_id")
+                    raise storage.InvalidInput(_("Choose one of your projects (or none)."), field="project_id")
                 client = db.session.get(m.Client, scope.client_id)
                 stored.append(store_request_file(upload, client, g.user, project_id=project_id))
                 db.session.commit()
-                flash(f"{upload.filename} was uploaded.", "success")
+                flash(_("%(name)s was uploaded.", name=upload.filename), "success")
                 return redirect(url_for(".show", pk=stored[0].id))
             except AtriumError as exc:
                 db.session.rollback()

@@ -3,27 +3,32 @@
 
 from __future__ import annotations
 
-
 from flask import flash, g, redirect, request, url_for
 from flask_appbuilder import expose, has_access
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf.file import FileField
 from wtforms.validators import Optional
 
 from app import models as m
-from app.extensions import db
-from app.services import tickets
 from app import tenancy
 from app.errors import AtriumError
+from app.extensions import db
+from app.services import tickets
 from app.views.files import discard, store_request_file
 from app.views.interface import AtriumInterface
 from app.views.portal.base import PortalModelView, int_or_404, portal_scope
+
 
 class PortalIncidentUpdateView(PortalModelView):
     datamodel = AtriumInterface(m.IncidentUpdate)
     class_permission_name = "PortalIncident"
     route_base = "/portal/incident-updates"
-    list_title = "Timeline"
+    list_title = _l("Timeline")
+    show_title = _l("Show Incident Update")
     list_columns = ["created_at", "status", "message"]
+    label_columns = {"created_at": _l("Created At"), "status": _l("Status"), "message": _l("Message")}
     show_columns = list_columns
     search_columns = ["status", "message"]
     base_order = ("created_at", "desc")
@@ -33,12 +38,17 @@ class PortalIncidentView(PortalModelView):
     datamodel = AtriumInterface(m.Incident)
     class_permission_name = "PortalIncident"
     route_base = "/portal/incidents"
-    list_title = "Incidents"
+    list_title = _l("Incidents")
+    show_title = _l("Show Incident")
     list_columns = ["title", "project.name", "severity", "status", "started_at", "resolved_at", "downtime_minutes"]
     show_columns = ["title", "project", "description", "severity", "status", "started_at", "resolved_at",
                     "downtime_minutes", "root_cause", "resolution_notes"]
     search_columns = ["title", "severity", "status"]
-    label_columns = {"project.name": "Project"}
+    label_columns = {"title": _l("Title"), "project.name": _l("Project"), "project": _l("Project"),
+                     "description": _l("Description"), "severity": _l("Severity"), "status": _l("Status"),
+                     "started_at": _l("Started At"), "resolved_at": _l("Resolved At"),
+                     "downtime_minutes": _l("Downtime Minutes"), "root_cause": _l("Root Cause"),
+                     "resolution_notes": _l("Resolution Notes")}
     related_views = [PortalIncidentUpdateView]
     base_order = ("started_at", "desc")
 
@@ -48,9 +58,10 @@ class PortalTicketView(PortalModelView):
     class_permission_name = "PortalTicket"
     route_base = "/portal/tickets"
     base_permissions = ["can_read", "can_write"]
-    list_title = "Support tickets"
-    add_title = "Open a ticket"
-    add_row_message = "Your ticket was opened."
+    list_title = _l("Support tickets")
+    show_title = _l("Show Ticket")
+    add_title = _l("Open a ticket")
+    add_row_message = _l("Your ticket was opened.")
     list_columns = ["subject", "project.name", "priority", "status", "sla_state", "first_response_due_at",
                     "created_at"]
     show_columns = ["subject", "project", "description", "priority", "status", "sla_state", "first_response_due_at",
@@ -60,11 +71,14 @@ class PortalTicketView(PortalModelView):
     # (which reopen a resolved ticket within ``tickets.reopen_days()``), closing and rating.
     add_columns = ["project", "subject", "description", "priority", "attachment"]
     edit_columns = ["project", "subject", "description", "priority"]
-    add_form_extra_fields = {"attachment": FileField("Attachment (optional)", validators=[Optional()])}
+    add_form_extra_fields = {"attachment": FileField(_l("Attachment (optional)"), validators=[Optional()])}
     portal_routes = frozenset({"add"})
-    portal_add = ("add", "Open a ticket", "Ticket", "tickets_per_month")
+    portal_add = ("add", _l("Open a ticket"), "Ticket", "tickets_per_month")
     search_columns = ["subject", "status", "priority"]
-    label_columns = {"project.name": "Project", "sla_state": "SLA", "first_response_due_at": "First response due"}
+    label_columns = {"subject": _l("Subject"), "project.name": _l("Project"), "project": _l("Project"),
+                     "description": _l("Description"), "priority": _l("Priority"), "status": _l("Status"),
+                     "sla_state": _l("SLA"), "first_response_due_at": _l("First response due"),
+                     "created_at": _l("Created At"), "attachment": _l("Attachment (optional)")}
     base_order = ("created_at", "desc")
 
     def pre_add(self, item):
@@ -121,7 +135,7 @@ class PortalTicketView(PortalModelView):
             if upload is not None and upload.filename:
                 tenancy.check_write(portal_scope(), "StorageFile", "create")
                 attachments.append(store_request_file(upload, ticket.client, g.user, project_id=ticket.project_id))
-            _, landed = tickets.reply(db.session, ticket, g.user, request.form.get("body", ""),
+            _message, landed = tickets.reply(db.session, ticket, g.user, request.form.get("body", ""),
                                       attachments=attachments)
             db.session.commit()
         except AtriumError as exc:
@@ -129,24 +143,26 @@ class PortalTicketView(PortalModelView):
             discard(attachments)
             flash(exc.message, "danger")
             return redirect(url_for(".show", pk=pk))
-        flash("Your reply was sent." if landed.id == pk else
-              f"This ticket was resolved more than {tickets.reopen_days()} days ago, so your reply opened a new "
-              f"ticket, #{landed.id}, linked to it.", "success")
+        flash(_("Your reply was sent.") if landed.id == pk else
+              ngettext("This ticket was resolved more than %(num)d day ago, so your reply opened a new ticket, "
+                       "#%(id)d, linked to it.",
+                       "This ticket was resolved more than %(num)d days ago, so your reply opened a new ticket, "
+                       "#%(id)d, linked to it.", tickets.reopen_days(), id=landed.id), "success")
         return redirect(url_for(".show", pk=landed.id))
 
     @expose("/reopen/<int:pk>", methods=["POST"])
     @has_access
     def reopen(self, pk):
-        return self._apply(m.Ticket, pk, tickets.reopen, "The ticket is open again.")
+        return self._apply(m.Ticket, pk, tickets.reopen, _("The ticket is open again."))
 
     @expose("/close/<int:pk>", methods=["POST"])
     @has_access
     def close(self, pk):
-        return self._apply(m.Ticket, pk, tickets.close, "The ticket was closed.")
+        return self._apply(m.Ticket, pk, tickets.close, _("The ticket was closed."))
 
     @expose("/rate/<int:pk>", methods=["POST"])
     @has_access
     def rate(self, pk):
         return self._apply(m.Ticket, pk, lambda ticket: tickets.rate(
             ticket, g.user, request.form.get("satisfaction", ""), request.form.get("comment")),
-            "Thank you for rating this ticket.")
+            _("Thank you for rating this ticket."))

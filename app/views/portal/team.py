@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_appbuilder import expose, has_access
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from app import models as m
 from app.extensions import db
@@ -19,15 +20,16 @@ class PortalTeamView(PortalModelView):
     class_permission_name = "PortalTeam"
     route_base = "/portal/team"
     base_permissions = ["can_read", "can_write"]
-    list_title = "Team"
+    list_title = _l("Team")
+    show_title = _l("Show Client Member")
     list_columns = ["user", "user.email", "role", "created_at"]
     show_columns = list_columns
     search_columns = ["role"]  # no filter on users: their list is everyone's
     # Memberships change through ``services.team`` only (the invite below; the owner's
     # role rules live there): no generated add/edit/delete route, no form.
     add_columns = edit_columns = ["role"]  # no route serves these forms
-    portal_add = ("invite", "Invite a team member", "ClientMember", "team_members")
-    label_columns = {"user": "Name", "user.email": "Email", "created_at": "Member since"}
+    portal_add = ("invite", _l("Invite a team member"), "ClientMember", "team_members")
+    label_columns = {"user": _l("Name"), "user.email": _l("Email"), "role": _l("Role"), "created_at": _l("Member since")}
     show_template = "portal/member_show.html"
 
     def render_template(self, template, **kwargs):
@@ -44,13 +46,13 @@ class PortalTeamView(PortalModelView):
     @has_access
     def role(self, pk):
         return self._apply(m.ClientMember, pk, lambda member: team.change_role(
-            db.session, portal_scope(), member, request.form.get("role", "")), "The role was changed.")
+            db.session, portal_scope(), member, request.form.get("role", "")), _("The role was changed."))
 
     @expose("/remove/<int:pk>", methods=["POST"])
     @has_access
     def remove(self, pk):
         return self._apply(m.ClientMember, pk, lambda member: team.remove_member(db.session, portal_scope(), member),
-                           "The member was removed; they can no longer sign in.", then=url_for(".list"))
+                           _("The member was removed; they can no longer sign in."), then=url_for(".list"))
     base_order = ("created_at", "asc")
 
     @expose("/invite", methods=["GET", "POST"])
@@ -64,7 +66,7 @@ class PortalTeamView(PortalModelView):
                                 last_name=form.get("last_name", ""), role=form.get("role", ""),
                                 password=form.get("password", ""))
                 db.session.commit()
-                flash(f"{form.get('username')} can now sign in.", "success")
+                flash(_("%(username)s can now sign in.", username=form.get("username")), "success")
                 return redirect(url_for(".show", pk=member.id))
             except AtriumError as exc:
                 db.session.rollback()

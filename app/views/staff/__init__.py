@@ -7,6 +7,8 @@ Derived columns are never in a form.
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from app.views.staff.clients import BillingEventView, ClientBillingView, ClientMemberView, ClientView
 from app.views.staff.delivery import (
     DomainView, InfrastructureView, MilestoneView, NetworkUsageView, PerformanceMetricView, ProjectView,
@@ -18,37 +20,51 @@ from app.views.staff.support import StorageFileView, StorageFolderView, TicketMa
 
 
 def register(appbuilder) -> None:
-    add = appbuilder.add_view
-    add(ClientView, "Clients", icon="fa-building", category="Clients", category_icon="fa-building")
-    add(ClientMemberView, "Members", icon="fa-users", category="Clients")
-    add(ClientBillingView, "Billing", icon="fa-credit-card", category="Clients")
-    add(BillingEventView, "Billing events", icon="fa-list", category="Clients")
-    add(ProjectView, "Projects", icon="fa-briefcase", category="Delivery", category_icon="fa-briefcase")
-    add(MilestoneView, "Milestones", icon="fa-flag", category="Delivery")
-    add(InfrastructureView, "Infrastructure", icon="fa-server", category="Delivery")
-    add(NetworkUsageView, "Network usage", icon="fa-exchange", category="Delivery")
-    add(PerformanceMetricView, "Performance", icon="fa-tachometer", category="Delivery")
-    add(DomainView, "Domains", icon="fa-globe", category="Delivery")
+    """The staff menus. Each entry's name (and its category's) is its permission, in
+    English; ``label``/``category_label`` are the words people read, in their language."""
+    def add(view, name, label, category, category_label, **kwargs):
+        appbuilder.add_view(view, name, label=label, category=category, category_label=category_label, **kwargs)
+
+    clients, delivery = _l("Clients"), _l("Delivery")
+    add(ClientView, "Clients", _l("Clients"), "Clients", clients, icon="fa-building", category_icon="fa-building")
+    add(ClientMemberView, "Members", _l("Members"), "Clients", clients, icon="fa-users")
+    add(ClientBillingView, "Billing", _l("Billing"), "Clients", clients, icon="fa-credit-card")
+    add(BillingEventView, "Billing events", _l("Billing events"), "Clients", clients, icon="fa-list")
+    add(ProjectView, "Projects", _l("Projects"), "Delivery", delivery, icon="fa-briefcase",
+        category_icon="fa-briefcase")
+    add(MilestoneView, "Milestones", _l("Milestones"), "Delivery", delivery, icon="fa-flag")
+    add(InfrastructureView, "Infrastructure", _l("Infrastructure"), "Delivery", delivery, icon="fa-server")
+    add(NetworkUsageView, "Network usage", _l("Network usage"), "Delivery", delivery, icon="fa-exchange")
+    add(PerformanceMetricView, "Performance", _l("Performance"), "Delivery", delivery, icon="fa-tachometer")
+    add(DomainView, "Domains", _l("Domains"), "Delivery", delivery, icon="fa-globe")
+    support = _l("Support")
     queues = appbuilder.add_view_no_menu(SupportQueueView)
-    for slug, title, icon in (("mine", "My open tickets", "fa-user"), ("unassigned", "Unassigned", "fa-inbox"),
-                              ("at-risk", "At risk and breached", "fa-exclamation-triangle"),
-                              ("waiting", "Waiting on client", "fa-hourglass-half"), ("open", "All open", "fa-list")):
-        appbuilder.add_link(title, href=f"/support/queues/{slug}", icon=icon, category="Support",
-                            category_icon="fa-life-ring", baseview=queues)
-    appbuilder.add_link("Alerts", href="/support/alerts/", icon="fa-bell", category="Support",
-                        baseview=appbuilder.add_view_no_menu(StaffAlertView))
+    for slug, title, label, icon in (
+            ("mine", "My open tickets", _l("My open tickets"), "fa-user"),
+            ("unassigned", "Unassigned", _l("Unassigned"), "fa-inbox"),
+            ("at-risk", "At risk and breached", _l("At risk and breached"), "fa-exclamation-triangle"),
+            ("waiting", "Waiting on client", _l("Waiting on client"), "fa-hourglass-half"),
+            ("open", "All open", _l("All open"), "fa-list")):
+        appbuilder.add_link(title, href=f"/support/queues/{slug}", icon=icon, label=label, category="Support",
+                            category_icon="fa-life-ring", category_label=support, baseview=queues)
+    appbuilder.add_link("Alerts", href="/support/alerts/", icon="fa-bell", label=_l("Alerts"), category="Support",
+                        category_label=support, baseview=appbuilder.add_view_no_menu(StaffAlertView))
     appbuilder.add_separator("Support")
-    add(TicketView, "Tickets", icon="fa-life-ring", category="Support", category_icon="fa-life-ring")
-    add(TicketMessageView, "Ticket messages", icon="fa-comments", category="Support")
-    add(TicketMacroView, "Macros", icon="fa-magic", category="Support")
-    add(StorageFileView, "Files", icon="fa-file", category="Support")
-    add(StorageFolderView, "Folders", icon="fa-folder", category="Support")
-    appbuilder.add_link("My settings", href="/support/settings/", icon="fa-clock-o", category="Support",
+    add(TicketView, "Tickets", _l("Tickets"), "Support", support, icon="fa-life-ring", category_icon="fa-life-ring")
+    add(TicketMessageView, "Ticket messages", _l("Ticket messages"), "Support", support, icon="fa-comments")
+    add(TicketMacroView, "Macros", _l("Macros"), "Support", support, icon="fa-magic")
+    add(StorageFileView, "Files", _l("Files"), "Support", support, icon="fa-file")
+    add(StorageFolderView, "Folders", _l("Folders"), "Support", support, icon="fa-folder")
+    appbuilder.add_link("My settings", href="/support/settings/", icon="fa-clock-o", label=_l("My settings"),
+                        category="Support", category_label=support,
                         baseview=appbuilder.add_view_no_menu(StaffSettingsView))
-    add(MonitorView, "Monitors", icon="fa-heartbeat", category="Monitoring", category_icon="fa-heartbeat")
-    add(MonitorCheckView, "Checks", icon="fa-check", category="Monitoring")
-    add(IncidentView, "Incidents", icon="fa-fire", category="Monitoring")
-    add(IncidentUpdateView, "Incident updates", icon="fa-bullhorn", category="Monitoring")
-    add(CampaignView, "Campaigns", icon="fa-bullseye", category="Marketing", category_icon="fa-bullseye")
-    add(CampaignMetricView, "Daily metrics", icon="fa-line-chart", category="Marketing")
-    add(ReportView, "Reports", icon="fa-file-pdf-o", category="Marketing")
+    monitoring, marketing = _l("Monitoring"), _l("Marketing")
+    add(MonitorView, "Monitors", _l("Monitors"), "Monitoring", monitoring, icon="fa-heartbeat",
+        category_icon="fa-heartbeat")
+    add(MonitorCheckView, "Checks", _l("Checks"), "Monitoring", monitoring, icon="fa-check")
+    add(IncidentView, "Incidents", _l("Incidents"), "Monitoring", monitoring, icon="fa-fire")
+    add(IncidentUpdateView, "Incident updates", _l("Incident updates"), "Monitoring", monitoring, icon="fa-bullhorn")
+    add(CampaignView, "Campaigns", _l("Campaigns"), "Marketing", marketing, icon="fa-bullseye",
+        category_icon="fa-bullseye")
+    add(CampaignMetricView, "Daily metrics", _l("Daily metrics"), "Marketing", marketing, icon="fa-line-chart")
+    add(ReportView, "Reports", _l("Reports"), "Marketing", marketing, icon="fa-file-pdf-o")

@@ -3,6 +3,7 @@ network usage, performance metrics, domains."""
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from wtforms.validators import NumberRange, URL, Optional
 
 from app import models as m
@@ -17,19 +18,19 @@ from app.views.staff.monitoring import IncidentView, MonitorView
 class MilestoneView(AtriumModelView):
     datamodel = AtriumInterface(m.Milestone)
     class_permission_name = "Milestone"
-    list_title = "Milestones"
+    list_title = _l("Milestones")
     list_columns = ["project.name", "title", "due_date", "completed_at"]
     search_columns = ["project", "title", "due_date", "completed_at"]
     add_columns = edit_columns = ["project", "title", "due_date", "completed_at", "deliverable"]
     show_columns = ["project", "title", "due_date", "completed_at", "deliverable", "created_at", "updated_at"]
     base_order = ("due_date", "asc")
-    label_columns = {"project.name": "Project"}
+    label_columns = {"project.name": _l("Project")}
 
 
 class InfrastructureView(AtriumModelView):
     datamodel = AtriumInterface(m.Infrastructure)
     class_permission_name = "Infrastructure"
-    list_title = "Infrastructure"
+    list_title = _l("Infrastructure")
     list_columns = ["project.name", "hosting_provider", "hosting_plan", "hosting_status",
                     "hosting_monthly_cost", "cdn_provider", "db_backup_status", "db_last_backup_at"]
     search_columns = ["project", "hosting_provider", "hosting_status", "cdn_provider", "db_backup_status"]
@@ -40,14 +41,14 @@ class InfrastructureView(AtriumModelView):
     validators_columns = {"hosting_monthly_cost": [MONEY], "cdn_cache_hit_rate": [PERCENT],
                           "cdn_bandwidth_gb": [MONEY], "db_size_mb": [Optional(), NumberRange(min=0)]}
     base_order = ("project_id", "asc")
-    label_columns = {"project.name": "Project", "cdn_cache_hit_rate": "CDN cache hit rate (%)",
-                     "db_size_mb": "Database size (MB)", "cdn_bandwidth_gb": "CDN bandwidth (GB)"}
+    label_columns = {"project.name": _l("Project"), "cdn_cache_hit_rate": _l("CDN cache hit rate (%)"),
+                     "db_size_mb": _l("Database size (MB)"), "cdn_bandwidth_gb": _l("CDN bandwidth (GB)")}
 
 
 class NetworkUsageView(AtriumModelView):
     datamodel = AtriumInterface(m.NetworkUsage)
     class_permission_name = "NetworkUsage"
-    list_title = "Network usage"
+    list_title = _l("Network usage")
     list_columns = ["project.name", "date", "bandwidth_gb", "requests_total", "requests_2xx",
                     "requests_4xx", "requests_5xx", "peak_rps"]
     search_columns = ["project", "date"]
@@ -57,13 +58,14 @@ class NetworkUsageView(AtriumModelView):
                           ("requests_total", "requests_2xx", "requests_4xx", "requests_5xx", "peak_rps")}
     validators_columns["bandwidth_gb"] = [Optional(), NumberRange(min=0)]
     base_order = ("date", "desc")
-    label_columns = {"project.name": "Project", "bandwidth_gb": "Bandwidth (GB)", "peak_rps": "Peak req/s"}
+    label_columns = {"project.name": _l("Project"), "bandwidth_gb": _l("Bandwidth (GB)"),
+                     "peak_rps": _l("Peak req/s")}
 
 
 class PerformanceMetricView(AtriumModelView):
     datamodel = AtriumInterface(m.PerformanceMetric)
     class_permission_name = "PerformanceMetric"
-    list_title = "Performance metrics"
+    list_title = _l("Performance metrics")
     list_columns = ["project.name", "measured_at", "grade", "lcp_s", "inp_ms", "cls",
                     "lighthouse_performance", "lighthouse_accessibility", "lighthouse_best_practices",
                     "lighthouse_seo"]
@@ -76,18 +78,18 @@ class PerformanceMetricView(AtriumModelView):
     validators_columns.update({"lcp_s": [Optional(), NumberRange(min=0)], "inp_ms": [Optional(), NumberRange(min=0)],
                                "fid_ms": [Optional(), NumberRange(min=0)], "cls": [Optional(), NumberRange(min=0)]})
     base_order = ("measured_at", "desc")
-    label_columns = {"project.name": "Project", "lcp_s": "LCP (s)", "inp_ms": "INP (ms)",
-                     "fid_ms": "FID (ms)", "cls": "CLS", "lighthouse_performance": "Performance",
-                     "lighthouse_accessibility": "Accessibility", "lighthouse_best_practices": "Best practices",
-                     "lighthouse_seo": "SEO"}
-    description_columns = {"grade": "Derived from the scores and Core Web Vitals (see docs)."}
+    label_columns = {"project.name": _l("Project"), "lcp_s": _l("LCP (s)"), "inp_ms": _l("INP (ms)"),
+                     "fid_ms": _l("FID (ms)"), "cls": _l("CLS"), "lighthouse_performance": _l("Performance"),
+                     "lighthouse_accessibility": _l("Accessibility"),
+                     "lighthouse_best_practices": _l("Best practices"), "lighthouse_seo": _l("SEO")}
+    description_columns = {"grade": _l("Derived from the scores and Core Web Vitals (see docs).")}
 
 
 class DomainView(AtriumModelView):
     datamodel = AtriumInterface(m.Domain)
     class_permission_name = "Domain"
     extra_args = {"run_now": ("domain_tls", "domain_expiry")}
-    list_title = "Domains"
+    list_title = _l("Domains")
     list_columns = ["name", "client.name", "status", "ssl_status", "ssl_expires_at", "registrar",
                     "renewal_date", "auto_renew"]
     search_columns = ["name", "client", "project", "status", "ssl_status", "registrar", "renewal_date",
@@ -99,24 +101,25 @@ class DomainView(AtriumModelView):
     show_exclude_columns = []
     validators_columns = {
         "name": [service_validator(validation.domain_name)],
-        "renewal_date": [not_before("registered_on", "the registration date", "Renewal date")],
+        "renewal_date": [not_before("registered_on", _l("the registration date"), _l("Renewal date"))],
     }
     add_form_extra_fields = edit_form_extra_fields = {
         "nameservers": json_list_field(
-            "Nameservers", validation.nameservers, 'JSON list, e.g. ["ns1.example.net", "ns2.example.net"]'),
+            _l("Nameservers"), validation.nameservers,
+            _l('JSON list, e.g. ["ns1.example.net", "ns2.example.net"]')),
         "dns_records": json_list_field(
-            "DNS records", validation.dns_records,
-            'JSON list of {"type", "name", "value", "ttl", "priority"} (priority for MX/SRV).'),
+            _l("DNS records"), validation.dns_records,
+            _l('JSON list of {"type", "name", "value", "ttl", "priority"} (priority for MX/SRV).')),
         **contact_fields(),
     }
     base_order = ("name", "asc")
-    label_columns = {"client.name": "Client", "ssl_status": "SSL", "ssl_expires_at": "SSL expires"}
+    label_columns = {"client.name": _l("Client"), "ssl_status": _l("SSL"), "ssl_expires_at": _l("SSL expires")}
 
 
 class ProjectView(AtriumModelView):
     datamodel = AtriumInterface(m.Project)
     class_permission_name = "Project"
-    list_title = "Projects"
+    list_title = _l("Projects")
     list_columns = ["name", "client.name", "status", "completion_percent", "estimated_delivery",
                     "budget_total", "budget_used", "manager.username"]
     search_columns = ["name", "client", "status", "manager", "estimated_delivery"]
@@ -128,12 +131,12 @@ class ProjectView(AtriumModelView):
     validators_columns = {
         "completion_percent": [PERCENT],
         "budget_total": [MONEY], "budget_used": [MONEY],
-        "estimated_delivery": [not_before("start_date", "the start date", "Estimated delivery")],
-        "actual_delivery": [not_before("start_date", "the start date", "Actual delivery")],
-        "site_url": [Optional(), URL(message="Enter a full URL such as https://example.com.")],
+        "estimated_delivery": [not_before("start_date", _l("the start date"), _l("Estimated delivery"))],
+        "actual_delivery": [not_before("start_date", _l("the start date"), _l("Actual delivery"))],
+        "site_url": [Optional(), URL(message=_l("Enter a full URL such as https://example.com."))],
     }
     related_views = [MilestoneView, InfrastructureView, MonitorView, IncidentView, NetworkUsageView,
                      PerformanceMetricView]
     base_order = ("name", "asc")
-    label_columns = {"client.name": "Client", "manager.username": "Manager",
-                     "completion_percent": "Completion (%)"}
+    label_columns = {"client.name": _l("Client"), "manager.username": _l("Manager"),
+                     "completion_percent": _l("Completion (%)")}

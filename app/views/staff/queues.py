@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import sqlalchemy as sa
 from flask import abort, flash, g, jsonify, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext as _, ngettext
 
 from app import models as m
 from app.extensions import db
@@ -29,7 +30,7 @@ def _int_arg(name: str) -> int | None:
     if raw == "":
         return None
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        abort(400, description=f"{name} must be a whole number.")
+        abort(400, description=_("%(name)s must be a whole number.", name=name))
     return int(raw)
 
 
@@ -70,7 +71,7 @@ class SupportQueueView(_SupportPage):
     @expose("/counts")
     @has_access
     def counts(self):
-        unread, _ = notifications.unread_alerts(db.session, g.user.id, limit=0)
+        unread, _rows = notifications.unread_alerts(db.session, g.user.id, limit=0)
         response = jsonify({"queues": ticket_queues.counts(db.session, g.user.id), "unread_alerts": unread})
         response.headers["Cache-Control"] = "private, no-store"
         return response
@@ -92,7 +93,7 @@ class StaffAlertView(_SupportPage):
     def read_all(self):
         marked = notifications.mark_read(db.session, g.user.id)
         db.session.commit()
-        flash(f"{marked} alert(s) marked read.", "success")
+        flash(ngettext("%(num)d alert(s) marked read.", "%(num)d alert(s) marked read.", marked), "success")
         return redirect(url_for(".index"))
 
 
@@ -109,8 +110,8 @@ class StaffSettingsView(_SupportPage):
         if request.method == "POST":
             chosen = (request.form.get("timezone") or "").strip()
             if chosen != "UTC" and chosen not in available_timezones():
-                flash(f"“{chosen[:64]}” is not a timezone; choose one from the list (e.g. America/Sao_Paulo).",
-                      "danger")
+                flash(_("“%(name)s” is not a timezone; choose one from the list (e.g. America/Sao_Paulo).",
+                        name=chosen[:64]), "danger")
                 return self.render_template("staff/settings.html", current=current, zones=_zones()), 422
             if row is None:
                 row = m.UserPreference(user_id=g.user.id)
@@ -118,7 +119,7 @@ class StaffSettingsView(_SupportPage):
             row.timezone = chosen
             db.session.commit()
             session[STAFF_TIMEZONE_KEY] = chosen
-            flash(f"Times are now shown in {chosen}.", "success")
+            flash(_("Times are now shown in %(zone)s.", zone=chosen), "success")
             return redirect(url_for(".index"))
         return self.render_template("staff/settings.html", current=current, zones=_zones(),
                                     example=ZoneInfo(current) if current != "UTC" else None)

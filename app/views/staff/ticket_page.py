@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import expose, has_access
+from flask_babel import gettext as _
 from sqlalchemy.orm import joinedload
 
 from app import models as m
@@ -103,16 +104,16 @@ class TicketPage:
 
         def change():
             if len(uploads) > MAX_ATTACHMENTS:
-                raise InvalidInput(f"At most {MAX_ATTACHMENTS} attachments per message.", field="attachment")
+                raise InvalidInput(_("At most %(num)d attachments per message.", num=MAX_ATTACHMENTS), field="attachment")
             for upload in uploads:
                 stored.append(store_request_file(upload, ticket.client, g.user, project_id=ticket.project_id))
-            _, landed = tickets.reply(db.session, ticket, g.user, request.form.get("body", ""), internal=internal,
-                                      attachments=stored)
+            _reply, landed = tickets.reply(db.session, ticket, g.user, request.form.get("body", ""), internal=internal,
+                                           attachments=stored)
             if not internal:  # a macro's moves go with the public reply they filled
                 ticket_macros.apply_moves(ticket, request.form.get("set_status"), request.form.get("set_priority"))
             return landed
 
-        committed, answer = self._done(pk, change, "Internal note added." if internal else "Reply sent.")
+        committed, answer = self._done(pk, change, _("Internal note added.") if internal else _("Reply sent."))
         if not committed:
             discard(stored)
         return answer
@@ -123,7 +124,7 @@ class TicketPage:
         ticket = self._ticket_or_404(pk)
         name = request.form.get("move", "")
         label = tickets.MOVES.get(name, ("",))[0]
-        return self._done(pk, lambda: tickets.move(ticket, name), f"{label}: done.")[1]
+        return self._done(pk, lambda: tickets.move(ticket, name), _("%(move)s: done.", move=label))[1]
 
     @expose("/assign/<int:pk>", methods=["POST"])
     @has_access
@@ -137,10 +138,10 @@ class TicketPage:
 
         def change():
             if assignee == -1:
-                raise InvalidInput("Choose a staff member.", field="assignee")
+                raise InvalidInput(_("Choose a staff member."), field="assignee")
             tickets.assign(db.session, ticket, assignee)
 
-        return self._done(pk, change, "Assignee saved.")[1]
+        return self._done(pk, change, _("Assignee saved."))[1]
 
     @expose("/macro/<int:pk>/<int:macro_id>")
     @has_access
@@ -148,7 +149,7 @@ class TicketPage:
         ticket = self._ticket_or_404(pk)
         macro = db.session.get(m.TicketMacro, macro_id)
         if macro is None:
-            return jsonify({"error": "No such macro."}), 404
+            return jsonify({"error": _("No such macro.")}), 404
         try:
             return jsonify(ticket_macros.apply(macro, ticket, g.user))
         except AtriumError as exc:
