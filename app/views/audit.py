@@ -62,9 +62,9 @@ EVENT_LABELS = {"impersonation_session_id": _l("View-as session id"), "occurred_
 # ----------------------------------------------------------------------- filters
 # The log keeps ids, not foreign keys, but its ``actor``, ``true_user`` and ``client``
 # relations (view-only) are what its filters name: a client is chosen by name from FAB's
-# drop-down (clients are a lookup list, ``widgets.DROPDOWN_LOOKUPS``); a person by id, as
-# on every list (users grow: no drop-down of them, ``widgets.id_search_fields``); the
-# filter compares the id (``interface.FilterRelationIdEqual``). Actions and record types
+# drop-down (clients are a lookup list, ``widgets.DROPDOWN_LOOKUPS``); a person by typing
+# their name, username or id (users grow: no drop-down of them, ``widgets.id_search_fields``;
+# ``interface.FilterRelationIdEqual`` matches the name). Actions and record types
 # are chosen by their words; the filter compares the stored name.
 
 

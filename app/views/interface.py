@@ -43,11 +43,33 @@ def _foreign_key(filter_):
     return getattr(filter_.model, columns[0].key) if len(columns) == 1 else None
 
 
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its wildcards taken literally (escape ``\\``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _people_named(filter_, value):
+    """For a relation to user accounts (``PEOPLE``): the ids of the people whose username
+    or full name contains ``value`` (case-insensitive), as a subquery; else None."""
+    rel = sa.inspect(filter_.model).relationships.get(filter_.column_name)
+    text = str(value or "").strip()
+    if rel is None or rel.mapper.class_.__tablename__ != "ab_user" or not text:
+        return None
+    people = rel.mapper.class_
+    pattern = like_pattern(text[:100])
+    full_name = people.first_name + " " + people.last_name
+    return sa.select(people.id).where(sa.or_(people.username.ilike(pattern, escape="\\"),
+                                             full_name.ilike(pattern, escape="\\")))
+
+
 class FilterRelationIdEqual(FilterRelationOneToManyEqual):
     """FAB's "Relation" filter on a many-to-one relation, by the related row's id: the
     foreign key is compared with the id chosen or typed (FAB first loads the related
     row, one more statement, and a value that is not an id ends in a database error
-    message); a value that is not an id matches nothing."""
+    message). A person (a relation to user accounts) may also be typed by name: the rows
+    of everyone whose username or full name contains it. Any other value that is not an
+    id matches nothing."""
 
     arg_name = None  # views only; FAB's own class keeps serving the REST filters
 
@@ -56,7 +78,10 @@ class FilterRelationIdEqual(FilterRelationOneToManyEqual):
         if key is None:
             return super().apply(query, value)
         number = _typed_id(value)
-        return query.filter(key == number if number is not None else sa.false())
+        if number is not None:
+            return query.filter(key == number)
+        named = _people_named(self, value)
+        return query.filter(key.in_(named) if named is not None else sa.false())
 
 
 class FilterRelationIdNotEqual(FilterRelationOneToManyNotEqual):
@@ -71,7 +96,10 @@ class FilterRelationIdNotEqual(FilterRelationOneToManyNotEqual):
         if key is None:
             return super().apply(query, value)
         number = _typed_id(value)
-        return query.filter(key != number if number is not None else key.is_not(None))
+        if number is not None:
+            return query.filter(key != number)
+        named = _people_named(self, value)
+        return query.filter(key.not_in(named) if named is not None else key.is_not(None))
 
 
 _ID_FILTERS = {FilterRelationOneToManyEqual: FilterRelationIdEqual,

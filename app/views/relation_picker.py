@@ -39,7 +39,7 @@ from app.extensions import db
 from app.models import User
 from app import tenancy
 from app.tenancy import staff_users_condition
-from app.views.interface import AtriumInterface
+from app.views.interface import AtriumInterface, like_pattern
 from app.views.labels import column_label
 
 PAGE_SIZE = 20
@@ -97,11 +97,6 @@ def typed_id(text: str) -> int | None:
     return number if 1 <= number <= _MAX_ID else None
 
 
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 # Relations to a user that only staff make sense for (the person handling a ticket): their
 # pickers offer staff users only, and ``services.lifecycle`` refuses anyone else on flush.
 STAFF_USER_RELATIONS = frozenset({"assignee"})
@@ -154,7 +149,7 @@ def search_choices(session, spec: PickerSpec, text: str, page: int, client_id: i
     if text:
         conditions = []
         if not text.startswith("#"):
-            pattern = _like_pattern(text)
+            pattern = like_pattern(text)
             conditions = [getattr(model, c).ilike(pattern, escape="\\") for c in spec.text_columns]
         if number is not None:
             conditions.append(key == number)

@@ -15,7 +15,7 @@ from flask_babel import gettext as _, get_locale
 from flask_appbuilder.widgets import ListWidget, SearchWidget
 import sqlalchemy as sa
 from markupsafe import Markup, escape
-from wtforms import IntegerField
+from wtforms import IntegerField, StringField
 from wtforms.widgets import TextInput
 from wtforms.validators import Optional
 from app.views.forms import shown_value, column_label
@@ -210,7 +210,18 @@ class IdInputWidget(TextInput):
         return super().__call__(field, **kwargs)
 
 
+class PersonInputWidget(TextInput):
+    """A text input for a person: a name, a username or an id ("Actor: name or id (#)")."""
+
+    def __call__(self, field, **kwargs):
+        kwargs["class"] = "form-control"
+        kwargs.setdefault("placeholder", _("%(label)s: name or id (#)", label=field.label.text))
+        return super().__call__(field, **kwargs)
+
+
 def id_search_fields(model, search_columns, existing, labels) -> dict:
+    """The search fields of many-to-one relations to growing tables: an id box, and for
+    people (user accounts) a box that takes a name too (``interface._people_named``)."""
     mapper = sa.inspect(model)
     fields = {}
     for name in search_columns or []:
@@ -218,6 +229,9 @@ def id_search_fields(model, search_columns, existing, labels) -> dict:
         if (rel is None or rel.uselist or name in (existing or {})
                 or rel.mapper.class_.__name__ in DROPDOWN_LOOKUPS):
             continue
-        fields[name] = IntegerField(labels.get(name) or column_label(name), validators=[Optional()],
-                                    widget=IdInputWidget())
+        label = labels.get(name) or column_label(name)
+        if rel.mapper.class_.__tablename__ == "ab_user":
+            fields[name] = StringField(label, validators=[Optional()], widget=PersonInputWidget())
+        else:
+            fields[name] = IntegerField(label, validators=[Optional()], widget=IdInputWidget())
     return fields

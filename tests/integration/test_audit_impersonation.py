@@ -528,3 +528,26 @@ def test_audit_screens_speak_words_not_code_names(app, client):
     assert f"Completion percent: {before} &rarr; {project.completion_percent}" in history
     exported = client.get("/auditeventview/export.csv").get_data(as_text=True)
     assert ",create," in exported and ",Created," not in exported
+
+
+def test_the_audit_list_finds_people_by_name(app, client):
+    login_with_form(client, "operator")
+    client.get("/logout/")
+    login(client, "admin")
+    operator = _user_id("operator")
+    by_operator = len(_events(actor_id=operator))
+    assert by_operator >= 1
+
+    def count(query):
+        response = client.get(f"/auditeventview/list/?{query}&psize_AuditEventView=100")
+        assert response.status_code == 200
+        return _record_count(response.get_data(as_text=True))
+
+    assert count("_flt_0_actor=Ot%C3%A1vio") == by_operator  # first name, as people know them
+    assert count("_flt_0_actor=ot%C3%A1vio%20OPERATOR") == by_operator  # full name, any case
+    assert count("_flt_0_actor=operator") == by_operator  # username
+    assert count(f"_flt_0_actor={operator}") == by_operator  # still an id
+    assert count("_flt_0_actor=Otavio%20Operator") == 0  # nobody by that name
+    assert count("_flt_0_actor=%25") == 0  # a wildcard is a character, not "anyone"
+    html = client.get("/auditeventview/list/").get_data(as_text=True)  # the filter's box, in FAB's filter JSON
+    assert 'name=\\"actor\\" placeholder=\\"Actor: name or id (#)\\" type=\\"text\\"' in html
