@@ -418,3 +418,19 @@ def test_an_enterprise_portal_is_white_label_and_other_plans_say_atrium(app, cli
     assert client.get("/portal/brand-logo").status_code == (404 if not enterprise.brand_logo_path else 200)
     login(client, "pro-co-owner")
     assert re.search(r'id="navbar-brand">\s*<a href="[^"]*">\s*Atrium', client.get("/portal/").get_data(as_text=True))
+
+
+def test_an_empty_list_says_what_to_do_next(app, client):
+    login(client, "free-co-owner")
+    searched = client.get("/portal/tickets/list/?_flt_0_subject=no-such-ticket-anywhere").get_data(as_text=True)
+    empty = re.search(r'<div class="atrium-empty" id="list-empty">(.*?)</div>', searched, re.S).group(1)
+    assert "Nothing matches this search." in empty and 'href="/portal/tickets/list/"' in empty
+    db.session.execute(sa.delete(m.Ticket).where(m.Ticket.client_id == _client_id("free-co")))
+    db.session.commit()
+    html = client.get("/portal/tickets/list/").get_data(as_text=True)
+    empty = re.search(r'<div class="atrium-empty" id="list-empty">(.*?)</div>', html, re.S).group(1)
+    assert "Nothing here yet." in empty and "Start with “Open a ticket” above." in empty
+    login(client, "free-co-viewer")
+    html = client.get("/portal/tickets/list/").get_data(as_text=True)
+    empty = re.search(r'<div class="atrium-empty" id="list-empty">(.*?)</div>', html, re.S).group(1)
+    assert "Nothing here yet." in empty and "Start with" not in empty  # a viewer cannot open one
