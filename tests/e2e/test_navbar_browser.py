@@ -1,4 +1,4 @@
-"""One navbar row for every role at 1280 px, in English and in the longer Portuguese, and
+"""One navbar row for every role at 1280 and 1440 px, in English and in the longer Portuguese, and
 a collapsed menu on a phone (issue 21): the navbar's height is measured in Chromium, with
 no console error on the page."""
 
@@ -13,7 +13,7 @@ PAGES = {"admin": "/ticketview/list/", "operator": "/support/queues/mine", "deve
 
 
 @pytest.mark.parametrize("locale", ["en-US", "pt-BR"])
-@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("width", [1280, 1440, 390])
 def test_the_navbar_is_one_row(browser, live_url, width, locale):  # noqa: F811 - fixtures
     heights, errors = {}, []
     for user, path in PAGES.items():
