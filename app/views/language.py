@@ -81,10 +81,20 @@ def template_ngettext(singular, plural, num):
     return get_translations().ungettext(singular, plural, num)
 
 
+def template_pgettext(context, string):
+    """``pgettext("button", "Reply")``: the same English, another word in Portuguese."""
+    return get_translations().upgettext(context, string)
+
+
+def template_npgettext(context, singular, plural, num):
+    return get_translations().unpgettext(context, singular, plural, num)
+
+
 def init_app(app) -> None:
     app.register_blueprint(bp)
     app.extensions["babel"].locale_selector = select_locale
-    app.jinja_env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True)
+    app.jinja_env.install_gettext_callables(template_gettext, template_ngettext, newstyle=True,
+                                            pgettext=template_pgettext, npgettext=template_npgettext)
     app.jinja_env.globals["language_menu"] = language_menu
     app.jinja_env.globals["html_lang"] = lambda: i18n.language().replace("_", "-")
     for name in ("money", "number", "percent", "ratio", "date", "month"):  # {{ value | money }}

@@ -6,7 +6,8 @@ viewer reach from the navbar (the same discovery as ``test_every_page_browser``;
 and a white-label Enterprise owner), the portal's ticket page and an owner's "Open a
 ticket" form, and for staff (admin, operator) the dashboard, the ticket list and a ticket
 page are checked against WCAG 2.0/2.1 A and AA at 1440 px wide, the client pages also at
-390 px (the collapsed navbar). One test per user; a failure lists each violation's
+390 px (the collapsed navbar), in English and in Portuguese (the browser's language).
+One test per user and language; a failure lists each violation's
 rule, impact, help text and the selectors of the elements at fault.
 
 The pages send a strict Content-Security-Policy (no inline script); axe is injected into
@@ -83,9 +84,10 @@ def _pages(page, base: str, user: str) -> tuple[list[str], tuple[int, ...]]:
     return ["/", "/ticketview/list/", _first_link(page, "a[href*='/ticketview/show/']")], (1440,)
 
 
+@pytest.mark.parametrize("locale", ["en-US", "pt-BR"])
 @pytest.mark.parametrize("user", CLIENTS + STAFF)
-def test_axe_finds_no_serious_or_critical_violation(axe_source, browser, live_url, user):  # noqa: F811 - fixtures
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, bypass_csp=True)
+def test_axe_finds_no_serious_or_critical_violation(axe_source, browser, live_url, user, locale):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, bypass_csp=True, locale=locale)
     try:
         page = context.new_page()
         _login(page, live_url, user)

@@ -22,8 +22,10 @@ KEYWORDS = ("_l", "lazy_gettext", "N_")  # beside pybabel's own (_, gettext, nge
 PLACEHOLDER = re.compile(r"%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?[sdifr%]")
 
 
-def _key(message_id):
-    return message_id if isinstance(message_id, str) else message_id[0]
+def _key(message):
+    """A message's identity: its English (the singular of a plural), and its context."""
+    text = message.id if isinstance(message.id, str) else message.id[0]
+    return f"{message.context}|{text}" if message.context else text
 
 
 def _strings(message):
@@ -38,13 +40,13 @@ def extracted(tmp_path_factory):
         args += ["-k", keyword]
     CommandLineInterface().run([*args, str(ROOT)])
     with open(pot, "rb") as handle:
-        return {_key(m.id): m for m in read_po(handle) if m.id}
+        return {_key(m): m for m in read_po(handle) if m.id}
 
 
 @pytest.fixture(scope="module")
 def catalogue():
     with open(PO, "rb") as handle:
-        return {_key(m.id): m for m in read_po(handle, locale="pt_BR") if m.id}
+        return {_key(m): m for m in read_po(handle, locale="pt_BR") if m.id}
 
 
 def _translated(message) -> bool:
@@ -79,7 +81,7 @@ def test_translations_keep_every_placeholder(catalogue):
 
 def test_the_compiled_catalogue_is_the_po_compiled():
     with open(PO, "rb") as handle:
-        source = {_key(m.id): _strings(m) for m in read_po(handle, locale="pt_BR") if m.id and _translated(m)}
+        source = {_key(m): _strings(m) for m in read_po(handle, locale="pt_BR") if m.id and _translated(m)}
     with open(PO.with_suffix(".mo"), "rb") as handle:
-        compiled = {_key(m.id): _strings(m) for m in read_mo(handle) if m.id}
+        compiled = {_key(m): _strings(m) for m in read_mo(handle) if m.id}
     assert compiled == source, "app/translations/pt_BR/LC_MESSAGES/messages.mo is stale: run `make translations`"
