@@ -35,11 +35,17 @@ def recipient_language(session, user_id: int) -> str:
     return recipient_languages(session, User.id == user_id).get(user_id, ("", DEFAULT_LANGUAGE))[1]
 
 
-def save_language(session, user_id: int, code: str | None, known) -> None:
-    """``code`` (one of ``known``, or None for "as my organisation/browser") as the user's
-    language. The caller commits."""
+def checked_language(code: str | None, known) -> str | None:
+    """``code`` if it is one of ``known`` (None: "as my organisation/browser"), else
+    ``InvalidInput``."""
     if code is not None and code not in known:
         raise InvalidInput(_("Choose one of the languages offered."), field="language")
+    return code
+
+
+def save_language(session, user_id: int, code: str | None, known) -> None:
+    """``code`` (``checked_language``) as the user's language. The caller commits."""
+    checked_language(code, known)
     row = session.get(UserPreference, user_id)
     if row is None:
         row = UserPreference(user_id=user_id)

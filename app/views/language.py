@@ -17,10 +17,10 @@ read by the person debugging them. CLI output stays English (an operator's termi
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, has_request_context, redirect, request, session
-from flask_babel import gettext as _
 from flask_babel import get_translations
 from flask_login import current_user
 
+from app.errors import InvalidInput
 from app.extensions import db
 from app import i18n
 from app.i18n import DEFAULT_LANGUAGE, known_language, languages
@@ -58,10 +58,11 @@ def remember_language(user) -> None:
 def choose():
     """The navbar's language menu: ``language`` is a code of ``LANGUAGES`` (or empty:
     back to the organisation's or the browser's); saved for a signed-in user."""
-    code = request.form.get("language") or None
     back = safe_return(request.form.get("next"))
-    if code is not None and code not in languages():
-        abort(422, description=_("Choose one of the languages offered."))
+    try:
+        code = preferences.checked_language(request.form.get("language") or None, languages())
+    except InvalidInput as exc:
+        abort(422, description=exc.message)
     if current_user.is_authenticated and not g.get("atrium_impersonation"):
         preferences.save_language(db.session, current_user.id, code, languages())
         db.session.commit()
