@@ -20,7 +20,8 @@ from app import models as m
 from app.extensions import db
 from app.services import audit, exports
 from app import tenancy
-from app.views.audit_words import ACTIONS, RECORD_TYPES, action_words, field_words, record_type_words
+from app.views.audit_words import (ACTIONS, RECORD_TYPES, action_words, field_words, person_words,
+                                   record_type_words)
 from app.views.base import METHOD_PERMISSIONS, AtriumModelView
 from app.views.forms import display_only
 from app.views.interface import AtriumInterface
@@ -103,7 +104,8 @@ class AuditEventView(ReadOnlyModelView):
     export_header_labels = False
     export_action = "audit.export"
     # In words on the screen; the CSV keeps the stored names (``display_only``).
-    formatters_columns = {"action": display_only(action_words), "resource_type": display_only(record_type_words)}
+    formatters_columns = {"action": display_only(action_words), "resource_type": display_only(record_type_words),
+                          "actor": display_only(person_words), "true_user": display_only(person_words)}
 
 
 class ImpersonationEventView(AuditEventView):
@@ -180,4 +182,4 @@ def register(appbuilder) -> None:
     appbuilder.add_view_no_menu(PortalViewAsSessionView)
     current_app.jinja_env.globals["audit_history"] = history_for
     current_app.jinja_env.filters.update(action_words=action_words, field_words=field_words,
-                                         record_type_words=record_type_words)
+                                         record_type_words=record_type_words, person_words=person_words)

@@ -11,6 +11,7 @@ import re
 
 from flask_babel import lazy_gettext as _l
 
+from app.services.identity import SYSTEM_USERNAME
 from app.views.labels import column_label
 
 ACTIONS = {
@@ -60,3 +61,13 @@ def record_type_words(name: str | None):
 def field_words(name: str):
     """A changed field of the History, by its column's label."""
     return column_label(name)
+
+
+def person_words(user):
+    """Who did it, as a person reads it: their name; the system's own work (jobs, the
+    CLI, the seed) as "Automatic", which names no agency (white-label portals show it)."""
+    if user is None:
+        return "—"
+    if user.username == SYSTEM_USERNAME:
+        return _l("Automatic")
+    return user.get_full_name().strip() or user.username

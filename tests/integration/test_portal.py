@@ -409,11 +409,15 @@ def test_an_enterprise_portal_is_white_label_and_other_plans_say_atrium(app, cli
     """Issue 21: the client's name (and colour) in the navbar and title, no agency name."""
     enterprise = db.session.execute(sa.select(m.Client).filter_by(slug="enterprise-co")).scalar_one()
     login(client, "enterprise-co-owner")
-    for path in ("/portal/", "/portal/tickets/list/", "/portal/projects/list/", "/portal/files/list/"):
+    navbar = client.get("/portal/").get_data(as_text=True).split('class="navbar-collapse', 1)[1].split("</div>", 1)[0]
+    paths = sorted(set(re.findall(r'href="(/portal/[^"#]*)"', navbar)))
+    assert "/portal/activity/list/" in paths and len(paths) >= 8  # every page of the menu, the audit's too
+    project = db.session.execute(sa.select(m.Project.id).filter_by(client_id=enterprise.id).limit(1)).scalar_one()
+    for path in (*paths, f"/portal/projects/show/{project}"):  # a record's History names who changed it
         html = client.get(path).get_data(as_text=True)
         assert "Atrium" not in html, path
         assert re.search(rf'id="navbar-brand">\s*{re.escape(enterprise.name)}\s*</a>', html), path
-        assert f"<title>{enterprise.name}</title>" in html
+        assert f"<title>{enterprise.name}</title>" in html, path
     assert enterprise.brand_primary_color and f"background-color: {enterprise.brand_primary_color}" in html
     assert client.get("/portal/brand-logo").status_code == (404 if not enterprise.brand_logo_path else 200)
     login(client, "pro-co-owner")
