@@ -15,11 +15,14 @@ logs and exports, and ``12/7/26`` means two different days to its two audiences.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 
+from babel.dates import format_date as babel_format_date
 from babel.dates import format_skeleton
 from flask import current_app
-from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_currency, format_datetime, format_decimal, get_locale
+from flask_babel.speaklater import LazyString
 
 DEFAULT_LANGUAGE = "en"
 CURRENCY = "BRL"  # the agency bills and reports in reais
@@ -87,12 +90,36 @@ def ratio(value) -> str:
 
 
 def date(value) -> str:
-    """A calendar date: ``07/12/2026`` (pt-BR), ``2026-12-07`` (en)."""
+    """A calendar date: ``07/12/2026`` (pt-BR), ``2026-12-07`` (en). Babel's own
+    ``format_date`` with the locale at hand (Flask-Babel's wrapper looks the locale and
+    timezone up again on every call: a list page formats hundreds of dates)."""
     if value is None:
         return EMPTY
     if isinstance(value, dt.datetime):
         value = value.date()
-    return format_date(value, DATE_PATTERNS.get(language(), DATE_PATTERNS[DEFAULT_LANGUAGE]))
+    return formatted_date(language(), value)
+
+
+@functools.lru_cache(maxsize=4096)
+def formatted_date(code: str, value: dt.date) -> str:
+    """A list shows the same few days over and over: each is formatted once per language."""
+    return babel_format_date(value, DATE_PATTERNS.get(code, DATE_PATTERNS[DEFAULT_LANGUAGE]), locale=code)
+
+
+_TEXTS: dict = {}  # (language, message) -> its translation; catalogues do not change while running
+
+
+def text(value) -> str:
+    """``str(value)``, a lazy translation (``_l``) kept once translated per language: a
+    list page shows the same status words hundreds of times, and each Flask-Babel lookup
+    resolves the request's catalogue again (914 lookups made a 100-row page twice as slow)."""
+    if not isinstance(value, LazyString) or value._kwargs:
+        return str(value)
+    key = (language(), value._args)
+    found = _TEXTS.get(key)
+    if found is None:
+        found = _TEXTS[key] = str(value)
+    return found
 
 
 def month(value) -> str:

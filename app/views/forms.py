@@ -314,16 +314,27 @@ def format_time(value) -> str:
     with the zone: ``2026-12-07 14:30 UTC``, ``2026-12-07 11:30 (UTC-03:00)``."""
     if value is None:
         return ""
-    zone = viewer_timezone()
+    zone, code = _viewer_zone_and_language()
     local = value.astimezone(zone)
     # The day in the locale's format (``i18n.date``: 2026-12-07 in English, 07/12/2026
     # in pt-BR), then the 24-hour time and the zone, the same in every language.
-    day = i18n.date(local) if has_app_context() else local.strftime("%Y-%m-%d")
+    day = i18n.formatted_date(code, local.date()) if code else local.strftime("%Y-%m-%d")
     if zone is dt.UTC:
         return f"{day} {local:%H:%M} UTC"
     offset = local.utcoffset() or dt.timedelta(0)
     sign, minutes = ("-" if offset < dt.timedelta(0) else "+"), abs(int(offset.total_seconds())) // 60
     return f"{day} {local:%H:%M} (UTC{sign}{minutes // 60:02d}:{minutes % 60:02d})"
+
+
+def _viewer_zone_and_language():
+    """(zone, language code or None outside an app) for this request, looked up once: a
+    list formats two times a row, and each lookup goes through the session and Babel."""
+    if not has_request_context():
+        return viewer_timezone(), (i18n.language() if has_app_context() else None)
+    found = request.environ.get("atrium.zone_language")
+    if found is None:
+        found = request.environ["atrium.zone_language"] = (viewer_timezone(), i18n.language())
+    return found
 
 
 def format_date(value) -> str:
@@ -386,6 +397,8 @@ def shown_value(value):
     """A list cell as a person reads it: "—" for nothing, ✓ / ✗ for yes and no, numbers
     with two decimals grouped in the page's locale (``i18n.number``: 1,234.56 in English,
     1.234,56 in pt-BR); words in the page's language; anything else as it is."""
+    if isinstance(value, LazyString):  # first: comparing a lazy string translates it
+        return i18n.text(value)
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
@@ -394,8 +407,6 @@ def shown_value(value):
         if not has_request_context() or not Decimal(value).is_finite():  # NaN, infinity: as Python writes them
             return f"{value:,.2f}"
         return i18n.number(value, 2)  # grouped in the locale: 1,234.56 / 1.234,56
-    if isinstance(value, LazyString):
-        return str(value)  # a word, in this request's language (then escaped as any text)
     return value
 
 
@@ -414,9 +425,12 @@ def value_words(value, labels=None):
     """A stored value as a person reads it: its word in ``labels`` (the column's,
     ``models.value_labels``) or ``VALUE_WORDS`` (lazy, in the page's language), upper-case
     values as written (GET, A+), anything else capitalised ("Waiting on client")."""
+    for table in (labels or {}, VALUE_WORDS, LABELS):  # ``is not None``: a lazy word's truth translates it
+        word = table.get(value)
+        if word is not None:
+            return word
     text = str(value)
-    return (labels or {}).get(value) or VALUE_WORDS.get(value) or LABELS.get(value) or (
-        text if text.isupper() else text.replace("_", " ").capitalize())
+    return text if text.isupper() else text.replace("_", " ").capitalize()
 
 
 STAFF_TIMEZONE_KEY = "atrium_tz"  # the signed session cookie: a staff member's zone, as saved
