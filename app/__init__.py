@@ -52,6 +52,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     from .views.forms import format_time  # wired here
 
     app.jinja_env.globals["format_time"] = format_time  # times in the viewer's timezone
+    from .views.interface import menu_title  # wired here
+
+    app.jinja_env.globals["menu_title"] = menu_title  # a page's title when its view gives none
     # Browsers ask for /favicon.ico on every site (a 404 and a console error before).
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.ico"))
 

@@ -400,3 +400,12 @@ class AtriumInterface(SQLAInterface):
     def delete(self, item, commit=True):
         return self._guarded(super().delete, item, commit)
 
+
+def menu_title(appbuilder, path: str):
+    """The label of the navbar entry that leads to ``path`` (the page's title when its
+    view gives none: dashboards, queues, settings), or None."""
+    for item in appbuilder.menu.get_list():
+        for entry in (item, *(item.childs or ())):
+            if entry and entry.name != "-" and entry.get_url() == path:
+                return entry.label
+    return None

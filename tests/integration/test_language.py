@@ -143,7 +143,7 @@ def test_a_portuguese_portal_shows_brazilian_dates_money_and_sao_paulo_times(app
     _set_client_language("pro-co", "pt_BR")
     login(client, "pro-co-owner")
     html = _page(client)
-    assert 'lang="pt-BR"' in html
+    assert 'lang="pt-BR"' in html and "<title>Visão geral · Atrium</title>" in html  # the tab names the page
     money = re.findall(r"R\$\s\d{1,3}(?:\.\d{3})*,\d{2}", html)
     assert money, "no R$ 1.234,56 figure on the overview"
     assert not re.search(r"R\$\s?\d{1,3}(,\d{3})*\.\d{2}(?![\d,])", html)

@@ -417,7 +417,7 @@ def test_an_enterprise_portal_is_white_label_and_other_plans_say_atrium(app, cli
         html = client.get(path).get_data(as_text=True)
         assert "Atrium" not in html, path
         assert re.search(rf'id="navbar-brand">\s*{re.escape(enterprise.name)}\s*</a>', html), path
-        assert f"<title>{enterprise.name}</title>" in html, path
+        assert re.search(rf"<title>(?:[^<·]+ · )?{re.escape(enterprise.name)}</title>", html), path
     assert enterprise.brand_primary_color and f"background-color: {enterprise.brand_primary_color}" in html
     assert client.get("/portal/brand-logo").status_code == (404 if not enterprise.brand_logo_path else 200)
     login(client, "pro-co-owner")

@@ -115,6 +115,7 @@ class PortalTicketView(PortalModelView):
         client = db.session.get(m.Client, scope.client_id)
         return self.render_template(
             "portal/ticket.html", ticket=ticket, messages=list(ticket.messages), labels=m.LABELS,
+            title=f"#{ticket.id} {ticket.subject}",
             can_reply=tenancy.may_write(scope, "TicketMessage", "create"),
             reply_reopens=tickets.may_reopen(ticket),
             reply_follows_up=ticket.status in tickets.CLOSED_STATUSES and not tickets.may_reopen(ticket),

@@ -73,6 +73,7 @@ class TicketPage:
         macros = db.session.execute(sa.select(m.TicketMacro.id, m.TicketMacro.name).order_by(m.TicketMacro.name)).all()
         return self.render_template(
             "staff/ticket.html", ticket=ticket, messages=messages, may_write=may_write,
+            title=f"#{ticket.id} {ticket.subject}",
             requester=requester, requester_is_client=requester is not None and not tenancy.is_staff_user(requester),
             may_view_as=self.appbuilder.sm.has_access("can_write", "Impersonation"),
             sla_state=state, sla_words=sla_words, moves=tickets.moves_for(ticket) if may_write else [],
