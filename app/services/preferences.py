@@ -4,6 +4,8 @@ guard and the table's policy). Whom a PDF or an e-mail is written for: ``recipie
 
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
@@ -14,6 +16,31 @@ from app.models import Client, ClientMember, User, UserPreference
 
 def saved_language(session, user_id: int) -> str | None:
     return session.execute(sa.select(UserPreference.language).where(UserPreference.user_id == user_id)).scalar()
+
+
+def saved_timezone(session, user_id: int) -> str:
+    """A staff member's display zone, "UTC" until they choose one."""
+    return session.execute(sa.select(UserPreference.timezone).where(UserPreference.user_id == user_id)
+                           ).scalar() or "UTC"
+
+
+def save_timezone(session, user_id: int, name: str) -> str:
+    """``name`` ("UTC" or an IANA zone) as the user's display zone, else ``InvalidInput``.
+    The caller commits."""
+    name = (name or "").strip()
+    if name != "UTC" and name not in available_timezones():
+        raise InvalidInput(_("“%(name)s” is not a timezone; choose one from the list (e.g. America/Sao_Paulo).",
+                             name=name[:64]), field="timezone")
+    _own_row(session, user_id).timezone = name
+    return name
+
+
+def _own_row(session, user_id: int) -> UserPreference:
+    row = session.get(UserPreference, user_id)
+    if row is None:
+        row = UserPreference(user_id=user_id)
+        session.add(row)
+    return row
 
 
 def recipient_languages(executor, condition) -> dict[int, tuple[str, str]]:
@@ -46,8 +73,4 @@ def checked_language(code: str | None, known) -> str | None:
 def save_language(session, user_id: int, code: str | None, known) -> None:
     """``code`` (``checked_language``) as the user's language. The caller commits."""
     checked_language(code, known)
-    row = session.get(UserPreference, user_id)
-    if row is None:
-        row = UserPreference(user_id=user_id)
-        session.add(row)
-    row.language = code
+    _own_row(session, user_id).language = code

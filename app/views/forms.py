@@ -32,9 +32,9 @@ from wtforms.widgets import html_params
 from app import i18n
 from app.errors import InvalidInput
 from app.extensions import db
-from app.models import LABELS, Client, UserPreference, value_labels
+from app.models import LABELS, Client, value_labels
 from app.models.base import UTCDateTime, number_bounds
-from app.services import tiers, validation
+from app.services import preferences, tiers, validation
 from app import tenancy
 from app.views.labels import column_label
 
@@ -444,8 +444,7 @@ def remember_staff_timezone(user) -> None:
 
 
 def _chosen_zone(user_id: int) -> str:
-    return db.session.execute(sa.select(UserPreference.timezone).where(UserPreference.user_id == user_id)
-                              ).scalar() or "UTC"
+    return preferences.saved_timezone(db.session, user_id)
 
 
 def viewer_client():

@@ -20,7 +20,8 @@ from flask_babel import gettext as _, ngettext
 
 from app import models as m
 from app.extensions import db
-from app.services import notifications, ticket_queues, tickets
+from app.errors import InvalidInput
+from app.services import notifications, preferences, ticket_queues, tickets
 from app.views.forms import STAFF_TIMEZONE_KEY
 from app.views.staff.common import staff_choices
 
@@ -105,18 +106,14 @@ class StaffSettingsView(_SupportPage):
     @expose("/", methods=["GET", "POST"])
     @has_access
     def index(self):
-        row = db.session.get(m.UserPreference, g.user.id)
-        current = row.timezone if row else "UTC"
+        current = preferences.saved_timezone(db.session, g.user.id)
         if request.method == "POST":
-            chosen = (request.form.get("timezone") or "").strip()
-            if chosen != "UTC" and chosen not in available_timezones():
-                flash(_("“%(name)s” is not a timezone; choose one from the list (e.g. America/Sao_Paulo).",
-                        name=chosen[:64]), "danger")
+            try:
+                chosen = preferences.save_timezone(db.session, g.user.id, request.form.get("timezone"))
+            except InvalidInput as exc:
+                db.session.rollback()
+                flash(exc.message, "danger")
                 return self.render_template("staff/settings.html", current=current, zones=_zones()), 422
-            if row is None:
-                row = m.UserPreference(user_id=g.user.id)
-                db.session.add(row)
-            row.timezone = chosen
             db.session.commit()
             session[STAFF_TIMEZONE_KEY] = chosen
             flash(_("Times are now shown in %(zone)s.", zone=chosen), "success")
